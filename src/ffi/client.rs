@@ -1,0 +1,89 @@
+//! `ta_client_*`: open, inspect and free the client handle.
+
+use std::ffi::c_char;
+
+use super::strings::into_c_string;
+use super::{boundary, c_str, guard, handle, out_ptr, ta_status};
+use crate::client::Client;
+
+/// An open client: a validated configuration and its logs. Opaque to C.
+///
+/// Thread safety: one `ta_client` may be used by any number of threads at once, except that
+/// `ta_client_free` must not run while another call is using it.
+#[allow(non_camel_case_types)]
+pub struct ta_client {
+    core: Client,
+}
+
+/// Opens a client from configuration JSON (UTF-8; keys in docs/CONFIGURATION.md).
+///
+/// On success writes a new handle to `*out_client` (release it with `ta_client_free`); on failure
+/// leaves `*out_client` untouched and returns TA_STATUS_INVALID_ARGUMENT (NULL argument),
+/// TA_STATUS_INVALID_UTF8, TA_STATUS_INVALID_JSON (line/column in the error),
+/// TA_STATUS_INVALID_CONFIG (the key path in the error), TA_STATUS_UNSUPPORTED_CLOUD or TA_STATUS_IO
+/// (log or state folder cannot be created).
+///
+/// # Safety
+/// `config_json` is NULL or a NUL-terminated string; `out_client` is NULL or points to writable
+/// storage for a `ta_client *`. Both only for the duration of the call.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_open(
+    config_json: *const c_char,
+    out_client: *mut *mut ta_client,
+) -> ta_status {
+    boundary(|| {
+        // SAFETY: the caller passes NULL or a NUL-terminated string valid for the call.
+        let json = unsafe { c_str(config_json, "config_json") }?;
+        // SAFETY: the caller passes NULL or the address of a `ta_client *` variable.
+        let out = unsafe { out_ptr(out_client, "out_client") }?;
+        let core = Client::open_json(json)?;
+        out.write(Box::into_raw(Box::new(ta_client { core })));
+        Ok(())
+    })
+}
+
+/// Writes the effective configuration as JSON to `*out_json`: defaults filled in, every secret
+/// (client secret, access token, proxy password) shown as "***". Release it with `ta_string_free`.
+///
+/// # Safety
+/// `client` is NULL or a live handle from `ta_client_open`; `out_json` is NULL or points to writable
+/// storage for a `char *`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_config_json(
+    client: *const ta_client,
+    out_json: *mut *mut c_char,
+) -> ta_status {
+    boundary(|| {
+        // SAFETY: the caller passes NULL or a live handle from ta_client_open.
+        let client = unsafe { handle(client, "client") }?;
+        // SAFETY: the caller passes NULL or the address of a `char *` variable.
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
+        out.write(into_c_string(client.core.config_json_redacted())?);
+        Ok(())
+    })
+}
+
+/// Closes a client and releases it. NULL is fine.
+///
+/// # Safety
+/// `client` is NULL or a handle from `ta_client_open` that no other call is still using and that
+/// was not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn ta_client_free(client: *mut ta_client) {
+    if client.is_null() {
+        return;
+    }
+    guard((), || {
+        // SAFETY: a pointer from ta_client_open (Box::into_raw), freed once, as documented.
+        drop(unsafe { Box::from_raw(client) });
+    })
+}
+
+impl ta_client {
+    /// The core client behind a handle, for the other `ta_*` modules.
+    pub fn core(&self) -> &Client {
+        &self.core
+    }
+}

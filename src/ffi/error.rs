@@ -1,0 +1,106 @@
+//! The thread's last error, and `ta_last_error_json`.
+//!
+//! Thread-local, like `errno`: a failing call on one thread never hides or overwrites another
+//! thread's error. Each status-returning export clears it at entry.
+
+use std::cell::RefCell;
+use std::ffi::c_char;
+
+use serde::Serialize;
+
+use super::status::ta_status;
+use super::strings::into_c_string;
+use crate::deps_shim::redact;
+use crate::error::Error;
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<Error>> = const { RefCell::new(None) };
+}
+
+// `try_with`: during thread teardown (a call from a C thread-exit destructor) the slot may be gone;
+// the call still works, it just has no last error to keep.
+
+pub(super) fn clear() {
+    let _ = LAST_ERROR.try_with(|slot| slot.borrow_mut().take());
+}
+
+/// Keeps `err` for `ta_last_error_json`, scrubbed of every registered secret first so that nothing a
+/// caller can read back holds one.
+pub(super) fn store(err: Error) {
+    let kind = err.kind;
+    // This runs outside the boundary's catch_unwind: a panic here must not reach C either.
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scrubbed(err)))
+        .unwrap_or_else(|_| Error::new(kind, "the call failed, and its error message could not be prepared (a bug, please report it)"));
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = Some(err));
+}
+
+fn scrubbed(mut err: Error) -> Error {
+    err.message = redact::scrub(&err.message).into_owned();
+    err.request_id = err.request_id.map(|s| redact::scrub(&s).into_owned());
+    err.code = err.code.map(|s| redact::scrub(&s).into_owned());
+    err.details = err.details.and_then(|d| {
+        let text = serde_json::to_string(&d).ok()?;
+        serde_json::from_str(&redact::scrub(&text)).ok()
+    });
+    err
+}
+
+/// The documented shape (docs/CONVENTIONS.md); absent members are omitted.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorJson<'a> {
+    status: &'static str,
+    code: i32,
+    kind: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
+}
+
+/// The JSON of an error, as `ta_last_error_json` returns it.
+pub(crate) fn to_json(err: &Error) -> String {
+    let status = ta_status::from(err.kind);
+    let json = ErrorJson {
+        status: status.name(),
+        code: status as i32,
+        kind: err.kind.as_str(),
+        message: &err.message,
+        http_status: err.http_status,
+        request_id: err.request_id.as_deref(),
+        service_code: err.code.as_deref(),
+        details: err.details.as_ref(),
+    };
+    // Serialising plain strings and numbers cannot fail; the fallback keeps the contract anyway.
+    serde_json::to_string(&json).unwrap_or_else(|_| {
+        format!(
+            "{{\"status\":\"{}\",\"code\":{}}}",
+            status.name(),
+            status as i32
+        )
+    })
+}
+
+/// The last error on this thread as JSON, or NULL when the last status-returning call on this thread
+/// succeeded (or none was made).
+///
+/// `{"status":"TA_STATUS_INVALID_CONFIG","code":4,"kind":"invalid_config","message":"...",
+///   "httpStatus":403,"requestId":"...","serviceCode":"AADSTS7000215","details":{...}}`
+/// (absent members omitted). The string is owned by the caller: release it with `ta_string_free`.
+/// Reading it does not clear it.
+#[no_mangle]
+pub extern "C" fn ta_last_error_json() -> *mut c_char {
+    super::guard(std::ptr::null_mut(), || {
+        LAST_ERROR
+            .try_with(|slot| match slot.borrow().as_ref() {
+                Some(err) => into_c_string(to_json(err)).unwrap_or(std::ptr::null_mut()),
+                None => std::ptr::null_mut(),
+            })
+            .unwrap_or(std::ptr::null_mut())
+    })
+}

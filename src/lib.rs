@@ -1,0 +1,19 @@
+//! tenant-attach: drive Configuration Manager *tenant attach* (onboarding a hierarchy to the Microsoft
+//! Endpoint Manager cloud, uploading its devices, running device actions) from Rust, C, C# and
+//! PowerShell.
+//!
+//! The core modules are plain Rust and know nothing of C; `ffi` is the thin C ABI shell over them.
+
+pub mod client;
+pub mod cmtrace;
+pub mod config;
+pub mod error;
+pub mod redact;
+
+mod deps_shim;
+
+pub mod ffi;
+
+pub use client::Client;
+pub use config::Config;
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,1 @@
+//! placeholder: see docs/CONVENTIONS.md (owned by the CMTrace helper)
