@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use crate::config::{AuthConfig, Config};
-use crate::deps_shim::cmtrace::Logger;
-use crate::deps_shim::redact;
+use crate::cmtrace::Logger;
+use crate::redact;
 use crate::error::{Error, Result};
 
 /// The client log, named as ConfigMgr names the component's log.

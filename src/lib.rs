@@ -10,8 +10,6 @@ pub mod config;
 pub mod error;
 pub mod redact;
 
-mod deps_shim;
-
 pub mod ffi;
 
 pub use client::Client;

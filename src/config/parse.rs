@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::Config;
-use crate::deps_shim::redact;
+use crate::redact;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Keys that look like an attempt to switch certificate checks off. No such option exists; the error

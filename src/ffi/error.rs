@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::status::ta_status;
 use super::strings::into_c_string;
-use crate::deps_shim::redact;
+use crate::redact;
 use crate::error::Error;
 
 thread_local! {
