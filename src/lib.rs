@@ -8,7 +8,9 @@ pub mod client;
 pub mod cmtrace;
 pub mod config;
 pub mod error;
+pub mod inventory;
 pub mod redact;
+pub mod sync;
 
 pub mod ffi;
 

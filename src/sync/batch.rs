@@ -1,0 +1,142 @@
+//! Cutting a run into DevicePost batches within the record and byte limits (docs/GATEWAY.md).
+//!
+//! Device JSON is serialised once, when the device is read, and the same bytes are both hashed for
+//! the state and copied into the batch body: no record is serialised twice.
+
+use serde::Serialize;
+
+/// The gateway refuses more than 5,000 records or 16 MiB in one batch.
+pub const GATEWAY_MAX_RECORDS: usize = 5_000;
+pub const GATEWAY_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Room kept for the envelope (ids, sequence, flags) around the devices and deletions.
+const ENVELOPE_BYTES: usize = 512;
+
+/// A batch being filled or ready to send.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub sequence: u64,
+    /// Comma-separated device objects.
+    devices_json: Vec<u8>,
+    /// (SMSID, hash) of each device, committed to the state once acknowledged.
+    pub upserts: Vec<(String, u64)>,
+    pub deletions: Vec<String>,
+    deletions_bytes: usize,
+}
+
+impl Batch {
+    pub fn records(&self) -> usize {
+        self.upserts.len() + self.deletions.len()
+    }
+
+    fn bytes(&self) -> usize {
+        ENVELOPE_BYTES + self.devices_json.len() + self.deletions_bytes
+    }
+
+    /// The DevicePost body.
+    pub fn body(&self, hierarchy_id: &str, sync_id: &str, kind: &str, is_final: bool) -> Vec<u8> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Head<'a> {
+            hierarchy_id: &'a str,
+            sync_id: &'a str,
+            sequence: u64,
+            kind: &'a str,
+            #[serde(rename = "final")]
+            is_final: bool,
+            deletions: &'a [String],
+        }
+        let head = Head { hierarchy_id, sync_id, sequence: self.sequence, kind, is_final, deletions: &self.deletions };
+        // Serialising plain strings and numbers into a Vec cannot fail.
+        let mut body = serde_json::to_vec(&head).unwrap_or_default();
+        body.pop(); // the closing brace
+        body.reserve(self.devices_json.len() + 16);
+        body.extend_from_slice(b",\"devices\":[");
+        body.extend_from_slice(&self.devices_json);
+        body.extend_from_slice(b"]}");
+        body
+    }
+}
+
+/// Fills batches in order; hands back each one that is full.
+pub struct Batcher {
+    max_records: usize,
+    max_bytes: usize,
+    current: Batch,
+}
+
+impl Batcher {
+    pub fn new(max_records: usize, max_bytes: usize) -> Self {
+        Batcher { max_records: max_records.clamp(1, GATEWAY_MAX_RECORDS), max_bytes: max_bytes.clamp(4096, GATEWAY_MAX_BYTES), current: Batch::default() }
+    }
+
+    /// Adds a device; returns the previous batch when this one did not fit in it.
+    pub fn add_device(&mut self, sms_id: &str, hash: u64, json: &[u8]) -> Option<Batch> {
+        let done = self.make_room(json.len() + 1);
+        if !self.current.devices_json.is_empty() {
+            self.current.devices_json.push(b',');
+        }
+        self.current.devices_json.extend_from_slice(json);
+        self.current.upserts.push((sms_id.to_owned(), hash));
+        done
+    }
+
+    pub fn add_deletion(&mut self, sms_id: &str) -> Option<Batch> {
+        let done = self.make_room(sms_id.len() + 3);
+        self.current.deletions_bytes += serde_json::to_string(sms_id).map_or(sms_id.len() + 3, |s| s.len() + 1);
+        self.current.deletions.push(sms_id.to_owned());
+        done
+    }
+
+    /// The batch in progress, even when empty (a full sync with no device still sends its final batch).
+    pub fn finish(self) -> Batch {
+        self.current
+    }
+
+    fn make_room(&mut self, extra: usize) -> Option<Batch> {
+        let fits = self.current.records() < self.max_records && self.current.bytes() + extra <= self.max_bytes;
+        if fits || self.current.records() == 0 {
+            return None;
+        }
+        let next = Batch { sequence: self.current.sequence + 1, ..Batch::default() };
+        Some(std::mem::replace(&mut self.current, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_the_record_limit_and_number_in_order() {
+        let mut b = Batcher::new(2, GATEWAY_MAX_BYTES);
+        let mut done = Vec::new();
+        for i in 0..5 {
+            done.extend(b.add_device(&format!("GUID:{i}"), i, format!("{{\"smsId\":\"GUID:{i}\"}}").as_bytes()));
+        }
+        done.extend(b.add_deletion("GUID:old"));
+        done.push(b.finish());
+        let shape: Vec<(u64, usize)> = done.iter().map(|b| (b.sequence, b.records())).collect();
+        assert_eq!(shape, [(0, 2), (1, 2), (2, 2)]);
+        let body: serde_json::Value = serde_json::from_slice(&done[2].body("h", "s", "delta", true)).expect("valid JSON");
+        assert_eq!(body["devices"][0]["smsId"], "GUID:4");
+        assert_eq!(body["deletions"][0], "GUID:old");
+        assert_eq!(body["final"], true);
+        assert_eq!(body["sequence"], 2);
+    }
+
+    #[test]
+    fn batches_respect_the_byte_limit() {
+        let mut b = Batcher::new(5000, 4096);
+        let big = format!("{{\"smsId\":\"x\",\"name\":\"{}\"}}", "n".repeat(1500));
+        let mut done = Vec::new();
+        for i in 0..6 {
+            done.extend(b.add_device(&format!("GUID:{i}"), i, big.as_bytes()));
+        }
+        done.push(b.finish());
+        assert!(done.len() >= 3);
+        for batch in &done {
+            assert!(batch.body("h", "s", "full", false).len() <= 4096);
+        }
+    }
+}

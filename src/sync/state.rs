@@ -1,0 +1,394 @@
+//! The local sync state of one hierarchy: what the cloud has acknowledged (SMSID → content hash),
+//! the scope it was uploaded under, the last sync, and whether a full sync is unfinished.
+//!
+//! Files in `<stateDir>/<hierarchyId>/` (docs/SYNC.md):
+//! * `DeviceSync.state` — the snapshot: a JSON header line (format, scope, last sync, device count,
+//!   xxh3 checksum of the body) then one `smsId<TAB>hash` line per device. Replaced atomically
+//!   (temp file, fsync, rename, fsync of the folder) once per run.
+//! * `DeviceSync.journal` — one line per acknowledged batch (and per run start and end), each
+//!   prefixed with its own checksum and fsynced, so committing a batch costs one small append
+//!   instead of rewriting 175,000 entries. Replayed on open; a torn last line (a crash during the
+//!   append) is ignored, since its batch was never recorded and is simply uploaded again.
+//! * `DeviceSync.lock` — held (advisory lock) for as long as the store is open; holds the owner's pid.
+//!
+//! A damaged snapshot or journal is set aside as `*.corrupt-<time>`, the state starts empty and the
+//! store says so in `warnings`: the next run is a full sync, which makes the cloud exact again.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+
+const FORMAT: u32 = 1;
+const SNAPSHOT: &str = "DeviceSync.state";
+const JOURNAL: &str = "DeviceSync.journal";
+const LOCK: &str = "DeviceSync.lock";
+
+/// The last completed sync, as reported by `Get-TenantAttachStatus`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastSync {
+    pub sync_id: String,
+    pub kind: String,
+    pub completed_date_time: String,
+    pub uploaded: u64,
+    pub deleted: u64,
+    pub device_count: u64,
+}
+
+/// What the store knows.
+#[derive(Clone, Debug, Default)]
+pub struct SyncState {
+    pub tenant_id: Option<String>,
+    /// The gateway's `uploadScope` the devices were uploaded under.
+    pub scope: Value,
+    pub scope_version: u64,
+    pub last_sync: Option<LastSync>,
+    /// A full sync that started and did not finish: the next run must be full.
+    pub full_sync_in_progress: Option<String>,
+    /// SMSID → xxh3 of the uploaded JSON, for every device the cloud acknowledged.
+    pub devices: HashMap<Box<str>, u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Header {
+    format: u32,
+    hierarchy_id: String,
+    tenant_id: Option<String>,
+    scope: Value,
+    scope_version: u64,
+    last_sync: Option<LastSync>,
+    full_sync_in_progress: Option<String>,
+    devices: u64,
+    checksum: String,
+}
+
+/// One journal line.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "camelCase")]
+enum JournalRecord {
+    #[serde(rename_all = "camelCase")]
+    Begin { sync_id: String, kind: String, tenant_id: Option<String>, scope: Value, scope_version: u64 },
+    #[serde(rename_all = "camelCase")]
+    Batch { sync_id: String, sequence: u64, upserts: Vec<(String, u64)>, deletions: Vec<String> },
+    #[serde(rename_all = "camelCase")]
+    End { sync_id: String, last_sync: LastSync, full: bool },
+}
+
+pub struct StateStore {
+    dir: PathBuf,
+    hierarchy_id: String,
+    _lock: File,
+    journal: File,
+    state: SyncState,
+    /// SMSIDs sent by the full sync in progress (replayed or live): what survives its final sweep.
+    full_mentioned: HashSet<Box<str>>,
+    warnings: Vec<String>,
+}
+
+impl StateStore {
+    /// Opens (creating when new) and locks the state of `hierarchy_id` under `state_dir`. Another
+    /// process holding it gives `StateLocked` at once, naming its pid: a sync run takes minutes at
+    /// most, and a scheduled task that finds the previous run still going should skip, not queue.
+    pub fn open(state_dir: &Path, hierarchy_id: &str) -> Result<StateStore> {
+        let dir = state_dir.join(hierarchy_id);
+        std::fs::create_dir_all(&dir).map_err(|e| io_error("create the sync state folder", &dir, &e))?;
+        let lock = lock(&dir.join(LOCK), hierarchy_id)?;
+        let mut warnings = Vec::new();
+        let mut state = match read_snapshot(&dir.join(SNAPSHOT), hierarchy_id) {
+            Ok(Some(state)) => state,
+            Ok(None) => SyncState::default(),
+            Err(Damage::Newer(message)) => return Err(Error::new(ErrorKind::StateCorrupt, message)),
+            Err(Damage::Corrupt(why)) => {
+                warnings.push(set_aside(&dir, SNAPSHOT, &why)?);
+                set_aside(&dir, JOURNAL, "it belongs to the damaged snapshot").ok();
+                SyncState::default()
+            }
+        };
+        let mut full_mentioned = HashSet::new();
+        if let Err(why) = replay(&dir.join(JOURNAL), &mut state, &mut full_mentioned) {
+            warnings.push(set_aside(&dir, JOURNAL, &why)?);
+            set_aside(&dir, SNAPSHOT, "its journal was damaged").ok();
+            state = SyncState::default();
+            full_mentioned.clear();
+        }
+        let journal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(JOURNAL))
+            .map_err(|e| io_error("open the sync journal", &dir, &e))?;
+        Ok(StateStore { dir, hierarchy_id: hierarchy_id.to_owned(), _lock: lock, journal, state, full_mentioned, warnings })
+    }
+
+    pub fn state(&self) -> &SyncState {
+        &self.state
+    }
+
+    /// Problems found and repaired when opening (a damaged file set aside): reported to the caller.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Records the start of a run. A full run forgets nothing yet: its final batch's sweep does.
+    pub fn begin(&mut self, sync_id: &str, kind: &str, tenant_id: Option<&str>, scope: &Value, scope_version: u64) -> Result<()> {
+        let record = JournalRecord::Begin {
+            sync_id: sync_id.to_owned(),
+            kind: kind.to_owned(),
+            tenant_id: tenant_id.map(str::to_owned),
+            scope: scope.clone(),
+            scope_version,
+        };
+        self.append(&record)?;
+        apply(&mut self.state, &mut self.full_mentioned, record);
+        Ok(())
+    }
+
+    /// Records a batch the cloud acknowledged; durable when this returns.
+    pub fn commit_batch(&mut self, sync_id: &str, sequence: u64, upserts: Vec<(String, u64)>, deletions: Vec<String>) -> Result<()> {
+        let record = JournalRecord::Batch { sync_id: sync_id.to_owned(), sequence, upserts, deletions };
+        self.append(&record)?;
+        apply(&mut self.state, &mut self.full_mentioned, record);
+        Ok(())
+    }
+
+    /// Records the end of a run (for a full run: the cloud swept what it did not mention, and so
+    /// does the state), then folds the journal into a new snapshot.
+    pub fn finish(&mut self, sync_id: &str, last_sync: LastSync, full: bool) -> Result<()> {
+        let record = JournalRecord::End { sync_id: sync_id.to_owned(), last_sync, full };
+        self.append(&record)?;
+        apply(&mut self.state, &mut self.full_mentioned, record);
+        self.compact()
+    }
+
+    /// Forgets everything (the hierarchy was offboarded): the next upload is a full sync.
+    pub fn reset(&mut self) -> Result<()> {
+        self.state = SyncState::default();
+        self.full_mentioned.clear();
+        self.compact()
+    }
+
+    /// Writes the snapshot atomically, then empties the journal it now contains.
+    fn compact(&mut self) -> Result<()> {
+        let path = self.dir.join(SNAPSHOT);
+        let temp = self.dir.join(format!("{SNAPSHOT}.tmp"));
+        let io = |what: &str, e: std::io::Error| io_error(what, &path, &e);
+        let mut entries: Vec<(&str, u64)> = self.state.devices.iter().map(|(k, v)| (&**k, *v)).collect();
+        entries.sort_unstable();
+        let mut body = Vec::with_capacity(entries.len() * 64);
+        for (sms_id, hash) in entries {
+            // SMSIDs never hold control characters (the inventory refuses them).
+            writeln!(body, "{sms_id}\t{hash:016x}").map_err(|e| io("write the sync state", e))?;
+        }
+        let header = Header {
+            format: FORMAT,
+            hierarchy_id: self.hierarchy_id.clone(),
+            tenant_id: self.state.tenant_id.clone(),
+            scope: self.state.scope.clone(),
+            scope_version: self.state.scope_version,
+            last_sync: self.state.last_sync.clone(),
+            full_sync_in_progress: self.state.full_sync_in_progress.clone(),
+            devices: self.state.devices.len() as u64,
+            checksum: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&body)),
+        };
+        {
+            let file = File::create(&temp).map_err(|e| io("create the sync state", e))?;
+            let mut out = BufWriter::new(file);
+            serde_json::to_writer(&mut out, &header).map_err(|e| Error::internal(format!("cannot serialise the sync state: {e}")))?;
+            out.write_all(b"\n").and_then(|_| out.write_all(&body)).map_err(|e| io("write the sync state", e))?;
+            let file = out.into_inner().map_err(|e| io("write the sync state", e.into_error()))?;
+            file.sync_all().map_err(|e| io("flush the sync state", e))?;
+        }
+        std::fs::rename(&temp, &path).map_err(|e| io("replace the sync state", e))?;
+        sync_dir(&self.dir);
+        self.journal.set_len(0).and_then(|_| self.journal.sync_all()).map_err(|e| io("empty the sync journal", e))?;
+        Ok(())
+    }
+
+    fn append(&mut self, record: &JournalRecord) -> Result<()> {
+        let json = serde_json::to_string(record).map_err(|e| Error::internal(format!("cannot serialise a journal record: {e}")))?;
+        let line = format!("{:016x} {json}\n", xxhash_rust::xxh3::xxh3_64(json.as_bytes()));
+        let path = self.dir.join(JOURNAL);
+        self.journal
+            .write_all(line.as_bytes())
+            .and_then(|_| self.journal.sync_data())
+            .map_err(|e| io_error("record an acknowledged batch in", &path, &e))
+    }
+}
+
+fn apply(state: &mut SyncState, full_mentioned: &mut HashSet<Box<str>>, record: JournalRecord) {
+    match record {
+        JournalRecord::Begin { sync_id, kind, tenant_id, scope, scope_version } => {
+            state.tenant_id = tenant_id;
+            state.scope = scope;
+            state.scope_version = scope_version;
+            if kind == "full" {
+                state.full_sync_in_progress = Some(sync_id);
+                full_mentioned.clear();
+            }
+        }
+        JournalRecord::Batch { sync_id, upserts, deletions, .. } => {
+            let full = state.full_sync_in_progress.as_deref() == Some(sync_id.as_str());
+            for (sms_id, hash) in upserts {
+                let key: Box<str> = sms_id.into_boxed_str();
+                if full {
+                    full_mentioned.insert(key.clone());
+                }
+                state.devices.insert(key, hash);
+            }
+            for sms_id in deletions {
+                state.devices.remove(sms_id.as_str());
+            }
+        }
+        JournalRecord::End { sync_id, last_sync, full } => {
+            if full && state.full_sync_in_progress.as_deref() == Some(sync_id.as_str()) {
+                state.devices.retain(|k, _| full_mentioned.contains(k));
+                state.full_sync_in_progress = None;
+                full_mentioned.clear();
+            }
+            state.last_sync = Some(last_sync);
+        }
+    }
+}
+
+enum Damage {
+    /// Written by a newer version: not ours to discard.
+    Newer(String),
+    Corrupt(String),
+}
+
+fn read_snapshot(path: &Path, hierarchy_id: &str) -> std::result::Result<Option<SyncState>, Damage> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Damage::Corrupt(format!("it cannot be read: {e}"))),
+    };
+    let mut reader = BufReader::new(file);
+    let mut header_line = String::new();
+    reader.read_line(&mut header_line).map_err(|e| Damage::Corrupt(format!("it cannot be read: {e}")))?;
+    let format = serde_json::from_str::<Value>(&header_line).ok().and_then(|v| v.get("format").and_then(Value::as_u64));
+    if let Some(f) = format.filter(|f| *f > FORMAT as u64) {
+        return Err(Damage::Newer(format!(
+            "the sync state {} has format {f}, written by a newer version of tenant-attach; use that version",
+            path.display()
+        )));
+    }
+    let header: Header = serde_json::from_str(&header_line).map_err(|e| Damage::Corrupt(format!("its header is damaged ({e})")))?;
+    if header.hierarchy_id != hierarchy_id {
+        return Err(Damage::Corrupt(format!("it belongs to hierarchy {}", header.hierarchy_id)));
+    }
+    let mut body = Vec::new();
+    reader.read_to_end(&mut body).map_err(|e| Damage::Corrupt(format!("it cannot be read: {e}")))?;
+    if format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&body)) != header.checksum {
+        return Err(Damage::Corrupt("its checksum does not match its content".into()));
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| Damage::Corrupt("it is not UTF-8".into()))?;
+    let mut devices = HashMap::with_capacity(header.devices as usize);
+    for line in text.lines() {
+        let parsed = line.split_once('\t').and_then(|(id, hash)| Some((id, u64::from_str_radix(hash, 16).ok()?)));
+        let (sms_id, hash) = parsed.ok_or_else(|| Damage::Corrupt(format!("a device line is damaged: {line:.80}")))?;
+        devices.insert(Box::from(sms_id), hash);
+    }
+    if devices.len() as u64 != header.devices {
+        return Err(Damage::Corrupt(format!("it lists {} devices, its header says {}", devices.len(), header.devices)));
+    }
+    Ok(Some(SyncState {
+        tenant_id: header.tenant_id,
+        scope: header.scope,
+        scope_version: header.scope_version,
+        last_sync: header.last_sync,
+        full_sync_in_progress: header.full_sync_in_progress,
+        devices,
+    }))
+}
+
+/// Replays the journal; a damaged line other than the last is an error (the last may be torn).
+fn replay(path: &Path, state: &mut SyncState, full_mentioned: &mut HashSet<Box<str>>) -> std::result::Result<(), String> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("it cannot be read: {e}")),
+    };
+    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let complete = text.ends_with(b"\n");
+    for (i, line) in lines.iter().enumerate() {
+        let torn_tail = i + 1 == lines.len();
+        match parse_journal_line(line) {
+            Some(record) if complete || !torn_tail => apply(state, full_mentioned, record),
+            _ if torn_tail => break,
+            _ => return Err(format!("line {} is damaged", i + 1)),
+        }
+    }
+    Ok(())
+}
+
+fn parse_journal_line(line: &[u8]) -> Option<JournalRecord> {
+    let text = std::str::from_utf8(line).ok()?;
+    let (checksum, json) = text.split_once(' ')?;
+    (format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes())) == checksum).then(|| serde_json::from_str(json).ok())?
+}
+
+/// Moves a damaged file aside (never deletes it) and says what happened.
+fn set_aside(dir: &Path, name: &str, why: &str) -> Result<String> {
+    let path = dir.join(name);
+    let aside = dir.join(format!("{name}.corrupt-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+    std::fs::rename(&path, &aside).map_err(|e| io_error("set aside the damaged", &path, &e))?;
+    Ok(format!(
+        "the sync state file {} was damaged ({why}); it was kept as {} and the next upload is a full sync",
+        path.display(),
+        aside.display()
+    ))
+}
+
+fn lock(path: &Path, hierarchy_id: &str) -> Result<File> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_error("open the lock file", path, &e))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| write!(file, "{}", std::process::id()));
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut owner = String::new();
+            let _ = file.read_to_string(&mut owner);
+            let owner = owner.trim();
+            let who = if owner.is_empty() { "another process".to_owned() } else { format!("another process (pid {owner})") };
+            Err(Error::new(
+                ErrorKind::StateLocked,
+                format!(
+                    "the sync state of hierarchy {hierarchy_id} is in use by {who}; wait for that upload to finish, or stop it, then run again"
+                ),
+            )
+            .with_details(serde_json::json!({ "lockFile": path, "pid": owner.parse::<u32>().ok() })))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io_error("lock", path, &e)),
+    }
+}
+
+/// Makes a rename durable (POSIX); a no-op where folders cannot be opened.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+fn io_error(what: &str, path: &Path, e: &std::io::Error) -> Error {
+    Error::io(&format!("cannot {what} {}", path.display()), e)
+}

@@ -1,0 +1,338 @@
+//! The upload engine against a model of the gateway that applies DevicePost as docs/GATEWAY.md says
+//! (upserts, deletions, the full sync's final sweep, idempotent replays): full then deltas, crashes
+//! at any batch, damaged state files, a second process, scopes, and the DP certificate case.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{json, Value};
+use tenant_attach::error::{ErrorKind, Result};
+use tenant_attach::inventory::{self, Item};
+use tenant_attach::sync::state::StateStore;
+use tenant_attach::sync::{self, Hooks, Mode, Options, Report, Scope, Target, Uploader};
+
+const HIERARCHY: &str = "5f0c1a6e-0000-4000-8000-000000000001";
+
+/// The gateway's device table for one hierarchy, applying batches as the real one does.
+#[derive(Default)]
+struct ModelGateway {
+    devices: BTreeMap<String, Value>,
+    applied: HashSet<(String, u64)>,
+    mentioned: HashMap<String, HashSet<String>>,
+    posts: usize,
+    /// Fail (as a dropped connection would) when this many posts have been made.
+    fail_at: Option<usize>,
+}
+
+impl Uploader for ModelGateway {
+    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()> {
+        if self.fail_at == Some(self.posts) {
+            return Err(tenant_attach::Error::new(ErrorKind::Network, "connection dropped (test)"));
+        }
+        self.posts += 1;
+        let body: Value = serde_json::from_slice(body).expect("DevicePost body is JSON");
+        let sync_id = body["syncId"].as_str().expect("syncId").to_owned();
+        assert_eq!(body["sequence"], sequence);
+        assert_eq!(body["hierarchyId"], HIERARCHY);
+        let devices = body["devices"].as_array().expect("devices");
+        let deletions = body["deletions"].as_array().expect("deletions");
+        assert_eq!(devices.len() + deletions.len(), records);
+        assert!(records <= 5000);
+        if !self.applied.insert((sync_id.clone(), sequence)) {
+            return Ok(()); // replay
+        }
+        let mentioned = self.mentioned.entry(sync_id.clone()).or_default();
+        for d in devices {
+            let id = d["smsId"].as_str().expect("smsId").to_owned();
+            mentioned.insert(id.clone());
+            self.devices.insert(id, d.clone());
+        }
+        for id in deletions {
+            self.devices.remove(id.as_str().expect("smsId"));
+        }
+        if body["kind"] == "full" && body["final"] == true {
+            let keep = self.mentioned.remove(&sync_id).unwrap_or_default();
+            self.devices.retain(|id, _| keep.contains(id));
+        }
+        Ok(())
+    }
+}
+
+fn device(i: usize, version: &str) -> Value {
+    json!({ "Name": format!("PC-{i:06}"), "SMSID": format!("GUID:{i:08X}-0000-0000-0000-000000000000"), "ResourceID": 16_777_216 + i,
+            "IsClient": true, "ClientVersion": version, "DeviceOS": "Microsoft Windows NT Workstation 10.0", "Domain": "CONTOSO",
+            "CollectionIDs": ["SMS00001"] })
+}
+
+fn inventory(n: usize) -> Vec<Value> {
+    (0..n).map(|i| device(i, "5.00.9122.1000")).collect()
+}
+
+fn target(scope: Scope, version: u64) -> Target {
+    Target { hierarchy_id: HIERARCHY.into(), tenant_id: Some("tenant-a".into()), scope, scope_version: version }
+}
+
+fn run_with(dir: &std::path::Path, records: &[Value], target: &Target, options: &Options, gateway: &mut ModelGateway) -> Result<Report> {
+    let items = inventory::parse_json(&Value::Array(records.to_vec()).to_string())?;
+    let mut store = StateStore::open(dir, HIERARCHY)?;
+    let mut iter = items.into_iter().map(Ok::<Item, tenant_attach::Error>);
+    let mut progress = |_: u64, _: u64| {};
+    let mut hooks = Hooks { progress: &mut progress, cancelled: &|| false, logger: None };
+    sync::run(&mut store, &mut iter, records.len() as u64, target, options, gateway, &mut hooks)
+}
+
+fn run(dir: &std::path::Path, records: &[Value], gateway: &mut ModelGateway) -> Report {
+    run_with(dir, records, &target(Scope::All, 1), &small_batches(), gateway).expect("sync runs")
+}
+
+fn small_batches() -> Options {
+    Options { max_records: 100, ..Options::default() }
+}
+
+/// The cloud holds exactly the eligible inventory.
+fn assert_converged(gateway: &ModelGateway, records: &[Value]) {
+    let want: BTreeMap<String, String> = records
+        .iter()
+        .filter(|r| r["IsClient"] == true)
+        .map(|r| (r["SMSID"].as_str().unwrap().to_owned(), r["ClientVersion"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let got: BTreeMap<String, String> = gateway
+        .devices
+        .iter()
+        .map(|(id, d)| (id.clone(), d["clientVersion"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn first_run_is_full_then_deltas_send_only_changes_and_deletions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let mut records = inventory(1000);
+    let first = run(dir.path(), &records, &mut gw);
+    assert_eq!((first.kind, first.uploaded, first.batches), ("full", 1000, 10));
+    assert_eq!(first.reason.as_deref(), Some("first upload of this hierarchy"));
+    assert_converged(&gw, &records);
+
+    let again = run(dir.path(), &records, &mut gw);
+    assert_eq!((again.kind, again.uploaded, again.deleted, again.unchanged, again.batches), ("delta", 0, 0, 1000, 0));
+
+    for i in (0..1000).step_by(100) {
+        records[i] = device(i, "5.00.9128.1000"); // 1% upgraded
+    }
+    records.truncate(995); // 5 removed
+    records[1]["IsClient"] = json!(false); // 1 lost its client
+    let delta = run(dir.path(), &records, &mut gw);
+    assert_eq!((delta.kind, delta.uploaded, delta.deleted, delta.ineligible), ("delta", 10, 6, 1));
+    assert_converged(&gw, &records);
+}
+
+#[test]
+fn a_full_sync_interrupted_at_any_batch_converges_on_the_next_run() {
+    for fail_at in [0, 1, 5, 9] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut gw = ModelGateway::default();
+        // The cloud holds a stale device the inventory no longer has.
+        gw.devices.insert("GUID:STALE".into(), json!({"smsId": "GUID:STALE"}));
+        let records = inventory(1000);
+        gw.fail_at = Some(fail_at);
+        let err = run_with(dir.path(), &records, &target(Scope::All, 1), &small_batches(), &mut gw).expect_err("dropped");
+        assert_eq!(err.kind, ErrorKind::Network);
+        gw.fail_at = None;
+        let next = run(dir.path(), &records, &mut gw);
+        assert_eq!(next.kind, "full", "after a failure at post {fail_at}");
+        assert_eq!(next.reason.as_deref(), Some("the previous full sync did not finish"));
+        assert_converged(&gw, &records);
+        let after = run(dir.path(), &records, &mut gw);
+        assert_eq!((after.kind, after.uploaded), ("delta", 0));
+    }
+}
+
+#[test]
+fn an_interrupted_delta_resends_exactly_what_was_not_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let mut records = inventory(1000);
+    run(dir.path(), &records, &mut gw);
+    for r in records.iter_mut().take(350) {
+        r["ClientVersion"] = json!("5.00.9130.1000");
+    }
+    gw.fail_at = Some(gw.posts + 2); // two batches of 100 acknowledged, then the line drops
+    assert!(run_with(dir.path(), &records, &target(Scope::All, 1), &small_batches(), &mut gw).is_err());
+    gw.fail_at = None;
+    let next = run(dir.path(), &records, &mut gw);
+    assert_eq!((next.kind, next.uploaded, next.unchanged), ("delta", 150, 850));
+    assert_converged(&gw, &records);
+}
+
+#[test]
+fn a_second_process_is_refused_while_the_state_is_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _held = StateStore::open(dir.path(), HIERARCHY).expect("first opens");
+    let err = StateStore::open(dir.path(), HIERARCHY).err().expect("second is refused");
+    assert_eq!(err.kind, ErrorKind::StateLocked);
+    assert!(err.message.contains(&format!("pid {}", std::process::id())), "{}", err.message);
+}
+
+#[test]
+fn a_damaged_snapshot_is_kept_aside_reported_and_followed_by_a_full_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let records = inventory(300);
+    run(dir.path(), &records, &mut gw);
+    let state_file = dir.path().join(HIERARCHY).join("DeviceSync.state");
+    let mut bytes = std::fs::read(&state_file).expect("snapshot");
+    let last = bytes.len() - 5;
+    bytes[last] ^= 0x01; // one flipped bit in a hash
+    std::fs::write(&state_file, bytes).expect("damage");
+    let next = run(dir.path(), &records, &mut gw);
+    assert_eq!(next.kind, "full");
+    assert!(next.warnings[0].contains("was damaged (its checksum does not match"), "{:?}", next.warnings);
+    let kept: Vec<_> = std::fs::read_dir(dir.path().join(HIERARCHY))
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("DeviceSync.state.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the damaged file is kept for support");
+    assert_converged(&gw, &records);
+    assert_eq!(run(dir.path(), &records, &mut gw).kind, "delta");
+}
+
+#[test]
+fn a_torn_journal_tail_is_ignored_and_its_batch_sent_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let mut records = inventory(300);
+    run(dir.path(), &records, &mut gw);
+    for r in records.iter_mut().take(150) {
+        r["ClientVersion"] = json!("5.00.9130.1000");
+    }
+    gw.fail_at = Some(gw.posts + 1); // one batch acknowledged, then stop: the journal holds begin + batch
+    assert!(run_with(dir.path(), &records, &target(Scope::All, 1), &small_batches(), &mut gw).is_err());
+    gw.fail_at = None;
+    // A crash in the middle of appending the batch record: cut its line short.
+    let journal = dir.path().join(HIERARCHY).join("DeviceSync.journal");
+    let text = std::fs::read(&journal).expect("journal");
+    std::fs::write(&journal, &text[..text.len() - 40]).expect("tear");
+    let next = run(dir.path(), &records, &mut gw);
+    assert!(next.warnings.is_empty(), "a torn tail is expected after a crash, not damage");
+    assert_eq!((next.kind, next.uploaded), ("delta", 150), "the torn batch is sent again");
+    assert_converged(&gw, &records);
+}
+
+#[test]
+fn a_distribution_point_sharing_its_certificate_is_synced_like_any_device() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let mut records = inventory(3);
+    for r in &mut records[..2] {
+        r["CertificateThumbprint"] = json!("A1B2C3D4E5F60718293A4B5C6D7E8F9012345678");
+    }
+    records[0]["IsDistributionPoint"] = json!(true);
+    run(dir.path(), &records, &mut gw);
+    assert_converged(&gw, &records);
+    records[0]["ClientVersion"] = json!("5.00.9130.1000"); // the DP changes
+    let delta = run(dir.path(), &records, &mut gw);
+    assert_eq!(delta.uploaded, 1);
+    assert_converged(&gw, &records);
+}
+
+#[test]
+fn a_collection_scope_includes_child_collections_and_a_scope_change_forces_a_full_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let mut records = inventory(6);
+    records[0]["CollectionIDs"] = json!(["PS100012"]);
+    records[1]["CollectionIDs"] = json!(["PS100020"]); // child of PS100012
+    records[2]["CollectionIDs"] = json!(["PS100021"]); // grandchild
+    let options = Options {
+        collection_tree: HashMap::from([("PS100012".into(), vec!["PS100020".into()]), ("PS100020".into(), vec!["PS100021".into()])]),
+        ..small_batches()
+    };
+    let scoped = target(Scope::Collection { collection_id: "PS100012".into() }, 2);
+    let report = run_with(dir.path(), &records, &scoped, &options, &mut gw).expect("runs");
+    assert_eq!((report.kind, report.uploaded, report.ineligible), ("full", 3, 3));
+    assert_eq!(gw.devices.len(), 3);
+    // Back to all devices: the gateway bumped scopeVersion, the library answers with a full sync.
+    let report = run_with(dir.path(), &records, &target(Scope::All, 3), &options, &mut gw).expect("runs");
+    assert_eq!((report.kind, report.reason.as_deref()), ("full", Some("the upload scope changed")));
+    assert_converged(&gw, &records);
+}
+
+#[test]
+fn dry_run_and_partial_change_nothing_they_should_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let records = inventory(200);
+    let dry = run_with(dir.path(), &records, &target(Scope::All, 1), &Options { dry_run: true, ..small_batches() }, &mut gw).expect("runs");
+    assert_eq!((dry.kind, dry.uploaded, dry.batches, gw.posts), ("full", 200, 2, 0));
+    assert_eq!(run(dir.path(), &records, &mut gw).kind, "full", "the dry run recorded nothing");
+    // Partial: two devices given, one changed; nothing is deleted.
+    let mut two = records[..2].to_vec();
+    two[0]["ClientVersion"] = json!("5.00.9130.1000");
+    let partial = run_with(dir.path(), &two, &target(Scope::All, 1), &Options { mode: Mode::Partial, ..small_batches() }, &mut gw).expect("runs");
+    assert_eq!((partial.kind, partial.uploaded, partial.deleted, partial.unchanged), ("partial", 1, 0, 1));
+    assert_eq!(gw.devices.len(), 200);
+}
+
+#[test]
+fn skipped_records_are_reported_with_reasons_and_duplicates_caught() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let mut records = inventory(3);
+    records.push(json!({ "Name": "NO-SMSID", "IsClient": true }));
+    records.push(device(0, "5.00.9122.1000"));
+    let report = run(dir.path(), &records, &mut gw);
+    assert_eq!((report.uploaded, report.skipped_count), (3, 2));
+    assert!(report.skipped[0].reason.starts_with("SMSID is missing"));
+    assert!(report.skipped[1].reason.contains("appears earlier"));
+    let shown = serde_json::to_value(&report).expect("report JSON");
+    for key in ["syncId", "kind", "dryRun", "considered", "eligible", "uploaded", "deleted", "unchanged", "skipped", "batches", "bytes", "durationMs", "nextRunTime"] {
+        assert!(shown.get(key).is_some(), "report lacks {key}: {shown}");
+    }
+}
+
+#[test]
+fn twenty_thousand_devices_from_ndjson_sync_and_state_stays_compact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("devices.ndjson");
+    let text: String = (0..20_000).map(|i| device(i, "5.00.9122.1000").to_string() + "\n").collect();
+    std::fs::write(&file, text).expect("write");
+    let mut gw = ModelGateway::default();
+    let mut store = StateStore::open(&dir.path().join("state"), HIERARCHY).expect("opens");
+    let total = inventory::count_ndjson_records(std::io::BufReader::new(std::fs::File::open(&file).expect("open"))).expect("count");
+    let mut items = inventory::NdjsonReader::new(std::io::BufReader::new(std::fs::File::open(&file).expect("open")));
+    let mut calls = 0u64;
+    let mut progress = |done: u64, all: u64| {
+        assert!(done <= all);
+        calls += 1;
+    };
+    let mut hooks = Hooks { progress: &mut progress, cancelled: &|| false, logger: None };
+    let report = sync::run(&mut store, &mut items, total, &target(Scope::All, 1), &Options::default(), &mut gw, &mut hooks).expect("syncs");
+    assert_eq!((report.uploaded, report.batches, gw.devices.len()), (20_000, 8, 20_000));
+    assert!(calls >= 8);
+    let size = std::fs::metadata(dir.path().join("state").join(HIERARCHY).join("DeviceSync.state")).expect("state").len();
+    assert!(size < 20_000 * 80, "state is {size} bytes");
+    let journal = std::fs::metadata(dir.path().join("state").join(HIERARCHY).join("DeviceSync.journal")).expect("journal").len();
+    assert_eq!(journal, 0, "the journal is folded into the snapshot at the end of a run");
+}
+
+#[test]
+fn cancelling_between_batches_keeps_what_was_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let records = inventory(1000);
+    let items = inventory::parse_json(&Value::Array(records.clone()).to_string()).expect("parses");
+    let mut store = StateStore::open(dir.path(), HIERARCHY).expect("opens");
+    let posted = std::cell::Cell::new(0u64);
+    let mut progress = |_: u64, _: u64| posted.set(posted.get() + 1);
+    let cancelled = || posted.get() >= 3;
+    let mut hooks = Hooks { progress: &mut progress, cancelled: &cancelled, logger: None };
+    let mut iter = items.into_iter().map(Ok);
+    let err = sync::run(&mut store, &mut iter, 1000, &target(Scope::All, 1), &small_batches(), &mut gw, &mut hooks).expect_err("cancelled");
+    assert_eq!(err.kind, ErrorKind::Cancelled);
+    assert_eq!(store.state().devices.len(), 300);
+    drop(store);
+    let next = run(dir.path(), &records, &mut gw);
+    assert_eq!((next.kind, next.uploaded), ("full", 1000));
+    assert_converged(&gw, &records);
+}
