@@ -26,6 +26,13 @@ fn main() {
     // when nothing in src/ changed.
     println!("cargo:rerun-if-changed=include/{HEADER_NAME}");
 
+    // A SONAME lets a host preload the library by absolute path and then have `DllImport("tenant_attach")`
+    // (mono, .NET) or `dlopen("libtenant_attach.so")` find that already-loaded copy (glibc matches
+    // loaded objects by SONAME): the PowerShell module loads it from bin/<os>-<arch>/ this way.
+    if env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtenant_attach.so");
+    }
+
     let crate_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env_var("OUT_DIR"));
 

@@ -1,0 +1,448 @@
+// TenantAttach.Interop.cs: the one P/Invoke layer over the native tenant_attach library, shared by
+// the TenantAttach PowerShell module (Add-Type) and by C# tools (compile this file in as-is).
+//
+// Written in C# 5 so that Windows PowerShell 5.1's Add-Type compiles it; also compiles with mono's
+// mcs and with PowerShell 7's Roslyn. No dependency beyond mscorlib and System.
+//
+// Strings: every string crosses as NUL-terminated UTF-8 that this file encodes and decodes itself
+// (never LPStr, which is the ANSI code page on Windows). Every string the library returns is copied
+// and then released with ta_string_free in a finally block.
+//
+// Loading: the DllImport name is "tenant_attach". NativeLibraryLoader.Load(path) first loads the
+// library from an absolute path (LoadLibraryW on Windows, dlopen on Linux and macOS); the runtimes
+// then resolve "tenant_attach" to that already-loaded module (Windows matches the module name, glibc
+// matches the library's SONAME libtenant_attach.so). The module calls Load with its
+// bin/<os>-<arch>/ copy; tests call it with the freshly built library.
+//
+// JSON: results are returned as raw JSON strings for the caller to parse (PowerShell's
+// ConvertFrom-Json, System.Text.Json, Json.NET...), because neither edition of PowerShell offers a
+// JSON parser that the other also has. Only the error object is read here, by MiniJson below: a
+// small reader of flat objects, enough for the fixed error shape, so that exceptions carry typed
+// members.
+
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace TenantAttach.Interop
+{
+    /// <summary>Mirrors ta_status in tenant_attach.h: same names, same numbers.</summary>
+    public enum TaStatus
+    {
+        Ok = 0,
+        InvalidArgument = 1,
+        InvalidUtf8 = 2,
+        InvalidJson = 3,
+        InvalidConfig = 4,
+        UnsupportedCloud = 5,
+        UnsupportedAction = 6,
+        NotOnboarded = 7,
+        AuthFailed = 8,
+        Forbidden = 9,
+        NotFound = 10,
+        Conflict = 11,
+        Throttled = 12,
+        Network = 13,
+        Tls = 14,
+        Timeout = 15,
+        Server = 16,
+        StateLocked = 17,
+        StateCorrupt = 18,
+        Cancelled = 19,
+        Io = 20,
+        Expired = 21,
+        Internal = 22,
+        Panic = 23
+    }
+
+    /// <summary>The raw exports. Strings are byte[] (UTF-8, NUL-terminated) in and IntPtr out.</summary>
+    public static class NativeMethods
+    {
+        public const string Library = "tenant_attach";
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern IntPtr ta_version();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern IntPtr ta_status_name(int status);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern IntPtr ta_last_error_json();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern void ta_string_free(IntPtr s);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_open(byte[] configJson, out ClientHandle client);
+
+        /// <summary>The same export taking a raw pointer, so tests can pass NULL.</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "ta_client_open")]
+        public static extern int ta_client_open_raw(IntPtr configJson, out IntPtr client);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern void ta_client_free(IntPtr client);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_config_json(ClientHandle client, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern IntPtr ta_cancel_new();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern void ta_cancel_set(IntPtr cancel);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern void ta_cancel_free(IntPtr cancel);
+
+        /// <summary>Only in libraries built with the test-hooks feature.</summary>
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_test_panic();
+    }
+
+    /// <summary>Loads the native library from an absolute path before the first call.</summary>
+    public static class NativeLibraryLoader
+    {
+        private static readonly object Gate = new object();
+        private static string loadedPath;
+
+        [DllImport("kernel32", CharSet = CharSet.Unicode, SetLastError = true)]
+        private static extern IntPtr LoadLibraryW(string path);
+
+        [DllImport("libdl.so.2", EntryPoint = "dlopen")]
+        private static extern IntPtr dlopen_glibc(byte[] path, int flags);
+
+        [DllImport("libdl.so.2", EntryPoint = "dlerror")]
+        private static extern IntPtr dlerror_glibc();
+
+        [DllImport("libSystem.dylib", EntryPoint = "dlopen")]
+        private static extern IntPtr dlopen_mac(byte[] path, int flags);
+
+        private const int RTLD_NOW = 2;
+        private const int RTLD_GLOBAL = 0x100;
+
+        /// <summary>The path loaded, or null.</summary>
+        public static string LoadedPath { get { return loadedPath; } }
+
+        /// <summary>Loads the library at <paramref name="path"/> (absolute); idempotent.</summary>
+        public static void Load(string path)
+        {
+            if (path == null) throw new ArgumentNullException("path");
+            if (!System.IO.Path.IsPathRooted(path))
+                throw new ArgumentException("The native library path must be absolute: " + path, "path");
+            if (!System.IO.File.Exists(path))
+                throw new System.IO.FileNotFoundException("The native tenant_attach library is not at " + path
+                    + ". Reinstall the TenantAttach module or build the library (cargo build -p tenant-attach).", path);
+            lock (Gate)
+            {
+                if (loadedPath != null) return;
+                IntPtr handle;
+                string why = "";
+                if (Environment.OSVersion.Platform == PlatformID.Win32NT)
+                {
+                    handle = LoadLibraryW(path);
+                    if (handle == IntPtr.Zero) why = "Windows error " + Marshal.GetLastWin32Error();
+                }
+                else if (IsMac())
+                {
+                    handle = dlopen_mac(Utf8.Encode(path), RTLD_NOW | RTLD_GLOBAL);
+                }
+                else
+                {
+                    handle = dlopen_glibc(Utf8.Encode(path), RTLD_NOW | RTLD_GLOBAL);
+                    if (handle == IntPtr.Zero) why = Utf8.Decode(dlerror_glibc());
+                }
+                if (handle == IntPtr.Zero)
+                    throw new DllNotFoundException("Cannot load " + path + ": " + why);
+                loadedPath = path;
+            }
+        }
+
+        private static bool IsMac()
+        {
+            return Environment.OSVersion.Platform == PlatformID.MacOSX
+                || System.IO.Directory.Exists("/System/Library/CoreServices");
+        }
+    }
+
+    /// <summary>UTF-8 marshalling done by hand, identical on every runtime.</summary>
+    public static class Utf8
+    {
+        /// <summary>NUL-terminated UTF-8. A string holding NUL cannot cross a C boundary intact.</summary>
+        public static byte[] Encode(string text)
+        {
+            if (text == null) return null;
+            if (text.IndexOf('\0') >= 0)
+                throw new ArgumentException("The text contains a NUL character, which C strings cannot hold.");
+            byte[] bytes = new byte[Encoding.UTF8.GetByteCount(text) + 1];
+            Encoding.UTF8.GetBytes(text, 0, text.Length, bytes, 0);
+            return bytes;
+        }
+
+        /// <summary>Reads a NUL-terminated UTF-8 string; does not free it.</summary>
+        public static string Decode(IntPtr p)
+        {
+            if (p == IntPtr.Zero) return null;
+            int length = 0;
+            while (Marshal.ReadByte(p, length) != 0) length++;
+            byte[] bytes = new byte[length];
+            Marshal.Copy(p, bytes, 0, length);
+            return Encoding.UTF8.GetString(bytes);
+        }
+
+        /// <summary>Reads a string the library allocated and frees it, whatever happens.</summary>
+        public static string TakeOwned(IntPtr p)
+        {
+            try { return Decode(p); }
+            finally { if (p != IntPtr.Zero) NativeMethods.ta_string_free(p); }
+        }
+    }
+
+    /// <summary>An open ta_client; released with ta_client_free.</summary>
+    public sealed class ClientHandle : SafeHandle
+    {
+        public ClientHandle() : base(IntPtr.Zero, true) { }
+
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+
+        protected override bool ReleaseHandle()
+        {
+            NativeMethods.ta_client_free(handle);
+            return true;
+        }
+    }
+
+    /// <summary>A failed call: the status and the library's explanation (ta_last_error_json).</summary>
+    public class TenantAttachException : Exception
+    {
+        private readonly TaStatus status;
+        private readonly string kind;
+        private readonly int? httpStatus;
+        private readonly string requestId;
+        private readonly string serviceCode;
+        private readonly string details;
+        private readonly string errorJson;
+
+        public TenantAttachException(TaStatus status, string message, string kind, int? httpStatus,
+            string requestId, string serviceCode, string details, string errorJson)
+            : base(message)
+        {
+            this.status = status;
+            this.kind = kind;
+            this.httpStatus = httpStatus;
+            this.requestId = requestId;
+            this.serviceCode = serviceCode;
+            this.details = details;
+            this.errorJson = errorJson;
+        }
+
+        public TaStatus Status { get { return status; } }
+        /// <summary>"TA_STATUS_INVALID_CONFIG" and so on, as in the header.</summary>
+        public string StatusName { get { return "TA_STATUS_" + ToUpperSnake(status.ToString()); } }
+        public string Kind { get { return kind; } }
+        public int? HttpStatus { get { return httpStatus; } }
+        public string RequestId { get { return requestId; } }
+        /// <summary>The service's own error code (e.g. AADSTS7000215), when there was one.</summary>
+        public string ServiceCode { get { return serviceCode; } }
+        /// <summary>Extra details as raw JSON, or null.</summary>
+        public string Details { get { return details; } }
+        /// <summary>The whole error as the library gave it.</summary>
+        public string ErrorJson { get { return errorJson; } }
+
+        /// <summary>The exception for a non-OK status, read from this thread's last error.</summary>
+        public static TenantAttachException FromLastError(int status)
+        {
+            string json = Utf8.TakeOwned(NativeMethods.ta_last_error_json());
+            TaStatus typed = Enum.IsDefined(typeof(TaStatus), status) ? (TaStatus)status : TaStatus.Internal;
+            if (json == null)
+                return new TenantAttachException(typed, "The call failed with status " + status + " and no explanation.",
+                    null, null, null, null, null, null);
+            Dictionary<string, string> fields = MiniJson.ReadObject(json);
+            string message = Get(fields, "message") ?? ("The call failed with status " + status + ".");
+            string http = Get(fields, "httpStatus");
+            int parsed;
+            int? httpStatus = http != null && int.TryParse(http, out parsed) ? (int?)parsed : null;
+            return new TenantAttachException(typed, message, Get(fields, "kind"), httpStatus,
+                Get(fields, "requestId"), Get(fields, "serviceCode"), Get(fields, "details"), json);
+        }
+
+        private static string Get(Dictionary<string, string> fields, string key)
+        {
+            string value;
+            return fields != null && fields.TryGetValue(key, out value) ? value : null;
+        }
+
+        private static string ToUpperSnake(string name)
+        {
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < name.Length; i++)
+            {
+                if (i > 0 && char.IsUpper(name[i])) sb.Append('_');
+                sb.Append(char.ToUpperInvariant(name[i]));
+            }
+            return sb.ToString();
+        }
+    }
+
+    /// <summary>A managed tenant attach client over ta_client.</summary>
+    public sealed class TenantAttachClient : IDisposable
+    {
+        private readonly ClientHandle handle;
+
+        private TenantAttachClient(ClientHandle handle)
+        {
+            this.handle = handle;
+        }
+
+        /// <summary>The library version (ta_version).</summary>
+        public static string Version { get { return Utf8.Decode(NativeMethods.ta_version()); } }
+
+        /// <summary>Opens a client from configuration JSON (docs/CONFIGURATION.md).</summary>
+        public static TenantAttachClient Open(string configJson)
+        {
+            if (configJson == null) throw new ArgumentNullException("configJson");
+            ClientHandle h;
+            int status = NativeMethods.ta_client_open(Utf8.Encode(configJson), out h);
+            if (status != 0)
+            {
+                if (h != null) h.SetHandleAsInvalid();
+                throw TenantAttachException.FromLastError(status);
+            }
+            return new TenantAttachClient(h);
+        }
+
+        /// <summary>The effective configuration as JSON, secrets shown as "***".</summary>
+        public string ConfigJson
+        {
+            get
+            {
+                IntPtr json;
+                Check(NativeMethods.ta_client_config_json(handle, out json));
+                return Utf8.TakeOwned(json);
+            }
+        }
+
+        public ClientHandle Handle { get { return handle; } }
+
+        public void Dispose()
+        {
+            handle.Dispose();
+        }
+
+        /// <summary>Throws the library's error for a non-OK status.</summary>
+        public static void Check(int status)
+        {
+            if (status != 0) throw TenantAttachException.FromLastError(status);
+        }
+    }
+
+    /// <summary>
+    /// Reads one JSON object's members: strings decoded, numbers and literals as their text, nested
+    /// objects and arrays as their raw JSON text. Returns null for text that is not an object.
+    /// </summary>
+    public static class MiniJson
+    {
+        public static Dictionary<string, string> ReadObject(string json)
+        {
+            try
+            {
+                int i = 0;
+                Dictionary<string, string> result = new Dictionary<string, string>();
+                SkipSpace(json, ref i);
+                Expect(json, ref i, '{');
+                SkipSpace(json, ref i);
+                if (Peek(json, i) == '}') return result;
+                while (true)
+                {
+                    SkipSpace(json, ref i);
+                    string key = ReadString(json, ref i);
+                    SkipSpace(json, ref i);
+                    Expect(json, ref i, ':');
+                    SkipSpace(json, ref i);
+                    result[key] = ReadValue(json, ref i);
+                    SkipSpace(json, ref i);
+                    if (Peek(json, i) == ',') { i++; continue; }
+                    Expect(json, ref i, '}');
+                    return result;
+                }
+            }
+            catch (FormatException)
+            {
+                return null;
+            }
+        }
+
+        private static char Peek(string s, int i)
+        {
+            if (i >= s.Length) throw new FormatException("unexpected end of JSON");
+            return s[i];
+        }
+
+        private static void Expect(string s, ref int i, char c)
+        {
+            if (Peek(s, i) != c) throw new FormatException("expected " + c);
+            i++;
+        }
+
+        private static void SkipSpace(string s, ref int i)
+        {
+            while (i < s.Length && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) i++;
+        }
+
+        private static string ReadValue(string s, ref int i)
+        {
+            char c = Peek(s, i);
+            if (c == '"') return ReadString(s, ref i);
+            if (c == '{' || c == '[') return ReadRaw(s, ref i);
+            int start = i;
+            while (i < s.Length && s[i] != ',' && s[i] != '}' && s[i] != ']' && !char.IsWhiteSpace(s[i])) i++;
+            string literal = s.Substring(start, i - start);
+            return literal == "null" ? null : literal;
+        }
+
+        /// <summary>A nested object or array, returned as its JSON text.</summary>
+        private static string ReadRaw(string s, ref int i)
+        {
+            int start = i, depth = 0;
+            while (true)
+            {
+                char c = Peek(s, i);
+                if (c == '"') { ReadString(s, ref i); continue; }
+                if (c == '{' || c == '[') depth++;
+                if (c == '}' || c == ']') depth--;
+                i++;
+                if (depth == 0) return s.Substring(start, i - start);
+            }
+        }
+
+        private static string ReadString(string s, ref int i)
+        {
+            Expect(s, ref i, '"');
+            StringBuilder sb = new StringBuilder();
+            while (true)
+            {
+                char c = Peek(s, i++);
+                if (c == '"') return sb.ToString();
+                if (c != '\\') { sb.Append(c); continue; }
+                char e = Peek(s, i++);
+                switch (e)
+                {
+                    case '"': sb.Append('"'); break;
+                    case '\\': sb.Append('\\'); break;
+                    case '/': sb.Append('/'); break;
+                    case 'b': sb.Append('\b'); break;
+                    case 'f': sb.Append('\f'); break;
+                    case 'n': sb.Append('\n'); break;
+                    case 'r': sb.Append('\r'); break;
+                    case 't': sb.Append('\t'); break;
+                    case 'u':
+                        if (i + 4 > s.Length) throw new FormatException("short \\u escape");
+                        sb.Append((char)Convert.ToInt32(s.Substring(i, 4), 16));
+                        i += 4;
+                        break;
+                    default: throw new FormatException("bad escape");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+@{
+    RootModule           = 'TenantAttach.psm1'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '3d5c7c3e-5a8e-4d1c-9a57-2f1f4c6a9b10'
+    Author               = 'tenant-attach developers'
+    Description          = 'Drive Configuration Manager tenant attach from scripts: onboard a hierarchy, upload its devices, run device actions.'
+    PowerShellVersion    = '5.1'
+    CompatiblePSEditions = @('Desktop', 'Core')
+    FunctionsToExport    = @('Connect-TenantAttach', 'Disconnect-TenantAttach')
+    CmdletsToExport      = @()
+    VariablesToExport    = @()
+    AliasesToExport      = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags = @('ConfigMgr', 'MEMCM', 'TenantAttach', 'Intune')
+        }
+    }
+}

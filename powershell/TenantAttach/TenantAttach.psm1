@@ -1,0 +1,88 @@
+#Requires -Version 5.1
+# The TenantAttach module: a thin PowerShell layer over the native tenant_attach library, reached
+# through TenantAttach.Interop.cs (the same P/Invoke file C# tools compile in).
+Set-StrictMode -Version Latest
+
+# Where the native library is: TENANT_ATTACH_LIBRARY (an absolute path, for development and tests)
+# or bin/<os>-<arch>/ inside the module.
+function Get-TenantAttachNativeLibraryPath {
+    if ($env:TENANT_ATTACH_LIBRARY) {
+        return [System.IO.Path]::GetFullPath($env:TENANT_ATTACH_LIBRARY)
+    }
+    $onWindows = ($PSVersionTable.PSEdition -eq 'Desktop') -or (Get-Variable -Name IsWindows -ValueOnly -ErrorAction SilentlyContinue)
+    $onMac = Get-Variable -Name IsMacOS -ValueOnly -ErrorAction SilentlyContinue
+    $arch = 'x64'
+    try {
+        $arch = ([System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture).ToString().ToLowerInvariant()
+    }
+    catch {
+        if ($env:PROCESSOR_ARCHITECTURE -eq 'ARM64') { $arch = 'arm64' }
+    }
+    if ($onWindows) {
+        $os = 'win'; $file = 'tenant_attach.dll'
+    }
+    elseif ($onMac) {
+        $os = 'osx'; $file = 'libtenant_attach.dylib'
+    }
+    else {
+        $os = 'linux'; $file = 'libtenant_attach.so'
+    }
+    return (Join-Path (Join-Path (Join-Path $PSScriptRoot 'bin') "$os-$arch") $file)
+}
+
+if (-not ('TenantAttach.Interop.TenantAttachClient' -as [type])) {
+    Add-Type -Path (Join-Path $PSScriptRoot 'TenantAttach.Interop.cs')
+}
+[TenantAttach.Interop.NativeLibraryLoader]::Load((Get-TenantAttachNativeLibraryPath))
+
+$script:TenantAttachSession = $null
+
+# Turns a library failure into an ErrorRecord with a stable id (TenantAttach.TA_STATUS_...) and a
+# category a script can test.
+function New-TenantAttachErrorRecord {
+    param(
+        [Parameter(Mandatory)] [TenantAttach.Interop.TenantAttachException] $Exception,
+        [object] $Target
+    )
+    $category = switch ($Exception.Status.ToString()) {
+        'InvalidArgument' { 'InvalidArgument' }
+        'InvalidUtf8' { 'InvalidData' }
+        'InvalidJson' { 'InvalidData' }
+        'InvalidConfig' { 'InvalidArgument' }
+        'UnsupportedCloud' { 'NotImplemented' }
+        'UnsupportedAction' { 'NotImplemented' }
+        'NotOnboarded' { 'ObjectNotFound' }
+        'AuthFailed' { 'AuthenticationError' }
+        'Forbidden' { 'PermissionDenied' }
+        'NotFound' { 'ObjectNotFound' }
+        'Conflict' { 'ResourceExists' }
+        'Throttled' { 'LimitsExceeded' }
+        'Network' { 'ConnectionError' }
+        'Tls' { 'SecurityError' }
+        'Timeout' { 'OperationTimeout' }
+        'StateLocked' { 'ResourceBusy' }
+        'StateCorrupt' { 'InvalidData' }
+        'Cancelled' { 'OperationStopped' }
+        'Expired' { 'AuthenticationError' }
+        default { 'NotSpecified' }
+    }
+    return New-Object System.Management.Automation.ErrorRecord($Exception, ('TenantAttach.' + $Exception.StatusName), $category, $Target)
+}
+
+# A SecureString's text, for the one moment it is handed to the library.
+function ConvertFrom-TenantAttachSecureString {
+    param([Parameter(Mandatory)] [System.Security.SecureString] $Secure)
+    $bstr = [System.Runtime.InteropServices.Marshal]::SecureStringToBSTR($Secure)
+    try {
+        return [System.Runtime.InteropServices.Marshal]::PtrToStringBSTR($bstr)
+    }
+    finally {
+        [System.Runtime.InteropServices.Marshal]::ZeroFreeBSTR($bstr)
+    }
+}
+
+foreach ($script in Get-ChildItem -Path (Join-Path $PSScriptRoot 'Public') -Filter '*.ps1') {
+    . $script.FullName
+}
+
+Export-ModuleMember -Function 'Connect-TenantAttach', 'Disconnect-TenantAttach'

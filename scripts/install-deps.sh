@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the tests need on Debian 12: compilers for the C tests, mono for the C# tests,
+# chromium for the admin page tests, Python packages for the PowerShell parse check and the MSAL
+# interop tests, npm packages for the Graph SDK interop tests. Idempotent and quick when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_packages=(gcc g++ mono-mcs mono-runtime chromium python3-pip python3-venv)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! python3 -c "import tree_sitter, tree_sitter_powershell, msal, pytest" 2>/dev/null; then
+  echo "install-deps: pip install -r tests/requirements.txt"
+  python3 -m pip install -q --break-system-packages -r tests/requirements.txt
+fi
+
+if [ -f tests/interop/package.json ] && [ ! -d tests/interop/node_modules ] && command -v npm >/dev/null; then
+  echo "install-deps: npm ci in tests/interop"
+  (cd tests/interop && npm install --no-audit --no-fund --silent)
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "install-deps: cargo install cargo-nextest"
+  cargo install cargo-nextest --locked
+fi

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Runs every test of the project, each suite against the real built library, and prints one summary:
+#   Rust      cargo nextest (unit + integration tests of the library and the local cloud)
+#   C         tests/c/test_*.c, gcc -Wall -Wextra -Werror -pedantic, AddressSanitizer + UBSan
+#   C++       the header compiled as C++17
+#   C#        tests/csharp/*.cs with the module's TenantAttach.Interop.cs, mcs + mono
+#   PS-parse  every .ps1/.psm1/.psd1 parsed with the tree-sitter PowerShell grammar
+#   Pester    tests/powershell/*.Tests.ps1 when pwsh is installed (reported as skipped otherwise)
+#   interop   tests/interop/run.sh (MSAL, Graph SDK, Chromium against the local cloud) when present
+# The last line is "N passed, N failed, N skipped"; the exit status is non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+bash scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
+
+BUILD="$ROOT/target/test-build"
+mkdir -p "$BUILD"
+declare -a NAMES PASSED FAILED SKIPPED
+record() { NAMES+=("$1"); PASSED+=("$2"); FAILED+=("$3"); SKIPPED+=("$4"); }
+section() { printf '\n=== %s ===\n' "$1"; }
+
+# TAP-ish counting for the C, C# and parse-check programs: "ok N - ..." / "not ok N - ...".
+count_tap() { # file -> "passed failed"
+  local ok notok
+  ok=$(grep -cE '^ok [0-9]+' "$1" || true)
+  notok=$(grep -cE '^not ok [0-9]+' "$1" || true)
+  echo "$ok $notok"
+}
+
+# --- Rust -------------------------------------------------------------------------------------------
+section "Rust (cargo nextest, workspace, features tenant-attach/test-hooks)"
+if cargo build --workspace --all-targets --features tenant-attach/test-hooks; then
+  cargo nextest run --workspace --features tenant-attach/test-hooks --no-fail-fast --color never 2>&1 | tee "$BUILD/nextest.log"
+  summary=$(grep -E '^ *Summary \[' "$BUILD/nextest.log" | tail -1)
+  p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary"); f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
+  s=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$summary")
+  if [ -z "$summary" ]; then record "Rust" 0 1 0; else record "Rust" "${p:-0}" "${f:-0}" "${s:-0}"; fi
+else
+  record "Rust (build)" 0 1 0
+fi
+
+LIB_DIR="$ROOT/target/debug"
+LIB="$LIB_DIR/libtenant_attach.so"
+
+# --- C under AddressSanitizer ---------------------------------------------------------------------
+section "C (gcc -std=c11 -Wall -Wextra -Werror -pedantic, ASan + UBSan)"
+c_pass=0; c_fail=0
+for src in tests/c/test_*.c; do
+  [ -e "$src" ] || continue
+  name=$(basename "$src" .c); exe="$BUILD/$name"
+  if ! gcc -std=c11 -Wall -Wextra -Werror -pedantic -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+      -fno-sanitize-recover=undefined -DTA_TEST_HOOKS -Iinclude -Itests/c "$src" -o "$exe" \
+      -L"$LIB_DIR" -ltenant_attach -lpthread -Wl,-rpath,"$LIB_DIR"; then
+    echo "not ok - $name does not compile"; c_fail=$((c_fail + 1)); continue
+  fi
+  # detect_leaks: every string the library returns must be freed by the test (ta_string_free).
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 "$exe" >"$BUILD/$name.out" 2>&1
+  rc=$?
+  cat "$BUILD/$name.out"
+  read -r ok notok < <(count_tap "$BUILD/$name.out")
+  c_pass=$((c_pass + ok)); c_fail=$((c_fail + notok))
+  if [ $rc -ne 0 ] && [ "$notok" -eq 0 ]; then echo "not ok - $name exited with $rc (sanitizer report above)"; c_fail=$((c_fail + 1)); fi
+done
+record "C (ASan)" $c_pass $c_fail 0
+
+section "C++ (the header as C++17)"
+if printf '#include "tenant_attach.h"\nint main() { return ta_version() ? 0 : 1; }\n' |
+    g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -x c++ -fsyntax-only -; then
+  echo "ok 1 - include/tenant_attach.h compiles as C++17"; record "C++ header" 1 0 0
+else
+  echo "not ok 1 - include/tenant_attach.h does not compile as C++17"; record "C++ header" 0 1 0
+fi
+
+# --- C# through the module's interop file ---------------------------------------------------------
+section "C# (mcs + mono, powershell/TenantAttach/TenantAttach.Interop.cs)"
+cs_sources=(tests/csharp/*.cs)
+if [ -e "${cs_sources[0]}" ]; then
+  if mcs -langversion:5 -warnaserror+ -nowarn:618 -out:"$BUILD/csharp-tests.exe" -r:System.Core.dll \
+      powershell/TenantAttach/TenantAttach.Interop.cs "${cs_sources[@]}"; then
+    TENANT_ATTACH_LIBRARY="$LIB" mono --debug "$BUILD/csharp-tests.exe" >"$BUILD/csharp.out" 2>&1
+    rc=$?
+    cat "$BUILD/csharp.out"
+    read -r ok notok < <(count_tap "$BUILD/csharp.out")
+    if [ $rc -ne 0 ] && [ "$notok" -eq 0 ]; then notok=1; echo "not ok - C# tests exited with $rc"; fi
+    record "C# (mono)" "$ok" "$notok" 0
+  else
+    record "C# (build)" 0 1 0
+  fi
+fi
+
+# --- PowerShell -----------------------------------------------------------------------------------
+section "PowerShell parse check (tree-sitter-powershell)"
+python3 tests/powershell/parse_check.py >"$BUILD/parse.out" 2>&1
+rc=$?
+cat "$BUILD/parse.out"
+read -r ok notok < <(count_tap "$BUILD/parse.out")
+if [ $rc -ne 0 ] && [ "$notok" -eq 0 ]; then notok=1; fi
+record "PowerShell parse" "$ok" "$notok" 0
+
+section "Pester"
+if command -v pwsh >/dev/null 2>&1; then
+  TENANT_ATTACH_LIBRARY="$LIB" pwsh -NoProfile -NonInteractive -Command \
+    "\$r = Invoke-Pester -Path tests/powershell -PassThru -Output Detailed; Write-Output ('PESTER {0} {1} {2}' -f \$r.PassedCount, \$r.FailedCount, \$r.SkippedCount)" \
+    | tee "$BUILD/pester.out"
+  read -r _ p f s < <(grep '^PESTER ' "$BUILD/pester.out" || echo "PESTER 0 1 0")
+  record "Pester" "$p" "$f" "$s"
+else
+  pester_count=$(cat tests/powershell/*.Tests.ps1 2>/dev/null | grep -cE '^\s*It\s' || true)
+  echo "SKIPPED: Pester tests ($pester_count tests in tests/powershell/*.Tests.ps1): pwsh is not installed on this machine."
+  echo "         The module's P/Invoke layer is tested for real by the C# suite; its scripts by the parse check."
+  record "Pester" 0 0 "${pester_count:-0}"
+fi
+
+if [ -x tests/interop/run.sh ] || [ -f tests/interop/run.sh ]; then
+  section "Interop (Microsoft clients against the local cloud)"
+  bash tests/interop/run.sh "$BUILD" 2>&1 | tee "$BUILD/interop.out"
+  read -r ok notok < <(count_tap "$BUILD/interop.out")
+  [ "${PIPESTATUS[0]}" -ne 0 ] && [ "$notok" -eq 0 ] && notok=1
+  record "Interop" "$ok" "$notok" 0
+fi
+
+# --- Summary --------------------------------------------------------------------------------------
+section "Summary"
+tp=0; tf=0; ts=0
+printf '%-20s %8s %8s %8s\n' suite passed failed skipped
+for i in "${!NAMES[@]}"; do
+  printf '%-20s %8s %8s %8s\n' "${NAMES[$i]}" "${PASSED[$i]}" "${FAILED[$i]}" "${SKIPPED[$i]}"
+  tp=$((tp + PASSED[i])); tf=$((tf + FAILED[i])); ts=$((ts + SKIPPED[i]))
+done
+echo
+echo "$tp passed, $tf failed, $ts skipped"
+[ "$tf" -eq 0 ]

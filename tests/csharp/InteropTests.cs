@@ -1,0 +1,145 @@
+// The C# interop file (powershell/TenantAttach/TenantAttach.Interop.cs) against the real library,
+// compiled with mono's mcs in C# 5 mode, as Windows PowerShell 5.1 compiles it. Prints TAP lines.
+// The library path comes from TENANT_ATTACH_LIBRARY (absolute), loaded as the module loads it.
+
+using System;
+using System.IO;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+using TenantAttach.Interop;
+
+public static class InteropTests
+{
+    private static int count;
+    private static int failed;
+
+    private static void Check(bool condition, string what)
+    {
+        count++;
+        if (condition) Console.WriteLine("ok " + count + " - " + what);
+        else
+        {
+            failed++;
+            Console.WriteLine("not ok " + count + " - " + what);
+        }
+    }
+
+    /// <summary>Opens with the given config, expecting a refusal; returns the exception.</summary>
+    private static TenantAttachException Refused(string json)
+    {
+        try
+        {
+            using (TenantAttachClient.Open(json)) { }
+        }
+        catch (TenantAttachException e)
+        {
+            return e;
+        }
+        return null;
+    }
+
+    private static void ExpectRefused(string what, string json, TaStatus status, string phrase)
+    {
+        TenantAttachException e = Refused(json);
+        Check(e != null && e.Status == status, what + " -> " + status);
+        Check(e != null && e.Message.Contains(phrase) && e.ErrorJson.Contains(e.StatusName),
+            what + ": the message says \"" + phrase + "\"" + (e == null ? "" : " (" + e.Message + ")"));
+    }
+
+    public static int Main()
+    {
+        string library = Environment.GetEnvironmentVariable("TENANT_ATTACH_LIBRARY");
+        if (string.IsNullOrEmpty(library))
+        {
+            Console.WriteLine("not ok 1 - TENANT_ATTACH_LIBRARY must name the built library");
+            return 1;
+        }
+        NativeLibraryLoader.Load(Path.GetFullPath(library));
+        Check(NativeLibraryLoader.LoadedPath != null, "the library loads from its absolute path");
+        return Run();
+    }
+
+    // Separate from Main: mono binds a method's P/Invokes when it compiles the method, so nothing
+    // that calls the library may be compiled before NativeLibraryLoader.Load has run.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static int Run()
+    {
+        Check(TenantAttachClient.Version.Length > 0 && char.IsDigit(TenantAttachClient.Version[0]),
+            "ta_version: " + TenantAttachClient.Version);
+
+        // A NULL config through the raw export.
+        IntPtr raw;
+        int status = NativeMethods.ta_client_open_raw(IntPtr.Zero, out raw);
+        Check(status == (int)TaStatus.InvalidArgument && raw == IntPtr.Zero, "NULL config -> InvalidArgument");
+        TenantAttachException nullError = TenantAttachException.FromLastError(status);
+        Check(nullError.Message.Contains("config_json"), "the NULL error names the argument: " + nullError.Message);
+
+        // Invalid UTF-8 through raw bytes: "{"siteCode":"P<FF>"}".
+        byte[] bad = new byte[] { 0x7b, 0x22, 0x73, 0x69, 0x74, 0x65, 0x43, 0x6f, 0x64, 0x65, 0x22, 0x3a, 0x22, 0x50, 0xff, 0x22, 0x7d, 0 };
+        GCHandle pin = GCHandle.Alloc(bad, GCHandleType.Pinned);
+        try
+        {
+            status = NativeMethods.ta_client_open_raw(pin.AddrOfPinnedObject(), out raw);
+        }
+        finally
+        {
+            pin.Free();
+        }
+        Check(status == (int)TaStatus.InvalidUtf8, "invalid UTF-8 -> InvalidUtf8");
+        Check(TenantAttachException.FromLastError(status).Message.Contains("UTF-8"), "the UTF-8 error explains itself");
+
+        ExpectRefused("malformed JSON", "{\"siteCode\": \"PS1\",", TaStatus.InvalidJson, "line 1");
+        ExpectRefused("an unknown key", "{\"siteCode\":\"PS1\",\"sitecode\":\"PS2\"}", TaStatus.InvalidConfig, "sitecode");
+        ExpectRefused("AzureUSGovernment",
+            "{\"cloud\":\"AzureUSGovernment\",\"tenantId\":\"72f988bf-86f1-41af-91ab-2d7cd011db47\"}",
+            TaStatus.UnsupportedCloud, "AzurePublicCloud");
+
+        // A panic inside an export: the status comes back and the process lives on.
+        status = NativeMethods.ta_test_panic();
+        Check(status == (int)TaStatus.Panic, "a panic inside an export -> Panic");
+        Check(TenantAttachException.FromLastError(status).StatusName == "TA_STATUS_PANIC", "the panic is explained");
+
+        // Non-ASCII text both ways: a log folder named in Swedish, and a value echoed back.
+        string root = Path.Combine(Path.GetTempPath(), "ta-cs-" + Guid.NewGuid().ToString("N"));
+        string logDir = Path.Combine(root, "Ladda upp enheter åäö");
+        string config = "{\"siteCode\":\"PS1\",\"logDir\":\"" + logDir.Replace("\\", "\\\\") + "\"}";
+        using (TenantAttachClient client = TenantAttachClient.Open(config))
+        {
+            Check(File.Exists(Path.Combine(logDir, "TenantAttach.log")), "the log is written in a folder named Ladda upp enheter åäö");
+            Check(client.ConfigJson.Contains("Ladda upp enheter åäö"), "the effective configuration returns the name intact");
+            string log = File.ReadAllText(Path.Combine(logDir, "TenantAttach.log"), Encoding.UTF8);
+            Check(log.StartsWith("<![LOG[") && log.Contains("Ladda upp enheter åäö"), "the CMTrace log holds the UTF-8 text");
+        }
+        TenantAttachException named = Refused("{\"siteCode\":\"PS1\",\"Ladda upp enheter åäö\":1}");
+        Check(named != null && named.Message.Contains("Ladda upp enheter åäö"), "a non-ASCII unknown key is named intact in the error");
+
+        // One client shared by threads.
+        using (TenantAttachClient shared = TenantAttachClient.Open("{\"siteCode\":\"PS1\"}"))
+        {
+            int errors = 0;
+            Thread[] threads = new Thread[8];
+            for (int t = 0; t < threads.Length; t++)
+            {
+                threads[t] = new Thread(delegate ()
+                {
+                    for (int i = 0; i < 50; i++)
+                    {
+                        if (!shared.ConfigJson.Contains("PS1")) Interlocked.Increment(ref errors);
+                    }
+                });
+                threads[t].Start();
+            }
+            foreach (Thread t in threads) t.Join();
+            Check(errors == 0, "8 threads share one client");
+        }
+
+        Check(MiniJson.ReadObject("{\"a\":\"x\\u00e5\\n\",\"b\":{\"c\":[1,\"]\"]},\"d\":null,\"e\":42}")["a"] == "x\u00e5\n",
+            "the error reader decodes escapes");
+        Check(MiniJson.ReadObject("[1]") == null, "the error reader refuses what is not an object");
+
+        try { Directory.Delete(root, true); } catch (IOException) { }
+        Console.WriteLine("# " + count + " tests, " + (count - failed) + " passed, " + failed + " failed");
+        return failed == 0 ? 0 : 1;
+    }
+}
