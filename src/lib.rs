@@ -4,6 +4,7 @@
 //!
 //! The core modules are plain Rust and know nothing of C; `ffi` is the thin C ABI shell over them.
 
+pub mod actions;
 pub mod client;
 pub mod cmtrace;
 pub mod config;

@@ -1,0 +1,340 @@
+//! Device actions: the three tenant attach supports, their names on every side (admin center, Graph,
+//! ConfigMgr client notification, BGB template), and the site's checks on a received action.
+//!
+//! The mapping is one table ([`ACTIONS`]) so that it is easy to correct: only the first row's
+//! TemplateID (`RequestMachinePolicy`, BGB 1) appears in Microsoft's documented logs; the other two
+//! follow the order of ConfigMgr's client-notification list (DESIGN §1).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    SyncMachinePolicy,
+    SyncUserPolicy,
+    AppEvaluationCycle,
+}
+
+/// One row of the mapping table.
+#[derive(Debug)]
+pub struct ActionInfo {
+    pub action: Action,
+    /// As PowerShell users write it (`-Action SyncMachinePolicy`).
+    pub friendly: &'static str,
+    /// The admin center's button.
+    pub label: &'static str,
+    /// Graph's `configurationManagerAction.action` value.
+    pub graph: &'static str,
+    /// `Invoke-CMClientAction -ActionType` / the client notification.
+    pub notification: &'static str,
+    /// The BGB TemplateID name, as CMGatewayNotificationWorker.log writes it.
+    pub template_id: &'static str,
+    /// The BGB TemplateID number.
+    pub template_number: u32,
+}
+
+pub const ACTIONS: [ActionInfo; 3] = [
+    ActionInfo {
+        action: Action::SyncMachinePolicy,
+        friendly: "SyncMachinePolicy",
+        label: "Sync machine policy",
+        graph: "refreshMachinePolicy",
+        notification: "ClientNotificationRequestMachinePolicyNow",
+        template_id: "RequestMachinePolicy",
+        template_number: 1,
+    },
+    ActionInfo {
+        action: Action::SyncUserPolicy,
+        friendly: "SyncUserPolicy",
+        label: "Sync user policy",
+        graph: "refreshUserPolicy",
+        notification: "ClientNotificationRequestUsersPolicyNow",
+        template_id: "RequestUsersPolicy",
+        template_number: 2,
+    },
+    ActionInfo {
+        action: Action::AppEvaluationCycle,
+        friendly: "AppEvaluationCycle",
+        label: "App evaluation cycle",
+        graph: "appEvaluation",
+        notification: "ClientNotificationAppDeplEvalNow",
+        template_id: "AppDeplEvalNow",
+        template_number: 6,
+    },
+];
+
+/// Graph's other `configurationManagerActionType` values: real, but not tenant attach actions.
+const OTHER_GRAPH_ACTIONS: [&str; 4] = ["wakeUpClient", "quickScan", "fullScan", "windowsDefenderUpdateSignatures"];
+
+impl Action {
+    pub fn info(self) -> &'static ActionInfo {
+        // ACTIONS has one row per variant, in declaration order.
+        &ACTIONS[self as usize]
+    }
+
+    /// Accepts the friendly name, the Graph name or the admin center's label, ignoring case and
+    /// spaces; anything else is `UnsupportedAction` naming the three supported actions.
+    pub fn parse(name: &str) -> Result<Action> {
+        let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace() && *c != '-' && *c != '_').collect::<String>().to_lowercase();
+        let wanted = squash(name);
+        if let Some(row) = ACTIONS
+            .iter()
+            .find(|row| [row.friendly, row.graph, row.label].iter().any(|n| squash(n) == wanted))
+        {
+            return Ok(row.action);
+        }
+        let supported = ACTIONS.iter().map(|r| format!("{} ({})", r.friendly, r.graph)).collect::<Vec<_>>().join(", ");
+        let what = if OTHER_GRAPH_ACTIONS.iter().any(|a| squash(a) == wanted) {
+            format!("`{name}` is a Microsoft Graph action that tenant attach does not offer for ConfigMgr devices")
+        } else {
+            format!("`{name}` is not a device action")
+        };
+        Err(Error::new(ErrorKind::UnsupportedAction, format!("{what}; the supported actions are {supported}"))
+            .with_details(serde_json::json!({ "action": name, "supported": ACTIONS.iter().map(|r| r.friendly).collect::<Vec<_>>() })))
+    }
+}
+
+/// A user as the site's discoveries know them (the caller supplies the site's discovered users).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DiscoveredUser {
+    /// The user's Azure AD object id (the `oid` the cloud names as `initiatedBy.aadUserId`).
+    pub aad_user_id: String,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    /// Found by Active Directory user discovery.
+    #[serde(rename = "adDiscovered")]
+    pub ad_discovered: bool,
+    /// Found by Azure Active Directory user discovery.
+    #[serde(rename = "azureAdDiscovered")]
+    pub azure_ad_discovered: bool,
+}
+
+/// Who started the action, as the gateway says.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Initiator {
+    #[serde(default)]
+    pub aad_user_id: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+}
+
+/// A notification as the gateway delivers it (docs/GATEWAY.md). Every member is optional here so
+/// that a malformed one is refused by [`validate`] with a reason, not lost in deserialisation.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub notification_id: Option<String>,
+    pub hierarchy_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub managed_device_id: Option<String>,
+    pub sms_id: Option<String>,
+    pub device_name: Option<String>,
+    pub action: Option<String>,
+    pub initiated_by: Option<Initiator>,
+    pub created_date_time: Option<String>,
+    #[serde(default)]
+    pub delivery_count: u32,
+}
+
+/// What the site decided about one notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "decision")]
+pub enum Decision {
+    /// Hand this to the ConfigMgr client.
+    #[serde(rename_all = "camelCase")]
+    Authorized {
+        notification_id: String,
+        managed_device_id: Option<String>,
+        sms_id: String,
+        device_name: Option<String>,
+        action: &'static str,
+        graph_action: &'static str,
+        notification_type: &'static str,
+        template_id: &'static str,
+        template_number: u32,
+        task_guid: String,
+        tenant_id: String,
+        aad_user_id: String,
+        user_principal_name: Option<String>,
+    },
+    /// Reported back to the cloud as failed with `reason`.
+    #[serde(rename_all = "camelCase")]
+    Refused { notification_id: Option<String>, reason: String, unauthorized: bool },
+}
+
+/// The site's checks, in the order CMGatewayNotificationWorker.log shows them, each step logged
+/// through `log` (the caller's CMTrace logger). `hierarchy_id` is this site's hierarchy.
+pub fn validate(n: &Notification, hierarchy_id: &str, users: &[DiscoveredUser], log: &dyn Fn(Severity, String)) -> Decision {
+    log(Severity::Info, "Received new notification. Validating basic notification details...".into());
+    let refuse = |reason: String, unauthorized: bool| {
+        log(Severity::Error, format!("Notification {} refused: {reason}", n.notification_id.as_deref().unwrap_or("(no id)")));
+        Decision::Refused { notification_id: n.notification_id.clone(), reason, unauthorized }
+    };
+    let notification_id = match n.notification_id.as_deref().filter(|id| uuid::Uuid::parse_str(id).is_ok()) {
+        Some(id) => id.to_owned(),
+        None => return refuse("the notification has no valid notificationId".into(), false),
+    };
+    if !n.hierarchy_id.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(hierarchy_id)) {
+        return refuse(format!("the notification is for hierarchy {}, not this one ({hierarchy_id})", n.hierarchy_id.as_deref().unwrap_or("(none)")), false);
+    }
+    let Some(tenant_id) = n.tenant_id.clone().filter(|t| !t.is_empty()) else {
+        return refuse("the notification names no tenant".into(), false);
+    };
+    let Some(sms_id) = n.sms_id.clone().filter(|s| !s.trim().is_empty()) else {
+        return refuse("the notification names no target device (smsId)".into(), false);
+    };
+
+    log(Severity::Info, "Validating device action message content...".into());
+    let action = match n.action.as_deref().map(Action::parse) {
+        Some(Ok(action)) => action.info(),
+        Some(Err(e)) => return refuse(e.message, false),
+        None => return refuse("the notification names no action".into(), false),
+    };
+    let initiator = n.initiated_by.clone().unwrap_or(Initiator { aad_user_id: None, user_principal_name: None });
+    let Some(aad_user_id) = initiator.aad_user_id.filter(|u| !u.is_empty()) else {
+        return refuse("the notification does not say which user started it".into(), false);
+    };
+
+    let user = users.iter().find(|u| u.aad_user_id.eq_ignore_ascii_case(&aad_user_id));
+    let missing = match user {
+        None => Some("the user was not found by Azure AD user discovery or AD user discovery".to_owned()),
+        Some(u) if !u.ad_discovered && !u.azure_ad_discovered => Some("the user was found by neither AD user discovery nor Azure AD user discovery".into()),
+        Some(u) if !u.ad_discovered => Some("the user was not found by AD user discovery (found by Azure AD user discovery only)".into()),
+        Some(u) if !u.azure_ad_discovered => Some("the user was not found by Azure AD user discovery (found by AD user discovery only)".into()),
+        Some(_) => None,
+    };
+    let who = format!("TemplateID: {} TenantId: {tenant_id} AADUserID: {aad_user_id}", action.template_id);
+    if let Some(why) = missing {
+        log(Severity::Warning, format!("Unauthorized to perform client action. {who}"));
+        let reason = format!(
+            "Unauthorized to perform client action: {why}. The user must be a synced identity discovered by both Active Directory user discovery and Azure Active Directory user discovery."
+        );
+        return Decision::Refused { notification_id: Some(notification_id), reason, unauthorized: true };
+    }
+    log(Severity::Info, format!("Authorized to perform client action. {who}"));
+    let task_guid = uuid::Uuid::new_v4().to_string().to_uppercase();
+    log(
+        Severity::Info,
+        format!("Forwarded BGB remote task. TemplateID: {} TaskGuid: {task_guid} TaskParam: TargetDeviceIDs: 1", action.template_number),
+    );
+    Decision::Authorized {
+        notification_id,
+        managed_device_id: n.managed_device_id.clone(),
+        sms_id,
+        device_name: n.device_name.clone(),
+        action: action.friendly,
+        graph_action: action.graph,
+        notification_type: action.notification,
+        template_id: action.template_id,
+        template_number: action.template_number,
+        task_guid,
+        tenant_id,
+        aad_user_id,
+        user_principal_name: initiator.user_principal_name.or_else(|| user.and_then(|u| u.user_principal_name.clone())),
+    }
+}
+
+pub use crate::cmtrace::Severity;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    const HIERARCHY: &str = "5f0c1a6e-2d3b-4c5d-8e9f-0a1b2c3d4e5f";
+
+    fn notification(action: &str, user: &str) -> Notification {
+        Notification {
+            notification_id: Some("0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9".into()),
+            hierarchy_id: Some(HIERARCHY.into()),
+            tenant_id: Some("c0ffee00-0000-4000-8000-000000000001".into()),
+            managed_device_id: Some("md-1".into()),
+            sms_id: Some("GUID:1".into()),
+            device_name: Some("PC-ÅÄÖ-01".into()),
+            action: Some(action.into()),
+            initiated_by: Some(Initiator { aad_user_id: Some(user.into()), user_principal_name: None }),
+            created_date_time: None,
+            delivery_count: 1,
+        }
+    }
+
+    fn users() -> Vec<DiscoveredUser> {
+        let u = |id: &str, ad, aad| DiscoveredUser { aad_user_id: id.into(), user_principal_name: None, ad_discovered: ad, azure_ad_discovered: aad };
+        vec![u("both", true, true), u("ad-only", true, false), u("aad-only", false, true)]
+    }
+
+    fn run(n: &Notification) -> (Decision, Vec<String>) {
+        let lines = RefCell::new(Vec::new());
+        let decision = validate(n, HIERARCHY, &users(), &|_, line| lines.borrow_mut().push(line));
+        (decision, lines.into_inner())
+    }
+
+    #[test]
+    fn every_name_of_each_action_is_accepted() {
+        for row in &ACTIONS {
+            for name in [row.friendly, row.graph, row.label, &row.friendly.to_uppercase()] {
+                assert_eq!(Action::parse(name).expect(name), row.action);
+            }
+            assert_eq!(row.action.info().friendly, row.friendly);
+        }
+    }
+
+    #[test]
+    fn other_actions_are_refused_naming_the_three() {
+        for name in ["wakeUpClient", "quickScan", "Reboot", ""] {
+            let e = Action::parse(name).expect_err(name);
+            assert_eq!(e.kind, ErrorKind::UnsupportedAction);
+            for row in &ACTIONS {
+                assert!(e.message.contains(row.friendly) && e.message.contains(row.graph), "{}", e.message);
+            }
+        }
+        assert!(Action::parse("quickScan").unwrap_err().message.contains("Microsoft Graph action"));
+    }
+
+    #[test]
+    fn a_user_discovered_by_both_is_authorized_with_the_documented_lines() {
+        let (decision, lines) = run(&notification("refreshMachinePolicy", "both"));
+        let Decision::Authorized { template_id, template_number, notification_type, task_guid, .. } = decision else {
+            panic!("refused: {decision:?}")
+        };
+        assert_eq!((template_id, template_number, notification_type), ("RequestMachinePolicy", 1, "ClientNotificationRequestMachinePolicyNow"));
+        assert_eq!(lines[0], "Received new notification. Validating basic notification details...");
+        assert_eq!(lines[1], "Validating device action message content...");
+        assert_eq!(
+            lines[2],
+            "Authorized to perform client action. TemplateID: RequestMachinePolicy TenantId: c0ffee00-0000-4000-8000-000000000001 AADUserID: both"
+        );
+        assert_eq!(lines[3], format!("Forwarded BGB remote task. TemplateID: 1 TaskGuid: {task_guid} TaskParam: TargetDeviceIDs: 1"));
+    }
+
+    #[test]
+    fn users_missing_a_discovery_are_refused_with_the_reason() {
+        for (user, phrase) in [("ad-only", "not found by Azure AD user discovery"), ("aad-only", "not found by AD user discovery"), ("nobody", "not found")] {
+            let (decision, lines) = run(&notification("appEvaluation", user));
+            match decision {
+                Decision::Refused { reason, unauthorized, .. } => {
+                    assert!(unauthorized && reason.contains(phrase), "{user}: {reason}");
+                }
+                other => panic!("{user} authorized: {other:?}"),
+            }
+            assert!(lines[2].starts_with("Unauthorized to perform client action. TemplateID: AppDeplEvalNow"), "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_notifications_are_refused_not_dropped() {
+        let mut wrong_hierarchy = notification("refreshUserPolicy", "both");
+        wrong_hierarchy.hierarchy_id = Some("someone-else".into());
+        let mut no_id = notification("refreshUserPolicy", "both");
+        no_id.notification_id = Some("not-a-guid".into());
+        let bad_action = notification("fullScan", "both");
+        let mut no_user = notification("refreshUserPolicy", "both");
+        no_user.initiated_by = None;
+        for n in [wrong_hierarchy, no_id, bad_action, no_user] {
+            assert!(matches!(run(&n).0, Decision::Refused { unauthorized: false, .. }), "{n:?}");
+        }
+    }
+}
