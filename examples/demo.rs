@@ -63,7 +63,7 @@ fn run() -> Result<()> {
     let upload_log = client.logger().map(|l| l.with_component("CMGatewaySyncUploadWorker"));
     let mut progress = |done: u64, all: u64| println!("  progress {done}/{all}");
     let mut hooks = Hooks { progress: &mut progress, cancelled: &|| false, logger: upload_log.as_ref() };
-    let report = sync::run(&mut store, &mut items.into_iter().map(Ok), total, &target, &options, &mut NothingSent, &mut hooks)?;
+    let report = sync::run(&mut store, sync::Input::Items(&mut items.into_iter().map(Ok)), total, &target, &options, &mut NothingSent, &mut hooks)?;
 
     println!("\nupload plan ({} sync, dry run):", report.kind);
     println!(

@@ -108,10 +108,9 @@ impl<R: BufRead> NdjsonReader<R> {
     }
 }
 
-impl<R: BufRead> Iterator for NdjsonReader<R> {
-    type Item = Result<Item>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<R: BufRead> NdjsonReader<R> {
+    /// The next non-blank line, without its line end, with its record index and 1-based line number.
+    pub fn next_line(&mut self) -> Option<Result<(&str, u64, u64)>> {
         loop {
             self.line.clear();
             match self.input.read_line(&mut self.line) {
@@ -130,21 +129,27 @@ impl<R: BufRead> Iterator for NdjsonReader<R> {
             if text.is_empty() {
                 continue;
             }
-            let index = self.index;
             self.index += 1;
-            let line = Some(self.line_number);
-            let item = match serde_json::from_str::<RawDevice>(text) {
-                Ok(raw) => raw.into_record(index, line),
-                Err(e) => Err(Skipped {
-                    index,
-                    line,
-                    name: None,
-                    sms_id: None,
-                    reason: format!("not a JSON object: {e}"),
-                }),
-            };
-            return Some(Ok(item));
+            // Re-borrow: `text` is a slice of `self.line`, which lives until the next call.
+            let text = self.line.trim_start_matches('\u{feff}').trim();
+            return Some(Ok((text, self.index - 1, self.line_number)));
         }
+    }
+}
+
+/// Parses one NDJSON line into an item.
+pub fn parse_line(text: &str, index: u64, line: u64) -> Item {
+    match serde_json::from_str::<RawDevice>(text) {
+        Ok(raw) => raw.into_record(index, Some(line)),
+        Err(e) => Err(Skipped { index, line: Some(line), name: None, sms_id: None, reason: format!("not a JSON object: {e}") }),
+    }
+}
+
+impl<R: BufRead> Iterator for NdjsonReader<R> {
+    type Item = Result<Item>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_line()?.map(|(text, index, line)| parse_line(text, index, line)))
     }
 }
 
@@ -198,8 +203,11 @@ impl<'de> Visitor<'de> for TopLevel {
 #[derive(Default)]
 struct RawDevice {
     not_object: Option<&'static str>,
-    fields: Vec<(Field, Value)>,
+    /// One slot per [`Field`]; a repeated property overwrites (the last wins, as in ConvertFrom-Json).
+    slots: [Option<Value>; FIELD_COUNT],
 }
+
+const FIELD_COUNT: usize = 20;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Field {
@@ -259,7 +267,7 @@ struct RawDeviceVisitor;
 
 impl RawDeviceVisitor {
     fn not_object<E>(what: &'static str) -> std::result::Result<RawDevice, E> {
-        Ok(RawDevice { not_object: Some(what), fields: Vec::new() })
+        Ok(RawDevice { not_object: Some(what), ..RawDevice::default() })
     }
 }
 
@@ -274,10 +282,7 @@ impl<'de> Visitor<'de> for RawDeviceVisitor {
         let mut raw = RawDevice::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(&key)) {
-                Some((_, field)) => {
-                    let value: Value = map.next_value()?;
-                    raw.fields.push((*field, value));
-                }
+                Some((_, field)) => raw.slots[*field as usize] = Some(map.next_value()?),
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -312,32 +317,106 @@ impl<'de> Visitor<'de> for RawDeviceVisitor {
 
 impl RawDevice {
     fn get(&self, field: Field) -> Option<&Value> {
-        // The last occurrence wins, as in PowerShell's ConvertFrom-Json.
-        self.fields.iter().rev().find(|(f, _)| *f == field).map(|(_, v)| v).filter(|v| !v.is_null())
+        self.slots[field as usize].as_ref().filter(|v| !v.is_null())
     }
 
-    fn into_record(self, index: u64, line: Option<u64>) -> Item {
-        let name = self.get(Field::Name).and_then(Value::as_str).map(str::to_owned);
-        let sms_id = self.get(Field::SmsId).and_then(Value::as_str).map(str::to_owned);
-        let skip = |reason: String| Skipped { index, line, name: name.clone(), sms_id: sms_id.clone(), reason };
+    /// Moves a value out: the record's strings become the device's without a copy.
+    fn take(&mut self, field: Field) -> Option<Value> {
+        self.slots[field as usize].take().filter(|v| !v.is_null())
+    }
+
+    fn into_record(mut self, index: u64, line: Option<u64>) -> Item {
+        let mut skipped = Skipped { index, line, name: None, sms_id: None, reason: String::new() };
+        let name = self.take(Field::Name);
+        let sms_id = self.take(Field::SmsId);
+        skipped.name = name.as_ref().and_then(Value::as_str).map(str::to_owned).filter(|_| self.not_object.is_none());
         if let Some(what) = self.not_object {
-            return Err(skip(format!("the record is {what}, not a device object")));
+            skipped.reason = format!("the record is {what}, not a device object");
+            return Err(skipped);
         }
-        self.build().map_err(skip)
+        let sms_id = match sms_id {
+            Some(Value::String(s)) if s.chars().any(char::is_control) => Err("SMSID holds control characters".to_owned()),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(if s.trim().len() == s.len() { s } else { s.trim().to_owned() }),
+            Some(Value::String(_)) | None => Err("SMSID is missing: devices are identified by their SMSID (GUID:...)".to_owned()),
+            Some(other) => Err(format!("SMSID must be a string, not {}", type_name(&other))),
+        };
+        let name = match name {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
+            Some(Value::String(_)) | None => Err("Name is missing".to_owned()),
+            Some(other) => Err(format!("Name must be a string, not {}", type_name(&other))),
+        };
+        match (sms_id, name) {
+            (Ok(sms_id), Ok(name)) => self.build(sms_id, name).map_err(|(reason, sms_id, name)| Skipped {
+                sms_id: Some(sms_id),
+                name: Some(name),
+                reason,
+                ..skipped
+            }),
+            (sms_id, name) => {
+                skipped.sms_id = sms_id.as_ref().ok().cloned();
+                skipped.reason = sms_id.err().or(name.err()).unwrap_or_default();
+                Err(skipped)
+            }
+        }
     }
 
-    fn build(&self) -> std::result::Result<Record, String> {
-        let sms_id = match self.get(Field::SmsId) {
-            Some(Value::String(s)) if s.chars().any(char::is_control) => return Err("SMSID holds control characters".into()),
-            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
-            Some(Value::String(_)) | None => return Err("SMSID is missing: devices are identified by their SMSID (GUID:...)".into()),
-            Some(other) => return Err(format!("SMSID must be a string, not {}", type_name(other))),
-        };
-        let name = match self.get(Field::Name) {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(Value::String(_)) | None => return Err("Name is missing".into()),
-            Some(other) => return Err(format!("Name must be a string, not {}", type_name(other))),
-        };
+    /// The record, or the reason it cannot be uploaded (with its SMSID and name, for the report).
+    fn build(mut self, sms_id: String, name: String) -> std::result::Result<Record, (String, String, String)> {
+        match self.fields() {
+            Ok((is_client, resource_id, domain_names)) => {
+                let mut text = |f: Field| self.text(f);
+                let device = Device {
+                    sms_id,
+                    resource_id,
+                    name,
+                    aad_tenant_id: text(Field::AadTenantId),
+                    aad_device_id: text(Field::AadDeviceId),
+                    device_os: text(Field::DeviceOs),
+                    device_os_build: text(Field::DeviceOsBuild),
+                    aad_primary_user_id: text(Field::AadPrimaryUserId),
+                    model: text(Field::Model),
+                    manufacturer: text(Field::Manufacturer),
+                    serial_number: text(Field::SerialNumber),
+                    domain_names,
+                    sku: text(Field::Sku),
+                    client_version: text(Field::ClientVersion),
+                    site_code: text(Field::SiteCode),
+                };
+                Ok(Record {
+                    device,
+                    is_client,
+                    collection_ids: self.strings(Field::CollectionIds),
+                    certificate_thumbprint: self.text(Field::CertificateThumbprint),
+                    is_distribution_point: self.get(Field::IsDistributionPoint).and_then(flag).unwrap_or(false),
+                })
+            }
+            Err(reason) => Err((reason, sms_id, name)),
+        }
+    }
+
+    /// Checks every property's type (nothing taken yet), returning the non-text ones.
+    fn fields(&self) -> std::result::Result<(bool, Option<u64>, Vec<String>), String> {
+        for (field, name) in TEXT_FIELDS {
+            if let Some(v) = self.get(field) {
+                if !matches!(v, Value::String(_) | Value::Number(_)) {
+                    return Err(format!("{name} must be text, not {}", type_name(v)));
+                }
+            }
+        }
+        for (field, name) in [(Field::CollectionIds, "CollectionIDs"), (Field::DomainNames, "DomainNames")] {
+            match self.get(field) {
+                None | Some(Value::String(_)) => {}
+                Some(Value::Array(items)) => {
+                    if let Some(bad) = items.iter().find(|v| !v.is_string()) {
+                        return Err(format!("{name} must hold text, not {}", type_name(bad)));
+                    }
+                }
+                Some(other) => return Err(format!("{name} must be a list of text, not {}", type_name(other))),
+            }
+        }
+        if let Some(v) = self.get(Field::IsDistributionPoint) {
+            flag(v).ok_or_else(|| format!("IsDistributionPoint must be true/false, not {v}"))?;
+        }
         let is_client = match self.get(Field::IsClient) {
             Some(v) => flag(v).ok_or_else(|| format!("IsClient must be true/false or 1/0, not {v}"))?,
             None => return Err("IsClient is missing: only ConfigMgr clients (IsClient = true) are uploaded".into()),
@@ -348,63 +427,61 @@ impl RawDevice {
             Some(Value::String(s)) => Some(s.trim().parse().map_err(|_| format!("ResourceID must be a number, not \"{s}\""))?),
             Some(other) => return Err(format!("ResourceID must be a number, not {}", type_name(other))),
         };
-        let mut domain_names = self.strings(Field::DomainNames, "DomainNames")?;
+        let mut domain_names = self.peek_strings(Field::DomainNames);
         if domain_names.is_empty() {
-            domain_names.extend(self.text(Field::Domain, "Domain")?);
+            domain_names.extend(self.get(Field::Domain).and_then(Value::as_str).filter(|d| !d.is_empty()).map(str::to_owned));
         }
-        let device = Device {
-            sms_id,
-            resource_id,
-            name,
-            aad_tenant_id: self.text(Field::AadTenantId, "AADTenantID")?,
-            aad_device_id: self.text(Field::AadDeviceId, "AADDeviceID")?,
-            device_os: self.text(Field::DeviceOs, "DeviceOS")?,
-            device_os_build: self.text(Field::DeviceOsBuild, "DeviceOSBuild")?,
-            aad_primary_user_id: self.text(Field::AadPrimaryUserId, "AADPrimaryUserID")?,
-            model: self.text(Field::Model, "Model")?,
-            manufacturer: self.text(Field::Manufacturer, "Manufacturer")?,
-            serial_number: self.text(Field::SerialNumber, "SerialNumber")?,
-            domain_names,
-            sku: self.text(Field::Sku, "SKU")?,
-            client_version: self.text(Field::ClientVersion, "ClientVersion")?,
-            site_code: self.text(Field::SiteCode, "SiteCode")?,
-        };
-        Ok(Record {
-            device,
-            is_client,
-            collection_ids: self.strings(Field::CollectionIds, "CollectionIDs")?,
-            certificate_thumbprint: self.text(Field::CertificateThumbprint, "CertificateThumbprint")?,
-            is_distribution_point: match self.get(Field::IsDistributionPoint) {
-                Some(v) => flag(v).ok_or_else(|| format!("IsDistributionPoint must be true/false, not {v}"))?,
-                None => false,
-            },
-        })
+        Ok((is_client, resource_id, domain_names))
     }
 
-    /// A text property; numbers are accepted as text (`SKU: 4`, a numeric build), empty is absent.
-    fn text(&self, field: Field, name: &str) -> std::result::Result<Option<String>, String> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(format!("{name} must be text, not {}", type_name(other))),
+    /// A text property, moved out; numbers are accepted as text (`SKU: 4`), empty is absent.
+    /// Types were checked by `fields`.
+    fn text(&mut self, field: Field) -> Option<String> {
+        match self.take(field) {
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
         }
     }
 
     /// A list of text (a single string is a list of one, as PowerShell unrolls one-element arrays).
-    fn strings(&self, field: Field, name: &str) -> std::result::Result<Vec<String>, String> {
+    fn strings(&mut self, field: Field) -> Vec<String> {
+        match self.take(field) {
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(items)) => items.into_iter().filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            }).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn peek_strings(&self, field: Field) -> Vec<String> {
         match self.get(field) {
-            None => Ok(Vec::new()),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("{name} must hold text, not {}", type_name(v))))
-                .collect(),
-            Some(other) => Err(format!("{name} must be a list of text, not {}", type_name(other))),
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
         }
     }
 }
+
+/// Properties uploaded as text.
+const TEXT_FIELDS: [(Field, &str); 13] = [
+    (Field::AadTenantId, "AADTenantID"),
+    (Field::AadDeviceId, "AADDeviceID"),
+    (Field::DeviceOs, "DeviceOS"),
+    (Field::DeviceOsBuild, "DeviceOSBuild"),
+    (Field::AadPrimaryUserId, "AADPrimaryUserID"),
+    (Field::Model, "Model"),
+    (Field::Manufacturer, "Manufacturer"),
+    (Field::SerialNumber, "SerialNumber"),
+    (Field::Sku, "SKU"),
+    (Field::ClientVersion, "ClientVersion"),
+    (Field::SiteCode, "SiteCode"),
+    (Field::Domain, "Domain"),
+    (Field::CertificateThumbprint, "CertificateThumbprint"),
+];
 
 /// PowerShell and WMI write booleans as true/false, 1/0 or "True"/"Yes".
 fn flag(v: &Value) -> Option<bool> {

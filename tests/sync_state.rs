@@ -77,7 +77,7 @@ fn run_with(dir: &std::path::Path, records: &[Value], target: &Target, options: 
     let mut iter = items.into_iter().map(Ok::<Item, tenant_attach::Error>);
     let mut progress = |_: u64, _: u64| {};
     let mut hooks = Hooks { progress: &mut progress, cancelled: &|| false, logger: None };
-    sync::run(&mut store, &mut iter, records.len() as u64, target, options, gateway, &mut hooks)
+    sync::run(&mut store, sync::Input::Items(&mut iter), records.len() as u64, target, options, gateway, &mut hooks)
 }
 
 fn run(dir: &std::path::Path, records: &[Value], gateway: &mut ModelGateway) -> Report {
@@ -307,7 +307,7 @@ fn twenty_thousand_devices_from_ndjson_sync_and_state_stays_compact() {
         calls += 1;
     };
     let mut hooks = Hooks { progress: &mut progress, cancelled: &|| false, logger: None };
-    let report = sync::run(&mut store, &mut items, total, &target(Scope::All, 1), &Options::default(), &mut gw, &mut hooks).expect("syncs");
+    let report = sync::run(&mut store, sync::Input::Items(&mut items), total, &target(Scope::All, 1), &Options::default(), &mut gw, &mut hooks).expect("syncs");
     assert_eq!((report.uploaded, report.batches, gw.devices.len()), (20_000, 8, 20_000));
     assert!(calls >= 8);
     let size = std::fs::metadata(dir.path().join("state").join(HIERARCHY).join("DeviceSync.state")).expect("state").len();
@@ -328,11 +328,54 @@ fn cancelling_between_batches_keeps_what_was_acknowledged() {
     let cancelled = || posted.get() >= 3;
     let mut hooks = Hooks { progress: &mut progress, cancelled: &cancelled, logger: None };
     let mut iter = items.into_iter().map(Ok);
-    let err = sync::run(&mut store, &mut iter, 1000, &target(Scope::All, 1), &small_batches(), &mut gw, &mut hooks).expect_err("cancelled");
+    let err = sync::run(&mut store, sync::Input::Items(&mut iter), 1000, &target(Scope::All, 1), &small_batches(), &mut gw, &mut hooks).expect_err("cancelled");
     assert_eq!(err.kind, ErrorKind::Cancelled);
     assert_eq!(store.state().devices.len(), 300);
     drop(store);
     let next = run(dir.path(), &records, &mut gw);
     assert_eq!((next.kind, next.uploaded), ("full", 1000));
+    assert_converged(&gw, &records);
+}
+
+fn run_file(dir: &std::path::Path, records: &[Value], options: &Options, gateway: &mut ModelGateway) -> Report {
+    let text: String = records.iter().map(|r| r.to_string() + "\n").collect();
+    let mut store = StateStore::open(dir, HIERARCHY).expect("opens");
+    let mut progress = |_: u64, _: u64| {};
+    let mut hooks = Hooks { progress: &mut progress, cancelled: &|| false, logger: None };
+    sync::run(&mut store, sync::Input::Ndjson(&mut text.as_bytes()), 0, &target(Scope::All, 1), options, gateway, &mut hooks).expect("syncs")
+}
+
+#[test]
+fn ndjson_runs_skip_unchanged_lines_yet_catch_every_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let mut records = inventory(500);
+    let first = run_file(dir.path(), &records, &small_batches(), &mut gw);
+    assert_eq!((first.kind, first.uploaded), ("full", 500));
+    assert!(dir.path().join(HIERARCHY).join("DeviceSync.lines").is_file(), "the line cache is written");
+
+    let same = run_file(dir.path(), &records, &small_batches(), &mut gw);
+    assert_eq!((same.kind, same.uploaded, same.unchanged, same.batches), ("delta", 0, 500, 0));
+
+    records[7]["ClientVersion"] = json!("5.00.9132.1011");
+    records[8]["IsClient"] = json!(false);
+    records.remove(9);
+    records.push(records[10].clone()); // an identical line twice: the second is a duplicate
+    let delta = run_file(dir.path(), &records, &small_batches(), &mut gw);
+    assert_eq!((delta.uploaded, delta.deleted, delta.ineligible, delta.skipped_count), (1, 2, 1, 1));
+    assert_converged(&gw, &records);
+
+    // The cloud lost a device behind the library's back and the state was told (a full sync):
+    // a cached line whose SMSID the state no longer holds with that hash is parsed and sent again.
+    let mut store = StateStore::open(dir.path(), HIERARCHY).expect("opens");
+    store.commit_batch("manual", 0, Vec::new(), vec![records[0]["SMSID"].as_str().unwrap().to_owned()]).expect("commit");
+    drop(store);
+    let again = run_file(dir.path(), &records, &small_batches(), &mut gw);
+    assert_eq!(again.uploaded, 1, "the device the state forgot is uploaded again");
+
+    // Another collection tree: eligibility may differ, so the cache is not used.
+    let other = Options { collection_tree: HashMap::from([("SMS00001".into(), vec!["PS100099".into()])]), ..small_batches() };
+    let changed_rules = run_file(dir.path(), &records, &other, &mut gw);
+    assert_eq!((changed_rules.uploaded, changed_rules.unchanged), (0, 498));
     assert_converged(&gw, &records);
 }

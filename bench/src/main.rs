@@ -10,20 +10,21 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use tenant_attach::inventory::NdjsonReader;
 use tenant_attach::sync::state::StateStore;
 use tenant_attach::sync::{self, Hooks, Options, Scope, Target, Uploader};
 
 const HIERARCHY: &str = "5f0c1a6e-2d3b-4c5d-8e9f-0a1b2c3d4e5f";
 
 struct Args {
+    /// Keep the generated inventory here (default: a temporary folder removed at the end).
+    keep: Option<PathBuf>,
     devices: usize,
     runs: usize,
     seed: u64,
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { devices: 175_000, runs: 5, seed: 42 };
+    let mut args = Args { keep: None, devices: 175_000, runs: 5, seed: 42 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = |it: &mut dyn Iterator<Item = String>| it.next().and_then(|v| v.parse::<u64>().ok());
@@ -31,6 +32,7 @@ fn parse_args() -> Args {
             "--devices" => args.devices = value(&mut it).unwrap_or_else(|| usage()) as usize,
             "--runs" => args.runs = value(&mut it).unwrap_or_else(|| usage()).max(1) as usize,
             "--seed" => args.seed = value(&mut it).unwrap_or_else(|| usage()),
+            "--keep" => args.keep = Some(it.next().map(PathBuf::from).unwrap_or_else(|| usage())),
             _ => usage(),
         }
     }
@@ -38,7 +40,7 @@ fn parse_args() -> Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: tenant-attach-bench [--devices N (175000)] [--runs R (5)] [--seed S (42)]");
+    eprintln!("usage: tenant-attach-bench [--devices N (175000)] [--runs R (5)] [--seed S (42)] [--keep DIR]");
     std::process::exit(2)
 }
 
@@ -73,7 +75,7 @@ fn device_line(i: usize, rng: &mut Rng, changed: bool) -> String {
         "ResourceID": 16_777_216 + i,
         "SMSID": format!("GUID:{:08X}-{:04X}-4{:03X}-8{:03X}-{:012X}", i, rng.below(0xFFFF), rng.below(0xFFF), rng.below(0xFFF), rng.next() & 0xFFFF_FFFF_FFFF),
         "IsClient": is_client,
-        "DeviceOS": if i % 10 == 0 { "Microsoft Windows NT Server 10.0" } else { "Microsoft Windows NT Workstation 10.0" },
+        "DeviceOS": if i.is_multiple_of(10) { "Microsoft Windows NT Server 10.0" } else { "Microsoft Windows NT Workstation 10.0" },
         "DeviceOSBuild": "10.0.22631.4460",
         "ClientVersion": version,
         "SiteCode": "PS1",
@@ -124,12 +126,12 @@ impl Uploader for Counting {
 fn child(_scenario: &str, input: &Path, state: &Path) -> tenant_attach::Result<()> {
     let started = Instant::now();
     let mut store = StateStore::open(state, HIERARCHY)?;
-    let mut items = NdjsonReader::new(BufReader::with_capacity(1 << 20, std::fs::File::open(input).map_err(|e| tenant_attach::Error::io("input", &e))?));
+    let mut input = BufReader::with_capacity(1 << 20, std::fs::File::open(input).map_err(|e| tenant_attach::Error::io("input", &e))?);
     let target = Target { hierarchy_id: HIERARCHY.into(), tenant_id: Some("c0ffee00-0000-4000-8000-000000000001".into()), scope: Scope::All, scope_version: 1 };
     let mut uploader = Counting { bytes: 0 };
     let mut progress = |_: u64, _: u64| {};
     let mut hooks = Hooks { progress: &mut progress, cancelled: &|| false, logger: None };
-    let report = sync::run(&mut store, &mut items, 0, &target, &Options::default(), &mut uploader, &mut hooks)?;
+    let report = sync::run(&mut store, sync::Input::Ndjson(&mut input), 0, &target, &Options::default(), &mut uploader, &mut hooks)?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     println!("RESULT {ms:.1} {} {} {}", uploader.bytes, report.uploaded + report.deleted, peak_kb());
     Ok(())
@@ -191,7 +193,9 @@ fn main() {
     let args = parse_args();
     let work = tempfile::tempdir().expect("temp dir");
     let t = Instant::now();
-    let (base, delta) = generate(work.path(), args.devices, args.seed).expect("generate the inventory");
+    let inventory_dir = args.keep.clone().unwrap_or_else(|| work.path().to_path_buf());
+    std::fs::create_dir_all(&inventory_dir).expect("inventory folder");
+    let (base, delta) = generate(&inventory_dir, args.devices, args.seed).expect("generate the inventory");
     let size = std::fs::metadata(&base).map(|m| m.len()).unwrap_or(0);
     println!(
         "inventory: {} devices, {:.1} MB NDJSON, seed {}, generated in {:.1} s",

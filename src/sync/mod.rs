@@ -8,6 +8,7 @@
 //! not list as eligible. docs/SYNC.md gives the rules.
 
 pub mod batch;
+mod linecache;
 pub mod state;
 
 use std::collections::{HashMap, HashSet};
@@ -19,6 +20,7 @@ use crate::cmtrace::Logger;
 use crate::error::{Error, ErrorKind, Result};
 use crate::inventory::{Item, Skipped};
 use batch::{Batch, Batcher};
+use linecache::LineCache;
 use state::{LastSync, StateStore};
 
 /// The most skipped records listed one by one in a report (all are counted).
@@ -132,141 +134,250 @@ pub struct Hooks<'a> {
     pub logger: Option<&'a Logger>,
 }
 
+/// The devices of a run.
+pub enum Input<'i> {
+    /// Parsed records (a JSON array from a C or C# caller, or a test).
+    Items(&'i mut dyn Iterator<Item = Result<Item>>),
+    /// NDJSON streamed from a file: lines that are byte for byte what the cloud acknowledged last
+    /// time are not parsed again (see `linecache`).
+    Ndjson(&'i mut dyn std::io::BufRead),
+}
+
 /// Runs one upload. `total` is the number of input records when known (for progress), else 0.
 pub fn run(
     store: &mut StateStore,
-    items: &mut dyn Iterator<Item = Result<Item>>,
+    input: Input<'_>,
     total: u64,
     target: &Target,
     options: &Options,
     uploader: &mut dyn Uploader,
     hooks: &mut Hooks<'_>,
 ) -> Result<Report> {
-    let started = std::time::Instant::now();
-    let (kind, reason) = choose_kind(store, target, options.mode);
-    let full = kind == "full";
-    let sync_id = uuid::Uuid::new_v4().to_string();
-    let mut report = Report {
-        sync_id: sync_id.clone(),
-        kind,
-        reason: reason.clone(),
-        dry_run: options.dry_run,
-        warnings: store.warnings().to_vec(),
-        ..Report::default()
-    };
-    if let Some(log) = hooks.logger {
-        log.info(format!(
-            "Starting {kind} upload {sync_id} for hierarchy {}{}{}",
-            target.hierarchy_id,
-            reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
-            if options.dry_run { " [dry run: nothing is sent]" } else { "" }
-        ));
-        for w in &report.warnings {
-            log.warning(w);
+    let mut run = Run::start(store, total, target, options, uploader, hooks)?;
+    let input = match input {
+        Input::Items(items) => {
+            for item in items {
+                run.accept(item?, None)?;
+            }
+            return run.finish();
         }
-    }
-    let scope_value = target.scope.to_gateway();
-    if !options.dry_run {
-        store.begin(&sync_id, kind, target.tenant_id.as_deref(), &scope_value, target.scope_version)?;
-    }
-    let in_scope = scope_members(&target.scope, &options.collection_tree);
-    let mut sender = Sender {
-        target,
-        sync_id: &sync_id,
-        kind,
-        dry_run: options.dry_run,
-        pending: None,
-        uploader,
-        store,
-        report: &mut report,
+        Input::Ndjson(input) => input,
     };
-    let mut batcher = Batcher::new(options.max_records, options.max_bytes);
-    let mut seen: HashSet<Box<str>> = HashSet::new();
-    let mut json = Vec::with_capacity(512);
-    for item in items {
-        let record = match item? {
-            Ok(record) => record,
-            Err(skipped) => {
-                sender.report.considered += 1;
-                skip(sender.report, skipped);
+    let context = cache_context(target, options);
+    let cache = if run.full { LineCache::default() } else { LineCache::load(run.sender.store.dir(), context) };
+    let mut reader = crate::inventory::NdjsonReader::new(input);
+    while let Some(next) = reader.next_line() {
+        let (text, index, line) = next?;
+        let line_hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        if let Some((sms_id, hash)) = cache.get(line_hash) {
+            if run.sender.store.state().devices.get(sms_id) == Some(hash) && !run.seen.contains(sms_id) {
+                run.unchanged_known(sms_id, *hash, line_hash);
                 continue;
             }
-        };
-        sender.report.considered += 1;
-        let eligible = record.is_client && in_scope.as_ref().is_none_or(|set| record.collection_ids.iter().any(|c| set.contains(c.as_str())));
-        if !eligible {
-            sender.report.ineligible += 1;
-            continue;
         }
-        if !seen.insert(Box::from(record.device.sms_id.as_str())) {
-            let index = sender.report.considered - 1;
-            skip(
-                sender.report,
-                Skipped {
-                    index,
-                    line: None,
-                    name: Some(record.device.name.clone()),
-                    sms_id: Some(record.device.sms_id.clone()),
-                    reason: "this SMSID appears earlier in the input; the first record was used".into(),
-                },
-            );
-            continue;
-        }
-        sender.report.eligible += 1;
-        json.clear();
-        serde_json::to_writer(&mut json, &record.device).map_err(|e| Error::internal(format!("cannot serialise a device: {e}")))?;
-        let hash = xxhash_rust::xxh3::xxh3_64(&json);
-        if !full && sender.store.state().devices.get(record.device.sms_id.as_str()) == Some(&hash) {
-            sender.report.unchanged += 1;
-            continue;
-        }
-        if let Some(done) = batcher.add_device(&record.device.sms_id, hash, &json) {
-            sender.queue(done, hooks, total)?;
-        }
+        let item = crate::inventory::parse_line(text, index, line);
+        run.accept(item, Some(line_hash))?;
     }
-    if kind == "delta" {
-        let mut gone: Vec<String> = sender.store.state().devices.keys().filter(|k| !seen.contains(*k)).map(|k| k.to_string()).collect();
-        gone.sort_unstable();
-        for sms_id in gone {
-            if let Some(done) = batcher.add_deletion(&sms_id) {
-                sender.queue(done, hooks, total)?;
-            }
-        }
-    }
-    let last = batcher.finish();
-    // A full sync always ends with a final batch (even empty: it is what sweeps the cloud).
-    if last.records() > 0 || (full && sender.pending.is_none()) {
-        sender.queue(last, hooks, total)?;
-    }
-    sender.flush(true, hooks, total)?;
-
-    let now = chrono::Utc::now();
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    report.next_run_time = (now + chrono::Duration::minutes(options.interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    if !options.dry_run {
-        let device_count = store.state().devices.len() as u64;
-        let last_sync = LastSync {
-            sync_id: sync_id.clone(),
-            kind: kind.to_owned(),
-            completed_date_time: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            uploaded: report.uploaded,
-            deleted: report.deleted,
-            device_count: if full { report.uploaded } else { device_count },
-        };
-        store.finish(&sync_id, last_sync, full)?;
-    }
-    (hooks.progress)(report.considered, total.max(report.considered));
-    if let Some(log) = hooks.logger {
-        log.info(format!(
-            "Finished {kind} upload {sync_id}: {} considered, {} uploaded, {} deleted, {} unchanged, {} skipped, {} batches in {} ms",
-            report.considered, report.uploaded, report.deleted, report.unchanged, report.skipped_count, report.batches, report.duration_ms
-        ));
-        let next = chrono::DateTime::parse_from_rfc3339(&report.next_run_time).map(|t| t.with_timezone(&chrono::Local));
-        if let Ok(next) = next {
-            log.info(format!("Next run time will be at approximately: {}", next.format("%m/%d/%Y %H:%M:%S")));
-        }
+    let dry_run = options.dry_run;
+    let dir = run.sender.store.dir().to_path_buf();
+    let mut lines = std::mem::take(&mut run.lines);
+    let (report, store) = run.finish_keep_store()?;
+    if !dry_run {
+        // Only what the cloud holds now may be trusted next time.
+        lines.retain(|(_, sms_id, hash)| store.state().devices.get(sms_id) == Some(hash));
+        LineCache::save(&dir, context, &lines);
     }
     Ok(report)
+}
+
+/// What makes a cached line's eligibility still valid: the scope and the collection tree.
+fn cache_context(target: &Target, options: &Options) -> u64 {
+    let mut tree: Vec<(&String, &Vec<String>)> = options.collection_tree.iter().collect();
+    tree.sort();
+    let text = serde_json::json!([target.scope.to_gateway(), target.tenant_id, tree]).to_string();
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+}
+
+/// One upload in progress.
+struct Run<'a, 'h> {
+    started: std::time::Instant,
+    kind: &'static str,
+    full: bool,
+    sync_id: String,
+    total: u64,
+    options: &'a Options,
+    in_scope: Option<HashSet<&'a str>>,
+    seen: HashSet<Box<str>>,
+    batcher: Batcher,
+    json: Vec<u8>,
+    /// (line hash, SMSID, content hash) of each eligible NDJSON line, for the next run's cache.
+    lines: Vec<(u64, Box<str>, u64)>,
+    sender: Sender<'a>,
+    hooks: &'a mut Hooks<'h>,
+}
+
+impl<'a, 'h> Run<'a, 'h> {
+    fn start(
+        store: &'a mut StateStore,
+        total: u64,
+        target: &'a Target,
+        options: &'a Options,
+        uploader: &'a mut dyn Uploader,
+        hooks: &'a mut Hooks<'h>,
+    ) -> Result<Self> {
+        let (kind, reason) = choose_kind(store, target, options.mode);
+        let sync_id = uuid::Uuid::new_v4().to_string();
+        let report = Report {
+            sync_id: sync_id.clone(),
+            kind,
+            reason: reason.clone(),
+            dry_run: options.dry_run,
+            warnings: store.warnings().to_vec(),
+            ..Report::default()
+        };
+        if let Some(log) = hooks.logger {
+            log.info(format!(
+                "Starting {kind} upload {sync_id} for hierarchy {}{}{}",
+                target.hierarchy_id,
+                reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+                if options.dry_run { " [dry run: nothing is sent]" } else { "" }
+            ));
+            for w in &report.warnings {
+                log.warning(w);
+            }
+        }
+        if !options.dry_run {
+            store.begin(&sync_id, kind, target.tenant_id.as_deref(), &target.scope.to_gateway(), target.scope_version)?;
+        }
+        Ok(Run {
+            started: std::time::Instant::now(),
+            kind,
+            full: kind == "full",
+            in_scope: scope_members(&target.scope, &options.collection_tree),
+            seen: HashSet::with_capacity(store.state().devices.len()),
+            batcher: Batcher::new(options.max_records, options.max_bytes),
+            json: Vec::with_capacity(1024),
+            lines: Vec::new(),
+            sender: Sender { target, kind, dry_run: options.dry_run, pending: None, uploader, store, report, sync_id: sync_id.clone() },
+            sync_id,
+            total,
+            options,
+            hooks,
+        })
+    }
+
+    /// A line known unchanged from the cache: counted, remembered as seen, not parsed.
+    fn unchanged_known(&mut self, sms_id: &str, hash: u64, line_hash: u64) {
+        let report = &mut self.sender.report;
+        report.considered += 1;
+        report.eligible += 1;
+        report.unchanged += 1;
+        let key: Box<str> = Box::from(sms_id);
+        self.lines.push((line_hash, key.clone(), hash));
+        self.seen.insert(key);
+    }
+
+    fn accept(&mut self, item: Item, line_hash: Option<u64>) -> Result<()> {
+        self.sender.report.considered += 1;
+        let record = match item {
+            Ok(record) => record,
+            Err(skipped) => {
+                skip(&mut self.sender.report, skipped);
+                return Ok(());
+            }
+        };
+        let eligible = record.is_client
+            && self.in_scope.as_ref().is_none_or(|set| record.collection_ids.iter().any(|c| set.contains(c.as_str())));
+        if !eligible {
+            self.sender.report.ineligible += 1;
+            return Ok(());
+        }
+        let key: Box<str> = Box::from(record.device.sms_id.as_str());
+        if self.seen.contains(&key) {
+            let index = self.sender.report.considered - 1;
+            let skipped = Skipped {
+                index,
+                line: None,
+                name: Some(record.device.name),
+                sms_id: Some(record.device.sms_id),
+                reason: "this SMSID appears earlier in the input; the first record was used".into(),
+            };
+            skip(&mut self.sender.report, skipped);
+            return Ok(());
+        }
+        self.seen.insert(key.clone());
+        self.sender.report.eligible += 1;
+        self.json.clear();
+        serde_json::to_writer(&mut self.json, &record.device).map_err(|e| Error::internal(format!("cannot serialise a device: {e}")))?;
+        let hash = xxhash_rust::xxh3::xxh3_64(&self.json);
+        if let Some(line_hash) = line_hash {
+            self.lines.push((line_hash, key, hash));
+        }
+        if !self.full && self.sender.store.state().devices.get(record.device.sms_id.as_str()) == Some(&hash) {
+            self.sender.report.unchanged += 1;
+            return Ok(());
+        }
+        if let Some(done) = self.batcher.add_device(&record.device.sms_id, hash, &self.json) {
+            self.sender.queue(done, self.hooks, self.total)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Report> {
+        self.finish_keep_store().map(|(report, _)| report)
+    }
+
+    /// Sends the deletions and the last batches, records the end of the run, reports.
+    fn finish_keep_store(self) -> Result<(Report, &'a mut StateStore)> {
+        let Run { started, kind, full, sync_id, total, options, seen, mut batcher, mut sender, hooks, .. } = self;
+        if kind == "delta" {
+            let mut gone: Vec<String> =
+                sender.store.state().devices.keys().filter(|k| !seen.contains(*k)).map(|k| k.to_string()).collect();
+            gone.sort_unstable();
+            for sms_id in gone {
+                if let Some(done) = batcher.add_deletion(&sms_id) {
+                    sender.queue(done, hooks, total)?;
+                }
+            }
+        }
+        drop(seen);
+        let last = batcher.finish();
+        // A full sync always ends with a final batch (even empty: it is what sweeps the cloud).
+        if last.records() > 0 || (full && sender.pending.is_none()) {
+            sender.queue(last, hooks, total)?;
+        }
+        sender.flush(true, hooks, total)?;
+
+        let Sender { store, mut report, .. } = sender;
+        let now = chrono::Utc::now();
+        report.next_run_time =
+            (now + chrono::Duration::minutes(options.interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if !options.dry_run {
+            let last_sync = LastSync {
+                sync_id: sync_id.clone(),
+                kind: kind.to_owned(),
+                completed_date_time: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                uploaded: report.uploaded,
+                deleted: report.deleted,
+                device_count: if full { report.uploaded } else { store.state().devices.len() as u64 },
+            };
+            store.finish(&sync_id, last_sync, full)?;
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        (hooks.progress)(report.considered, total.max(report.considered));
+        if let Some(log) = hooks.logger {
+            log.info(format!(
+                "Finished {kind} upload {sync_id}: {} considered, {} uploaded, {} deleted, {} unchanged, {} skipped, {} batches in {} ms",
+                report.considered, report.uploaded, report.deleted, report.unchanged, report.skipped_count, report.batches, report.duration_ms
+            ));
+            let next = now + chrono::Duration::minutes(options.interval_minutes.into());
+            log.info(format!(
+                "Next run time will be at approximately: {}",
+                next.with_timezone(&chrono::Local).format("%m/%d/%Y %H:%M:%S")
+            ));
+        }
+        Ok((report, store))
+    }
 }
 
 fn skip(report: &mut Report, skipped: Skipped) {
@@ -316,13 +427,13 @@ fn scope_members<'a>(scope: &'a Scope, tree: &'a HashMap<String, Vec<String>>) -
 /// Sends batches one behind the batcher, so the last can be marked final; commits each acknowledged one.
 struct Sender<'a> {
     target: &'a Target,
-    sync_id: &'a str,
+    sync_id: String,
     kind: &'static str,
     dry_run: bool,
     pending: Option<Batch>,
     uploader: &'a mut dyn Uploader,
     store: &'a mut StateStore,
-    report: &'a mut Report,
+    report: Report,
 }
 
 impl Sender<'_> {
@@ -343,14 +454,14 @@ impl Sender<'_> {
                 ),
             ));
         }
-        let body = batch.body(&self.target.hierarchy_id, self.sync_id, self.kind, is_final);
+        let body = batch.body(&self.target.hierarchy_id, &self.sync_id, self.kind, is_final);
         if let Some(log) = hooks.logger {
             log.info(format!("Batching {} records", batch.records()));
         }
         let (uploaded, deleted) = (batch.upserts.len() as u64, batch.deletions.len() as u64);
         if !self.dry_run {
             self.uploader.post(&body, batch.sequence, batch.records())?;
-            self.store.commit_batch(self.sync_id, batch.sequence, batch.upserts, batch.deletions)?;
+            self.store.commit_batch(&self.sync_id, batch.sequence, batch.upserts, batch.deletions)?;
         }
         self.report.batches += 1;
         self.report.bytes += body.len() as u64;

@@ -28,6 +28,8 @@ const FORMAT: u32 = 1;
 const SNAPSHOT: &str = "DeviceSync.state";
 const JOURNAL: &str = "DeviceSync.journal";
 const LOCK: &str = "DeviceSync.lock";
+/// The journal is folded into the snapshot beyond this size (or 16 bytes per device, if more).
+const COMPACT_JOURNAL_BYTES: u64 = 1 << 20;
 
 /// The last completed sync, as reported by `Get-TenantAttachStatus`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,13 +169,20 @@ impl StateStore {
         let record = JournalRecord::End { sync_id: sync_id.to_owned(), last_sync, full };
         self.append(&record)?;
         apply(&mut self.state, &mut self.full_mentioned, record);
-        self.compact()
+        // Folding rewrites every entry: worth it after a full sync or once the journal has grown;
+        // a small journal (a no-change or small delta run) is cheaper to replay on the next open.
+        let journal_bytes = self.journal.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+        if full || journal_bytes > COMPACT_JOURNAL_BYTES.max(self.state.devices.len() as u64 * 16) {
+            self.compact()?;
+        }
+        Ok(())
     }
 
     /// Forgets everything (the hierarchy was offboarded): the next upload is a full sync.
     pub fn reset(&mut self) -> Result<()> {
         self.state = SyncState::default();
         self.full_mentioned.clear();
+        super::linecache::LineCache::remove(&self.dir);
         self.compact()
     }
 
