@@ -1,0 +1,371 @@
+//! The Azure AD token service: OpenID configuration, JWKS, instance discovery, and
+//! `/oauth2/v2.0/token` (client credentials, device code, refresh token) and `/devicecode`, with
+//! Azure AD's error shapes and AADSTS codes.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::Engine;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+use crate::seed::{sha256_hex, AZURE_CLI_CLIENT, GRAPH_POWERSHELL_CLIENT};
+use crate::server::{now_ms, AppState, DeviceCode, RefreshGrant, GRAPH_AUDIENCE};
+
+/// Seconds between device-code polls the service asks for (Azure AD says 5; the local stand-in
+/// says 1 so that tests do not idle).
+pub const DEVICE_CODE_INTERVAL: u64 = 1;
+pub const DEVICE_CODE_LIFETIME: i64 = 900;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/common/discovery/instance", get(instance_discovery))
+        .route("/{tenant}/discovery/instance", get(instance_discovery))
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
+        .route("/{tenant}/discovery/v2.0/keys", get(jwks))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
+}
+
+/// Azure AD's error answer.
+pub fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
+    let trace = uuid::Uuid::new_v4().to_string();
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let body = json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {trace} Timestamp: {now}"),
+        "error_codes": [code],
+        "timestamp": now,
+        "trace_id": trace,
+        "correlation_id": trace,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// The tenant GUID for a path segment (GUID or verified domain); `organizations`/`common` → None.
+fn resolve_tenant(state: &AppState, segment: &str) -> Result<Option<String>, Response> {
+    if segment.eq_ignore_ascii_case("organizations") || segment.eq_ignore_ascii_case("common") {
+        return Ok(None);
+    }
+    let inner = state.lock();
+    let found = inner
+        .data
+        .tenants
+        .values()
+        .find(|t| t.id.eq_ignore_ascii_case(segment) || t.domains.iter().any(|d| d.eq_ignore_ascii_case(segment)));
+    match found {
+        Some(t) => Ok(Some(t.id.clone())),
+        None => Err(aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{segment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        )),
+    }
+}
+
+async fn instance_discovery(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let tenant = q
+        .get("authorization_endpoint")
+        .and_then(|a| url::Url::parse(a).ok())
+        .and_then(|u| u.path_segments().and_then(|mut s| s.next().map(str::to_owned)))
+        .unwrap_or_else(|| "common".into());
+    let host = state.base_url.trim_start_matches("https://").trim_start_matches("http://").to_owned();
+    Json(json!({
+        "tenant_discovery_endpoint": format!("{}/{tenant}/v2.0/.well-known/openid-configuration", state.base_url),
+        "api-version": "1.1",
+        "metadata": [{ "preferred_network": host, "preferred_cache": host, "aliases": [host] }],
+    }))
+    .into_response()
+}
+
+async fn openid_configuration(State(state): State<AppState>, Path(segment): Path<String>) -> Response {
+    let tenant = match resolve_tenant(&state, &segment) {
+        Ok(t) => t.unwrap_or_else(|| "{tenantid}".into()),
+        Err(e) => return e,
+    };
+    let base = &state.base_url;
+    Json(json!({
+        "token_endpoint": format!("{base}/{segment}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{segment}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{base}/{tenant}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+        "authorization_endpoint": format!("{base}/{segment}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{segment}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{segment}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "kerberos_endpoint": format!("{base}/{segment}/kerberos"),
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    }))
+    .into_response()
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    Json(state.issuer.jwks().clone()).into_response()
+}
+
+/// The resource of a scope list (`https://graph.microsoft.com/.default` → Graph), and the
+/// delegated permission names (`User.Read`).
+fn resource_of(scope: &str) -> Result<(String, Vec<String>), Response> {
+    let mut resource: Option<String> = None;
+    let mut permissions = Vec::new();
+    for s in scope.split_whitespace() {
+        if matches!(s, "openid" | "profile" | "offline_access" | "email") {
+            continue;
+        }
+        let Some(idx) = s.rfind('/').filter(|_| s.contains("://")) else {
+            // A bare permission name means Graph.
+            resource.get_or_insert_with(|| GRAPH_AUDIENCE.to_owned());
+            permissions.push(s.to_owned());
+            continue;
+        };
+        let (res, perm) = (&s[..idx], &s[idx + 1..]);
+        if resource.as_deref().is_some_and(|r| r != res) {
+            return Err(aad_error(StatusCode::BAD_REQUEST, "invalid_scope", 28000, "Provided value for the input parameter scope is not valid because it contains more than one resource."));
+        }
+        resource = Some(res.to_owned());
+        if perm != ".default" {
+            permissions.push(perm.to_owned());
+        }
+    }
+    Ok((resource.unwrap_or_else(|| GRAPH_AUDIENCE.to_owned()), permissions))
+}
+
+async fn token(State(state): State<AppState>, Path(segment): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let tenant = match resolve_tenant(&state, &segment) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    match field("grant_type") {
+        "client_credentials" => client_credentials(&state, tenant, &form),
+        "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => device_code_token(&state, field("device_code"), field("client_info") == "1"),
+        "refresh_token" => refresh(&state, field("refresh_token"), field("scope"), field("client_info") == "1"),
+        "" => aad_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."),
+        other => aad_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{other}'.")),
+    }
+}
+
+fn client_credentials(state: &AppState, tenant: Option<String>, form: &HashMap<String, String>) -> Response {
+    let Some(tenant) = tenant else {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 700015, "Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI) and a tenant, not /common or /organizations.");
+    };
+    let client_id = form.get("client_id").cloned().unwrap_or_default();
+    let secret = form.get("client_secret").cloned().unwrap_or_default();
+    let scope = form.get("scope").cloned().unwrap_or_default();
+    if !scope.split_whitespace().any(|s| s.ends_with("/.default")) {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, &format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."));
+    }
+    let (resource, _) = match resource_of(&scope) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let inner = state.lock();
+    let tenant_name = inner.data.tenants.get(&tenant).map(|t| t.display_name.clone()).unwrap_or_default();
+    let Some(app) = inner.data.apps.get(&client_id).filter(|a| a.tenant_id == tenant) else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory '{tenant_name}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."),
+        );
+    };
+    let hash = sha256_hex(&secret);
+    let Some(matching) = app.secrets.iter().find(|s| s.sha256 == hash) else {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+        );
+    };
+    if chrono::DateTime::parse_from_rfc3339(&matching.end_date_time).is_ok_and(|end| end < chrono::Utc::now()) {
+        return aad_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000222, &format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."));
+    }
+    let sp_id = inner.data.service_principals.values().find(|sp| sp.app_id == client_id).map(|sp| sp.id.clone()).unwrap_or_else(|| app.id.clone());
+    let claims = json!({
+        "aud": resource, "iss": format!("{}/{tenant}/v2.0", state.base_url), "tid": tenant, "oid": sp_id, "sub": sp_id,
+        "azp": client_id, "appid": client_id, "azpacr": "1", "idtyp": "app", "roles": app.granted_roles,
+    });
+    drop(inner);
+    Json(token_answer(state.issuer.issue(claims), None, None, None)).into_response()
+}
+
+fn token_answer(access: String, refresh: Option<String>, id_token: Option<String>, client_info: Option<String>) -> Value {
+    let mut body = json!({ "token_type": "Bearer", "expires_in": crate::token::LIFETIME_SECONDS, "ext_expires_in": crate::token::LIFETIME_SECONDS, "access_token": access });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
+    if let Some(i) = id_token {
+        body["id_token"] = json!(i);
+    }
+    if let Some(c) = client_info {
+        body["client_info"] = json!(c);
+    }
+    body
+}
+
+/// Tokens for `user` on behalf of `client_id` for `scope`: access, refresh, and id and client info
+/// when asked.
+fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, client_info: bool) -> Response {
+    let (resource, permissions) = match resource_of(scope) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let mut inner = state.lock();
+    let Some(user) = inner.data.users.get(user_id).cloned() else {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 50034, "The user account does not exist in the directory.");
+    };
+    let tenant = user.tenant_id.clone();
+    let iss = format!("{}/{tenant}/v2.0", state.base_url);
+    let scp = if permissions.is_empty() { "User.Read".to_owned() } else { permissions.join(" ") };
+    let access = state.issuer.issue(json!({
+        "aud": resource, "iss": iss, "tid": tenant, "oid": user.id, "sub": user.id, "azp": client_id, "appid": client_id,
+        "scp": scp, "upn": user.user_principal_name, "preferred_username": user.user_principal_name, "name": user.display_name,
+        "wids": user.directory_roles, "idtyp": "user",
+    }));
+    let id_token = scope.split_whitespace().any(|s| s == "openid").then(|| {
+        state.issuer.issue(json!({
+            "aud": client_id, "iss": iss, "tid": tenant, "oid": user.id, "sub": user.id,
+            "preferred_username": user.user_principal_name, "name": user.display_name,
+        }))
+    });
+    let refresh = format!("0.local.{}", uuid::Uuid::new_v4().simple());
+    inner.refresh_tokens.insert(refresh.clone(), RefreshGrant { user_id: user.id.clone(), tenant_id: tenant.clone(), client_id: client_id.to_owned() });
+    drop(inner);
+    let info = client_info.then(|| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({ "uid": user.id, "utid": tenant }).to_string())
+    });
+    let mut body = token_answer(access, Some(refresh), id_token, info);
+    body["scope"] = json!(format!("{resource}/{scp}"));
+    Json(body).into_response()
+}
+
+fn is_public_client(state: &AppState, client_id: &str) -> bool {
+    client_id == GRAPH_POWERSHELL_CLIENT
+        || client_id == AZURE_CLI_CLIENT
+        || state.lock().data.apps.get(client_id).is_some_and(|a| a.public_client)
+}
+
+async fn device_code(State(state): State<AppState>, Path(segment): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let tenant = match resolve_tenant(&state, &segment) {
+        Ok(t) => t.unwrap_or_default(),
+        Err(e) => return e,
+    };
+    let client_id = form.get("client_id").cloned().unwrap_or_default();
+    if !is_public_client(&state, &client_id) {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory, or is not a public client that may use the device code flow."),
+        );
+    }
+    let scope = form.get("scope").cloned().unwrap_or_default();
+    if let Err(e) = resource_of(&scope) {
+        return e;
+    }
+    let letters: Vec<char> = "BCDFGHJKLMNPQRSTVWXZ23456789".chars().collect();
+    let user_code: String = (0..9).map(|_| letters[rand::random::<usize>() % letters.len()]).collect();
+    let device_code = format!("DAQABAAEAAAD.local.{}", uuid::Uuid::new_v4().simple());
+    let verification_uri = format!("{}/devicelogin", state.base_url);
+    state.lock().device_codes.insert(
+        device_code.clone(),
+        DeviceCode {
+            device_code: device_code.clone(),
+            user_code: user_code.clone(),
+            tenant_id: tenant,
+            client_id,
+            scope,
+            expires_at: now_ms() + DEVICE_CODE_LIFETIME * 1000,
+            approved_by: None,
+            declined: false,
+            last_poll: 0,
+        },
+    );
+    Json(json!({
+        "user_code": user_code,
+        "device_code": device_code,
+        "verification_uri": verification_uri,
+        "expires_in": DEVICE_CODE_LIFETIME,
+        "interval": DEVICE_CODE_INTERVAL,
+        "message": format!("To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."),
+    }))
+    .into_response()
+}
+
+fn device_code_token(state: &AppState, code: &str, client_info: bool) -> Response {
+    let entry = state.lock().device_codes.get(code).cloned();
+    let Some(entry) = entry else {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "The provided value for the 'device_code' is not valid.");
+    };
+    if now_ms() > entry.expires_at {
+        state.lock().device_codes.remove(code);
+        return aad_error(StatusCode::BAD_REQUEST, "expired_token", 70020, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.");
+    }
+    if entry.declined {
+        state.lock().device_codes.remove(code);
+        return aad_error(StatusCode::BAD_REQUEST, "authorization_declined", 70000, "The user declined the sign-in request.");
+    }
+    let Some(user_id) = entry.approved_by.clone() else {
+        return aad_error(StatusCode::BAD_REQUEST, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.");
+    };
+    state.lock().device_codes.remove(code);
+    user_tokens(state, &user_id, &entry.client_id, &entry.scope, client_info)
+}
+
+fn refresh(state: &AppState, refresh_token: &str, scope: &str, client_info: bool) -> Response {
+    let grant = state.lock().refresh_tokens.get(refresh_token).cloned();
+    match grant {
+        Some(g) => user_tokens(state, &g.user_id, &g.client_id, scope, client_info),
+        None => aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid: the refresh token is not valid."),
+    }
+}
+
+/// Approves or declines a pending device code as a user (the test's stand-in for a person at
+/// the browser). Returns an error text when the code or the user is unknown.
+pub fn decide_device_code(state: &AppState, user_code: &str, user: Option<&str>, decline: bool) -> Result<(), String> {
+    let mut inner = state.lock();
+    let user_id = match user {
+        Some(u) => Some(
+            inner
+                .data
+                .users
+                .values()
+                .find(|x| x.id.eq_ignore_ascii_case(u) || x.user_principal_name.eq_ignore_ascii_case(u))
+                .map(|x| x.id.clone())
+                .ok_or_else(|| format!("no user {u}"))?,
+        ),
+        None => None,
+    };
+    let user_tenant = user_id.as_ref().and_then(|id| inner.data.users.get(id)).map(|u| u.tenant_id.clone());
+    let entry = inner
+        .device_codes
+        .values_mut()
+        .find(|d| d.user_code.eq_ignore_ascii_case(user_code.trim()))
+        .ok_or_else(|| format!("no pending sign-in with code {user_code}"))?;
+    if decline {
+        entry.declined = true;
+        return Ok(());
+    }
+    if !entry.tenant_id.is_empty() && user_tenant.as_deref() != Some(entry.tenant_id.as_str()) {
+        return Err("that user belongs to another tenant than the sign-in".into());
+    }
+    entry.approved_by = user_id;
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! The ConfigMgr gateway, as docs/GATEWAY.md specifies it: onboarding, device upload, and the
+//! site's notification long-poll and results.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+
+use crate::model::{Notification, Onboarding};
+use crate::seed::GLOBAL_ADMINISTRATOR;
+use crate::server::{authenticate, graph_error, now_iso, now_ms, AppState, Caller, RequestId, GATEWAY_AUDIENCE};
+
+pub const MAX_RECORDS: usize = 5_000;
+pub const MAX_BYTES: usize = 16 * 1024 * 1024;
+const LEASE_MS: i64 = 300_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/gateway/AccountOnboardingInfo", get(get_onboarding).post(onboard).patch(patch_onboarding).delete(offboard))
+        .route("/api/gateway/DevicePost", post(device_post))
+        .route("/api/gateway/Notification", get(notifications))
+        .route("/api/gateway/NotificationResult", post(notification_result))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BYTES + 64 * 1024))
+}
+
+fn bad(rid: &str, message: &str) -> Response {
+    graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", message, rid)
+}
+
+fn forbidden(rid: &str, message: &str) -> Response {
+    graph_error(StatusCode::FORBIDDEN, "Forbidden", message, rid)
+}
+
+fn caller(state: &AppState, headers: &HeaderMap, rid: &str) -> Result<Caller, Response> {
+    authenticate(state, headers, GATEWAY_AUDIENCE, rid)
+}
+
+fn text<'a>(body: &'a Value, key: &str, rid: &str) -> Result<&'a str, Response> {
+    body.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty()).ok_or_else(|| bad(rid, &format!("`{key}` is missing or not a string")))
+}
+
+fn valid_scope(scope: &Value) -> bool {
+    match scope.get("kind").and_then(Value::as_str) {
+        Some("all") => true,
+        Some("collection") => scope.get("collectionId").and_then(Value::as_str).is_some_and(|c| !c.is_empty()),
+        _ => false,
+    }
+}
+
+/// May this caller change the onboarding of `tenant` naming app `app_id`?
+fn may_manage(c: &Caller, tenant: &str, app_id: &str, rid: &str) -> Result<(), Response> {
+    if c.tenant_id != tenant {
+        return Err(forbidden(rid, "the token is for another tenant than the onboarding"));
+    }
+    if c.is_app {
+        if c.app_id == app_id {
+            return Ok(());
+        }
+        return Err(forbidden(rid, "an application may only manage the onboarding that names it (appId)"));
+    }
+    if c.has_wid(GLOBAL_ADMINISTRATOR) {
+        return Ok(());
+    }
+    Err(forbidden(rid, "Onboarding requires the Global Administrator directory role (62e90394-69f5-4237-9190-012177145e10)."))
+}
+
+async fn onboard(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let c = match caller(&state, &headers, &rid) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (hierarchy, site, tenant, app_id, uri) =
+        match (text(&body, "hierarchyId", &rid), text(&body, "siteCode", &rid), text(&body, "tenantId", &rid), text(&body, "appId", &rid), text(&body, "appIdUri", &rid)) {
+            (Ok(h), Ok(s), Ok(t), Ok(a), Ok(u)) => (h.to_owned(), s.to_owned(), t.to_owned(), a.to_owned(), u.to_owned()),
+            (h, s, t, a, u) => return [h.err(), s.err(), t.err(), a.err(), u.err()].into_iter().flatten().next().unwrap_or_else(|| bad(&rid, "bad request")),
+        };
+    let scope = body.get("uploadScope").cloned().unwrap_or_else(|| json!({ "kind": "all" }));
+    if !valid_scope(&scope) {
+        return bad(&rid, "`uploadScope` must be {\"kind\":\"all\"} or {\"kind\":\"collection\",\"collectionId\":\"...\"}");
+    }
+    if let Err(r) = may_manage(&c, &tenant, &app_id, &rid) {
+        return r;
+    }
+    let mut inner = state.lock();
+    if !inner.data.apps.get(&app_id).is_some_and(|a| a.tenant_id == tenant) {
+        return bad(&rid, &format!("the app {app_id} is not registered in tenant {tenant}"));
+    }
+    if let Some(existing) = inner.data.onboardings.get(&hierarchy) {
+        if existing.tenant_id != tenant {
+            let holder = inner.data.tenants.get(&existing.tenant_id).map(|t| t.display_name.clone()).unwrap_or_default();
+            // Graph's error shape, plus the holding tenant's id for programs.
+            let message = format!("Hierarchy {hierarchy} is attached to another tenant: {holder} ({}). Offboard it from that tenant first.", existing.tenant_id);
+            let body = json!({ "error": { "code": "HierarchyAttachedToAnotherTenant", "message": message, "tenantId": existing.tenant_id,
+                "innerError": { "request-id": rid, "date": now_iso() } } });
+            return (StatusCode::CONFLICT, Json(body)).into_response();
+        }
+        return bad_code(
+            &rid,
+            "HierarchyAlreadyOnboarded",
+            &format!("Hierarchy {hierarchy} is already onboarded. Wait two hours before onboarding again, or update the existing onboarding with PATCH."),
+        );
+    }
+    let now = now_iso();
+    let record = Onboarding {
+        hierarchy_id: hierarchy,
+        tenant_id: tenant,
+        site_code: site,
+        app_id,
+        app_id_uri: uri,
+        upload_scope: scope,
+        co_management_auto_enroll: body.get("coManagementAutoEnroll").and_then(Value::as_bool).unwrap_or(false),
+        scope_version: 1,
+        onboarded_date_time: now.clone(),
+        last_modified_date_time: now,
+        last_sync: None,
+    };
+    if let Err(r) = inner.mutate(json!({ "op": "putOnboarding", "onboarding": record })) {
+        return r;
+    }
+    (StatusCode::CREATED, Json(record)).into_response()
+}
+
+fn bad_code(rid: &str, code: &str, message: &str) -> Response {
+    graph_error(StatusCode::BAD_REQUEST, code, message, rid)
+}
+
+fn not_onboarded(rid: &str, hierarchy: &str) -> Response {
+    graph_error(StatusCode::NOT_FOUND, "HierarchyNotOnboarded", &format!("Hierarchy {hierarchy} is not onboarded to this tenant."), rid)
+}
+
+/// The onboarding of `hierarchy` as seen by the caller's tenant.
+fn onboarding_for(state: &AppState, c: &Caller, hierarchy: &str, rid: &str) -> Result<Onboarding, Response> {
+    match state.lock().data.onboardings.get(hierarchy) {
+        Some(o) if o.tenant_id == c.tenant_id => Ok(o.clone()),
+        _ => Err(not_onboarded(rid, hierarchy)),
+    }
+}
+
+async fn get_onboarding(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = match caller(&state, &headers, &rid) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let hierarchy = q.get("hierarchyId").cloned().unwrap_or_default();
+    match onboarding_for(&state, &c, &hierarchy, &rid) {
+        Ok(o) => Json(o).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn patch_onboarding(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let c = match caller(&state, &headers, &rid) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let hierarchy = match text(&body, "hierarchyId", &rid) {
+        Ok(h) => h.to_owned(),
+        Err(r) => return r,
+    };
+    let mut o = match onboarding_for(&state, &c, &hierarchy, &rid) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Err(r) = may_manage(&c, &o.tenant_id, &o.app_id, &rid) {
+        return r;
+    }
+    if let Some(scope) = body.get("uploadScope") {
+        if !valid_scope(scope) {
+            return bad(&rid, "`uploadScope` must be {\"kind\":\"all\"} or {\"kind\":\"collection\",\"collectionId\":\"...\"}");
+        }
+        if *scope != o.upload_scope {
+            o.upload_scope = scope.clone();
+            o.scope_version += 1;
+        }
+    }
+    if let Some(flag) = body.get("coManagementAutoEnroll").and_then(Value::as_bool) {
+        o.co_management_auto_enroll = flag;
+    }
+    if let Some(app) = body.get("appId").and_then(Value::as_str) {
+        o.app_id = app.to_owned();
+    }
+    if let Some(uri) = body.get("appIdUri").and_then(Value::as_str) {
+        o.app_id_uri = uri.to_owned();
+    }
+    o.last_modified_date_time = now_iso();
+    let mut inner = state.lock();
+    if let Err(r) = inner.mutate(json!({ "op": "putOnboarding", "onboarding": o })) {
+        return r;
+    }
+    Json(o).into_response()
+}
+
+async fn offboard(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = match caller(&state, &headers, &rid) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let hierarchy = q.get("hierarchyId").cloned().unwrap_or_default();
+    let o = match onboarding_for(&state, &c, &hierarchy, &rid) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Err(r) = may_manage(&c, &o.tenant_id, &o.app_id, &rid) {
+        return r;
+    }
+    let mut inner = state.lock();
+    if let Err(r) = inner.mutate(json!({ "op": "deleteOnboarding", "hierarchyId": hierarchy })) {
+        return r;
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// The hierarchy's own app, in its tenant: the only caller of the site-side calls.
+fn site_caller(state: &AppState, headers: &HeaderMap, hierarchy: &str, rid: &str) -> Result<Onboarding, Response> {
+    let c = caller(state, headers, rid)?;
+    let o = onboarding_for(state, &c, hierarchy, rid)?;
+    if !c.is_app || c.app_id != o.app_id {
+        return Err(forbidden(rid, &format!("only the hierarchy's own application ({}) may call this; the token is for {}", o.app_id, if c.app_id.is_empty() { "a user" } else { &c.app_id })));
+    }
+    Ok(o)
+}
+
+async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if body.len() > MAX_BYTES {
+        return graph_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", &format!("a batch may hold at most {MAX_BYTES} bytes"), &rid);
+    }
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad(&rid, &format!("the body is not valid JSON: {e}")),
+    };
+    let hierarchy = match text(&body, "hierarchyId", &rid) {
+        Ok(h) => h.to_owned(),
+        Err(r) => return r,
+    };
+    let o = match site_caller(&state, &headers, &hierarchy, &rid) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let sync_id = match text(&body, "syncId", &rid) {
+        Ok(s) => s.to_owned(),
+        Err(r) => return r,
+    };
+    let Some(sequence) = body.get("sequence").and_then(Value::as_u64) else { return bad(&rid, "`sequence` must be a whole number") };
+    if !matches!(body.get("kind").and_then(Value::as_str), Some("full" | "delta" | "partial")) {
+        return bad(&rid, "`kind` must be \"full\", \"delta\" or \"partial\"");
+    }
+    let devices = body.get("devices").and_then(Value::as_array).map(Vec::len);
+    let deletions = body.get("deletions").map_or(Some(0), |d| d.as_array().map(Vec::len));
+    let (Some(devices), Some(deletions)) = (devices, deletions) else { return bad(&rid, "`devices` and `deletions` must be arrays") };
+    if devices + deletions > MAX_RECORDS {
+        return graph_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", &format!("a batch may hold at most {MAX_RECORDS} records (devices + deletions); this one has {}", devices + deletions), &rid);
+    }
+    if let Some((i, _)) = body["devices"].as_array().into_iter().flatten().enumerate().find(|(_, d)| !d.get("smsId").and_then(Value::as_str).is_some_and(|s| !s.is_empty())) {
+        return bad(&rid, &format!("devices[{i}] has no smsId; the batch was not applied"));
+    }
+    let mut inner = state.lock();
+    let duplicate = inner.data.applied_batches.get(&hierarchy).is_some_and(|s| s.contains(&format!("{sync_id}/{sequence}")));
+    if !duplicate {
+        let visible_after_ms = now_ms() + inner.ingestion_delay_ms as i64;
+        if let Err(r) = inner.mutate(json!({ "op": "devicePost", "tenantId": o.tenant_id, "now": now_iso(), "visibleAfterMs": visible_after_ms, "body": body })) {
+            return r;
+        }
+    }
+    Json(json!({ "syncId": sync_id, "sequence": sequence, "accepted": devices, "deleted": deletions, "duplicate": duplicate, "scopeVersion": o.scope_version }))
+        .into_response()
+}
+
+async fn notifications(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let hierarchy = q.get("hierarchyId").cloned().unwrap_or_default();
+    if let Err(r) = site_caller(&state, &headers, &hierarchy, &rid) {
+        return r;
+    }
+    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(30).min(60);
+    let max = q.get("max").and_then(|t| t.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    loop {
+        // Register interest before looking, so a notification queued in between wakes us.
+        let woken = state.notify.notified();
+        let taken = take_due(&state, &hierarchy, max);
+        match taken {
+            Err(r) => return r,
+            Ok(list) if !list.is_empty() || tokio::time::Instant::now() >= deadline => {
+                return Json(json!({ "notifications": list })).into_response();
+            }
+            Ok(_) => {}
+        }
+        // Leases expire without a wake-up: look again at least every second.
+        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)), woken).await;
+    }
+}
+
+/// Pending notifications, and delivered ones whose lease ran out, marked delivered.
+fn take_due(state: &AppState, hierarchy: &str, max: usize) -> Result<Vec<Value>, Response> {
+    let mut inner = state.lock();
+    let now = now_ms();
+    let due: Vec<Notification> = inner
+        .data
+        .notifications
+        .values()
+        .filter(|n| n.hierarchy_id == hierarchy && (n.state == "pending" || (n.state == "delivered" && n.lease_until_ms < now)))
+        .take(max)
+        .cloned()
+        .collect();
+    let mut out = Vec::new();
+    for mut n in due {
+        n.state = "delivered".into();
+        n.delivery_count += 1;
+        n.lease_until_ms = now + LEASE_MS;
+        inner.mutate(json!({ "op": "putNotification", "notification": n }))?;
+        out.push(json!({
+            "notificationId": n.notification_id, "hierarchyId": n.hierarchy_id, "tenantId": n.tenant_id,
+            "managedDeviceId": n.managed_device_id, "smsId": n.sms_id, "deviceName": n.device_name, "action": n.action,
+            "initiatedBy": n.initiated_by, "createdDateTime": n.created_date_time, "deliveryCount": n.delivery_count,
+        }));
+    }
+    Ok(out)
+}
+
+async fn notification_result(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let (hierarchy, id) = match (text(&body, "hierarchyId", &rid), text(&body, "notificationId", &rid)) {
+        (Ok(h), Ok(i)) => (h.to_owned(), i.to_owned()),
+        (h, i) => return h.err().or(i.err()).unwrap_or_else(|| bad(&rid, "bad request")),
+    };
+    if let Err(r) = site_caller(&state, &headers, &hierarchy, &rid) {
+        return r;
+    }
+    let status = body.get("status").and_then(Value::as_str).unwrap_or("");
+    if !matches!(status, "succeeded" | "failed") {
+        return bad(&rid, "`status` must be \"succeeded\" or \"failed\"");
+    }
+    let mut inner = state.lock();
+    let Some(mut n) = inner.data.notifications.get(&id).filter(|n| n.hierarchy_id == hierarchy).cloned() else {
+        return graph_error(StatusCode::NOT_FOUND, "NotificationNotFound", &format!("no notification {id} for hierarchy {hierarchy}"), &rid);
+    };
+    let duplicate = n.state == "succeeded" || n.state == "failed";
+    if !duplicate {
+        n.state = status.to_owned();
+        n.reason = body.get("reason").and_then(Value::as_str).map(str::to_owned);
+        n.task_guid = body.get("taskGuid").and_then(Value::as_str).map(str::to_owned);
+        if let Err(r) = inner.mutate(json!({ "op": "putNotification", "notification": n })) {
+            return r;
+        }
+    }
+    Json(json!({ "notificationId": id, "status": n.state, "duplicate": duplicate })).into_response()
+}

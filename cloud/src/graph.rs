@@ -1,0 +1,507 @@
+//! The Microsoft Graph subset: applications and service principals (onboarding), organization,
+//! me and memberOf, `deviceManagement/managedDevices` (list with `$filter`/`$top`/`$select` and
+//! paging, get, `triggerConfigurationManagerAction`) and JSON `$batch`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::model::{App, Device, Notification, Secret, ServicePrincipal};
+use crate::seed::{sha256_hex, GLOBAL_ADMINISTRATOR, INITIATE_CONFIGMGR_ACTION, READ_MANAGED_DEVICES};
+use crate::server::{authenticate, graph_error, now_iso, now_ms, AppState, Caller, RequestId, GRAPH_AUDIENCE};
+
+pub const MAX_BATCH: usize = 20;
+const DEFAULT_TOP: usize = 100;
+const MAX_TOP: usize = 1000;
+pub const PRIVILEGED_OPERATIONS: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
+const SUPPORTED_ACTIONS: [&str; 3] = ["refreshMachinePolicy", "refreshUserPolicy", "appEvaluation"];
+const OTHER_ACTIONS: [&str; 4] = ["wakeUpClient", "quickScan", "fullScan", "windowsDefenderUpdateSignatures"];
+
+pub fn routes() -> Router<AppState> {
+    let mut r = Router::new();
+    for v in ["/v1.0", "/beta"] {
+        r = r
+            .route(&format!("{v}/applications"), get(list_applications).post(create_application))
+            .route(&format!("{v}/applications/{{id}}/addPassword"), post(add_password))
+            .route(&format!("{v}/servicePrincipals"), get(list_service_principals).post(create_service_principal))
+            .route(&format!("{v}/organization"), get(organization))
+            .route(&format!("{v}/me"), get(me))
+            .route(&format!("{v}/me/memberOf"), get(member_of))
+            .route(&format!("{v}/deviceManagement/managedDevices"), get(list_devices))
+            .route(&format!("{v}/deviceManagement/managedDevices/{{id}}"), get(get_device))
+            .route(&format!("{v}/deviceManagement/managedDevices/{{id}}/triggerConfigurationManagerAction"), post(trigger))
+            .route(&format!("{v}/$batch"), post(batch));
+    }
+    r
+}
+
+fn auth(state: &AppState, headers: &HeaderMap, rid: &str) -> Result<Caller, Response> {
+    authenticate(state, headers, GRAPH_AUDIENCE, rid)
+}
+
+fn forbidden(rid: &str, message: &str) -> Response {
+    graph_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", message, rid)
+}
+
+fn collection(context: &str, base: &str, value: Vec<Value>) -> Response {
+    Json(json!({ "@odata.context": format!("{base}/v1.0/$metadata#{context}"), "value": value })).into_response()
+}
+
+macro_rules! try_r {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+
+fn may_write_applications(c: &Caller, rid: &str) -> Result<(), Response> {
+    if (c.is_app && c.has_role("Application.ReadWrite.All")) || (!c.is_app && c.has_wid(GLOBAL_ADMINISTRATOR)) {
+        return Ok(());
+    }
+    Err(forbidden(
+        rid,
+        "Insufficient privileges to complete the operation. Creating an application needs the Global Administrator directory role (or the Application.ReadWrite.All application permission).",
+    ))
+}
+
+fn app_json(a: &App) -> Value {
+    json!({
+        "id": a.id, "appId": a.app_id, "displayName": a.display_name, "identifierUris": a.identifier_uris,
+        "signInAudience": "AzureADMyOrg", "createdDateTime": a.created_date_time, "publisherDomain": Value::Null,
+        "passwordCredentials": a.secrets.iter().map(|s| json!({ "keyId": s.key_id, "displayName": s.display_name, "hint": s.hint,
+            "endDateTime": s.end_date_time, "secretText": Value::Null })).collect::<Vec<_>>(),
+    })
+}
+
+async fn list_applications(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    let inner = state.lock();
+    let apps = inner.data.apps.values().filter(|a| a.tenant_id == c.tenant_id).map(app_json).collect();
+    collection("applications", &state.base_url, apps)
+}
+
+async fn create_application(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    try_r!(may_write_applications(&c, &rid));
+    let Some(name) = body.get("displayName").and_then(Value::as_str).filter(|n| !n.trim().is_empty()) else {
+        return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Property displayName is required.", &rid);
+    };
+    let uris: Vec<String> = body.get("identifierUris").and_then(Value::as_array).map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let mut inner = state.lock();
+    if let Some(taken) = uris.iter().find(|u| inner.data.apps.values().any(|a| a.identifier_uris.contains(u))) {
+        return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("Another object with the same value for property identifierUris already exists: {taken}"), &rid);
+    }
+    let app = App {
+        id: uuid::Uuid::new_v4().to_string(),
+        app_id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: c.tenant_id.clone(),
+        display_name: name.to_owned(),
+        identifier_uris: uris,
+        secrets: Vec::new(),
+        granted_roles: Vec::new(),
+        public_client: false,
+        created_date_time: now_iso(),
+    };
+    try_r!(inner.mutate(json!({ "op": "putApp", "app": app })));
+    let mut out = app_json(&app);
+    out["@odata.context"] = json!(format!("{}/v1.0/$metadata#applications/$entity", state.base_url));
+    (StatusCode::CREATED, Json(out)).into_response()
+}
+
+async fn add_password(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    try_r!(may_write_applications(&c, &rid));
+    let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
+    let mut inner = state.lock();
+    let Some(mut app) = inner.data.apps.values().find(|a| a.id == id && a.tenant_id == c.tenant_id).cloned() else {
+        return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."), &rid);
+    };
+    let bytes: [u8; 30] = rand::random();
+    let secret_text = format!("{}~{}", &uuid::Uuid::new_v4().simple().to_string()[..3], base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let end = body["passwordCredential"]["endDateTime"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| (chrono::Utc::now() + chrono::Duration::days(730)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let secret = Secret {
+        key_id: uuid::Uuid::new_v4().to_string(),
+        display_name: body["passwordCredential"]["displayName"].as_str().unwrap_or("").to_owned(),
+        hint: secret_text.chars().take(3).collect(),
+        sha256: sha256_hex(&secret_text),
+        end_date_time: end.clone(),
+    };
+    app.secrets.push(secret.clone());
+    try_r!(inner.mutate(json!({ "op": "putApp", "app": app })));
+    Json(json!({
+        "@odata.context": format!("{}/v1.0/$metadata#microsoft.graph.passwordCredential", state.base_url),
+        "customKeyIdentifier": Value::Null, "displayName": secret.display_name, "endDateTime": end, "hint": secret.hint,
+        "keyId": secret.key_id, "secretText": secret_text, "startDateTime": now_iso(),
+    }))
+    .into_response()
+}
+
+async fn list_service_principals(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    let inner = state.lock();
+    let wanted = q.get("$filter").and_then(|f| f.split('\'').nth(1)).map(str::to_owned);
+    let list = inner
+        .data
+        .service_principals
+        .values()
+        .filter(|sp| sp.tenant_id == c.tenant_id && wanted.as_ref().is_none_or(|w| &sp.app_id == w))
+        .map(|sp| json!({ "id": sp.id, "appId": sp.app_id, "displayName": sp.display_name, "servicePrincipalType": "Application" }))
+        .collect();
+    collection("servicePrincipals", &state.base_url, list)
+}
+
+async fn create_service_principal(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    try_r!(may_write_applications(&c, &rid));
+    let app_id = body.get("appId").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let mut inner = state.lock();
+    let Some(app) = inner.data.apps.get(&app_id).filter(|a| a.tenant_id == c.tenant_id).cloned() else {
+        return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("The appId '{app_id}' of the service principal does not reference a valid application object."), &rid);
+    };
+    if let Some(existing) = inner.data.service_principals.values().find(|sp| sp.app_id == app_id) {
+        let existing = existing.clone();
+        return graph_error(StatusCode::CONFLICT, "Request_MultipleObjectsWithSameKeyValue", &format!("A service principal for app {app_id} already exists: {}", existing.id), &rid);
+    }
+    let sp = ServicePrincipal { id: uuid::Uuid::new_v4().to_string(), app_id: app_id.clone(), tenant_id: c.tenant_id.clone(), display_name: app.display_name };
+    try_r!(inner.mutate(json!({ "op": "putServicePrincipal", "servicePrincipal": sp })));
+    (StatusCode::CREATED, Json(json!({ "id": sp.id, "appId": sp.app_id, "displayName": sp.display_name, "servicePrincipalType": "Application" }))).into_response()
+}
+
+async fn organization(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    let inner = state.lock();
+    let Some(t) = inner.data.tenants.get(&c.tenant_id) else { return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "no such tenant", &rid) };
+    let domains: Vec<Value> = t.domains.iter().enumerate().map(|(i, d)| json!({ "name": d, "isDefault": i == 0, "isInitial": i == 0, "type": "Managed", "capabilities": "Email, OfficeCommunicationsOnline" })).collect();
+    collection("organization", &state.base_url, vec![json!({ "id": t.id, "displayName": t.display_name, "verifiedDomains": domains })])
+}
+
+async fn me(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    if c.is_app {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "/me request is only valid with delegated authentication flow.", &rid);
+    }
+    let inner = state.lock();
+    let Some(u) = inner.data.users.get(&c.object_id) else { return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "no such user", &rid) };
+    Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#users/$entity", state.base_url), "id": u.id, "userPrincipalName": u.user_principal_name,
+        "displayName": u.display_name, "mail": u.user_principal_name })).into_response()
+}
+
+async fn member_of(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    let inner = state.lock();
+    let roles = inner.data.users.get(&c.object_id).map(|u| u.directory_roles.clone()).unwrap_or_default();
+    let list = roles
+        .iter()
+        .map(|r| {
+            let name = if r == GLOBAL_ADMINISTRATOR { "Global Administrator" } else { "Directory role" };
+            json!({ "@odata.type": "#microsoft.graph.directoryRole", "id": uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, r.as_bytes()).to_string(), "roleTemplateId": r, "displayName": name })
+        })
+        .collect();
+    collection("directoryObjects", &state.base_url, list)
+}
+
+fn may_read_devices(c: &Caller, rid: &str, state: &AppState) -> Result<(), Response> {
+    let ok = if c.is_app {
+        ["DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All", PRIVILEGED_OPERATIONS].iter().any(|r| c.has_role(r))
+    } else {
+        c.has_wid(GLOBAL_ADMINISTRATOR) || user_has(state, c, READ_MANAGED_DEVICES) || user_has(state, c, INITIATE_CONFIGMGR_ACTION)
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(forbidden(rid, &format!(
+        "Reading managed devices needs the Intune permission '{READ_MANAGED_DEVICES}' (delegated) or the application permission DeviceManagementManagedDevices.Read.All."
+    )))
+}
+
+fn user_has(state: &AppState, c: &Caller, permission: &str) -> bool {
+    state.lock().data.users.get(&c.object_id).is_some_and(|u| u.intune_permissions.iter().any(|p| p == permission))
+}
+
+/// A device as Graph's managedDevice.
+fn device_json(d: &Device, notifications: &[&Notification]) -> Value {
+    let r = &d.record;
+    let os = r["deviceOS"].as_str().unwrap_or("");
+    let operating_system = if os.contains("Windows") { "Windows" } else if os.is_empty() { "Unknown" } else { os };
+    json!({
+        "id": d.managed_device_id,
+        "deviceName": r["name"],
+        "managementAgent": "configurationManagerClient",
+        "managedDeviceOwnerType": "company",
+        "operatingSystem": operating_system,
+        "osVersion": r["deviceOSBuild"],
+        "azureADDeviceId": r["aadDeviceId"],
+        "model": r["model"],
+        "manufacturer": r["manufacturer"],
+        "serialNumber": r["serialNumber"],
+        "userId": r["aadPrimaryUserId"],
+        "lastSyncDateTime": d.last_sync_date_time,
+        "configurationManagerClientInformation": { "clientIdentifier": r["smsId"], "isBlocked": false, "clientVersion": r["clientVersion"] },
+        "deviceActionResults": notifications.iter().map(|n| json!({
+            "actionName": n.action,
+            "actionState": match n.state.as_str() { "pending" => "pending", "delivered" => "active", "succeeded" => "done", _ => "failed" },
+            "startDateTime": n.created_date_time,
+            "lastUpdatedDateTime": n.created_date_time,
+            "errorMessage": n.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// One `$filter` term.
+enum Term {
+    Eq(String, String),
+    StartsWith(String, String),
+}
+
+fn parse_filter(filter: &str) -> Result<Vec<Term>, String> {
+    let mut terms = Vec::new();
+    for raw in split_and(filter) {
+        let t = raw.trim();
+        let quoted = |s: &str| -> Result<String, String> {
+            let s = s.trim();
+            s.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).map(|s| s.replace("''", "'")).ok_or_else(|| format!("expected a quoted value in '{t}'"))
+        };
+        if let Some(args) = t.strip_prefix("startswith(").and_then(|a| a.strip_suffix(')')) {
+            let (field, value) = args.split_once(',').ok_or_else(|| format!("bad startswith in '{t}'"))?;
+            terms.push(Term::StartsWith(field.trim().to_owned(), quoted(value)?));
+        } else if let Some((field, value)) = t.split_once(" eq ") {
+            terms.push(Term::Eq(field.trim().to_owned(), quoted(value)?));
+        } else {
+            return Err(format!("Invalid filter clause: '{t}'. Supported: field eq 'value', startswith(field,'value'), joined by 'and'."));
+        }
+    }
+    Ok(terms)
+}
+
+/// Splits on ` and ` outside quotes.
+fn split_and(filter: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut in_quote = false;
+    let mut i = 0;
+    let chars: Vec<char> = filter.chars().collect();
+    while i < chars.len() {
+        if chars[i] == '\'' {
+            in_quote = !in_quote;
+        }
+        if !in_quote && chars[i..].iter().take(5).collect::<String>().eq_ignore_ascii_case(" and ") {
+            parts.push(String::new());
+            i += 5;
+            continue;
+        }
+        if let Some(last) = parts.last_mut() {
+            last.push(chars[i]);
+        }
+        i += 1;
+    }
+    parts
+}
+
+fn field<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
+    path.split('/').try_fold(v, |v, k| v.get(k)).and_then(Value::as_str)
+}
+
+fn matches(device: &Value, terms: &[Term]) -> bool {
+    terms.iter().all(|t| match t {
+        Term::Eq(f, v) => field(device, f).is_some_and(|x| x.eq_ignore_ascii_case(v)),
+        Term::StartsWith(f, v) => field(device, f).is_some_and(|x| x.to_lowercase().starts_with(&v.to_lowercase())),
+    })
+}
+
+/// The devices a tenant sees, in a stable order, without action history (added per page).
+fn visible_devices<'a>(data: &'a crate::model::Data, tenant: &'a str) -> impl Iterator<Item = &'a Device> + 'a {
+    let now = now_ms();
+    data.onboardings
+        .values()
+        .filter(move |o| o.tenant_id == tenant)
+        .filter_map(move |o| data.devices.get(&o.hierarchy_id))
+        .flat_map(|table| table.values())
+        .filter(move |d| d.visible_after_ms <= now)
+}
+
+fn notifications_of<'a>(data: &'a crate::model::Data, device_id: &str) -> Vec<&'a Notification> {
+    data.notifications.values().filter(|n| n.managed_device_id == device_id).collect()
+}
+
+async fn list_devices(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    try_r!(may_read_devices(&c, &rid, &state));
+    let terms = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
+        Ok(t) => t.unwrap_or_default(),
+        Err(e) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &e, &rid),
+    };
+    let top = q.get("$top").and_then(|t| t.parse::<usize>().ok()).unwrap_or(DEFAULT_TOP).clamp(1, MAX_TOP);
+    let skip = q.get("$skiptoken").and_then(|t| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).ok()).and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+    let select: Option<Vec<String>> = q.get("$select").map(|s| s.split(',').map(|f| f.trim().to_owned()).collect());
+    let inner = state.lock();
+    let mut matched = 0usize;
+    let mut page = Vec::new();
+    let mut more = false;
+    for d in visible_devices(&inner.data, &c.tenant_id) {
+        let full = device_json(d, &[]);
+        if !matches(&full, &terms) {
+            continue;
+        }
+        if matched >= skip {
+            if page.len() == top {
+                more = true;
+                break;
+            }
+            let mut full = device_json(d, &notifications_of(&inner.data, &d.managed_device_id));
+            if let Some(fields) = &select {
+                let keep: serde_json::Map<String, Value> = fields.iter().filter_map(|f| full.get(f).map(|v| (f.clone(), v.clone()))).collect();
+                full = Value::Object(keep);
+            }
+            page.push(full);
+        }
+        matched += 1;
+    }
+    let mut body = json!({ "@odata.context": format!("{}/beta/$metadata#deviceManagement/managedDevices", state.base_url), "value": page });
+    if more {
+        let mut next = url::Url::parse(&format!("{}/beta/deviceManagement/managedDevices", state.base_url)).expect("base URL is valid");
+        {
+            let mut pairs = next.query_pairs_mut();
+            pairs.append_pair("$top", &top.to_string());
+            if let Some(f) = q.get("$filter") {
+                pairs.append_pair("$filter", f);
+            }
+            if let Some(s) = q.get("$select") {
+                pairs.append_pair("$select", s);
+            }
+            pairs.append_pair("$skiptoken", &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode((skip + top).to_string()));
+        }
+        body["@odata.nextLink"] = json!(next.to_string());
+    }
+    Json(body).into_response()
+}
+
+fn find_device(state: &AppState, tenant: &str, id: &str) -> Option<(String, Device)> {
+    let inner = state.lock();
+    let (hierarchy, sms_id) = inner.data.device_index.get(id)?.clone();
+    let o = inner.data.onboardings.get(&hierarchy).filter(|o| o.tenant_id == tenant)?;
+    let d = inner.data.devices.get(&o.hierarchy_id)?.get(&sms_id).filter(|d| d.visible_after_ms <= now_ms())?;
+    Some((hierarchy, d.clone()))
+}
+
+fn device_not_found(rid: &str, id: &str) -> Response {
+    graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("The managed device {id} was not found."), rid)
+}
+
+async fn get_device(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    try_r!(may_read_devices(&c, &rid, &state));
+    let Some((_, d)) = find_device(&state, &c.tenant_id, &id) else { return device_not_found(&rid, &id) };
+    let inner = state.lock();
+    let mut body = device_json(&d, &notifications_of(&inner.data, &d.managed_device_id));
+    body["@odata.context"] = json!(format!("{}/beta/$metadata#deviceManagement/managedDevices/$entity", state.base_url));
+    Json(body).into_response()
+}
+
+async fn trigger(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    let allowed = if c.is_app { c.has_role(PRIVILEGED_OPERATIONS) } else { user_has(&state, &c, INITIATE_CONFIGMGR_ACTION) };
+    if !allowed {
+        return forbidden(&rid, &format!(
+            "The caller lacks the Intune permission '{INITIATE_CONFIGMGR_ACTION}' (Remote tasks > Initiate Configuration Manager action) needed to run a Configuration Manager action{}.",
+            if c.is_app { format!(" (applications need {PRIVILEGED_OPERATIONS})") } else { String::new() }
+        ));
+    }
+    let action = body.as_ref().and_then(|Json(b)| b["configurationManagerAction"]["action"].as_str()).unwrap_or("").to_owned();
+    if !SUPPORTED_ACTIONS.contains(&action.as_str()) {
+        let what = if OTHER_ACTIONS.contains(&action.as_str()) { "is not available for Configuration Manager (tenant attach) devices" } else { "is not a valid configurationManagerActionType" };
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("The action '{action}' {what}. Supported actions: refreshMachinePolicy, refreshUserPolicy, appEvaluation."), &rid);
+    }
+    let Some((hierarchy, d)) = find_device(&state, &c.tenant_id, &id) else { return device_not_found(&rid, &id) };
+    let n = Notification {
+        notification_id: uuid::Uuid::new_v4().to_string(),
+        hierarchy_id: hierarchy,
+        tenant_id: c.tenant_id.clone(),
+        managed_device_id: d.managed_device_id.clone(),
+        sms_id: d.record["smsId"].as_str().unwrap_or_default().to_owned(),
+        device_name: d.record["name"].as_str().unwrap_or_default().to_owned(),
+        action,
+        initiated_by: json!({ "aadUserId": c.object_id, "userPrincipalName": c.upn(), "appId": if c.is_app { json!(c.app_id) } else { Value::Null } }),
+        created_date_time: now_iso(),
+        delivery_count: 0,
+        state: "pending".into(),
+        lease_until_ms: 0,
+        reason: None,
+        task_guid: None,
+    };
+    {
+        let mut inner = state.lock();
+        try_r!(inner.mutate(json!({ "op": "putNotification", "notification": n })));
+    }
+    state.notify.notify_waiters();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// JSON batching: each request is run through the Graph routes with the batch's headers.
+async fn batch(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let Some(requests) = body.get("requests").and_then(Value::as_array) else {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "The batch must have a 'requests' array.", &rid);
+    };
+    if requests.len() > MAX_BATCH {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Number of batch request steps exceeds the maximum of {MAX_BATCH}."), &rid);
+    }
+    let Some(router) = state.graph_router.get().cloned() else {
+        return graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "batching is not ready", &rid);
+    };
+    let mut responses = Vec::new();
+    for r in requests {
+        let id = r.get("id").cloned().unwrap_or(Value::Null);
+        let method = r.get("method").and_then(Value::as_str).and_then(|m| Method::from_bytes(m.as_bytes()).ok()).unwrap_or(Method::GET);
+        let url = r.get("url").and_then(Value::as_str).unwrap_or("/");
+        let path = if url.starts_with("/v1.0") || url.starts_with("/beta") { url.to_owned() } else { format!("/beta{}", if url.starts_with('/') { url.to_owned() } else { format!("/{url}") }) };
+        let mut builder = axum::http::Request::builder().method(method).uri(path);
+        if let Some(auth) = headers.get("authorization") {
+            builder = builder.header("authorization", auth);
+        }
+        for (k, v) in r.get("headers").and_then(Value::as_object).into_iter().flatten() {
+            if let Some(v) = v.as_str() {
+                builder = builder.header(k.as_str(), v);
+            }
+        }
+        let sub_body = match r.get("body") {
+            Some(b) if !b.is_null() => {
+                builder = builder.header("content-type", "application/json");
+                axum::body::Body::from(b.to_string())
+            }
+            _ => axum::body::Body::empty(),
+        };
+        let Ok(request) = builder.body(sub_body) else {
+            responses.push(json!({ "id": id, "status": 400, "body": { "error": { "code": "BadRequest", "message": "malformed batch step" } } }));
+            continue;
+        };
+        use tower::ServiceExt;
+        let answer = match router.clone().oneshot(request).await {
+            Ok(a) => a,
+            Err(e) => match e {},
+        };
+        let status = answer.status().as_u16();
+        let mut out_headers = serde_json::Map::new();
+        for name in ["content-type", "retry-after", "request-id"] {
+            if let Some(v) = answer.headers().get(name).and_then(|v| v.to_str().ok()) {
+                out_headers.insert(name.to_owned(), json!(v));
+            }
+        }
+        let bytes = axum::body::to_bytes(answer.into_body(), 64 * 1024 * 1024).await.unwrap_or_default();
+        let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        let mut step = json!({ "id": id, "status": status, "headers": out_headers });
+        if !body.is_null() {
+            step["body"] = body;
+        }
+        responses.push(step);
+    }
+    Json(json!({ "responses": responses })).into_response()
+}
