@@ -7,11 +7,14 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-apt_packages=(gcc g++ mono-mcs mono-runtime chromium python3-pip python3-venv)
+apt_packages=(gcc g++ mono-mcs mono-runtime chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node and pip usually come with the machine (Node 20, pyenv's Python); Debian's only when absent.
+command -v node >/dev/null || missing+=(nodejs npm)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -23,9 +26,10 @@ if ! python3 -c "import tree_sitter, tree_sitter_powershell, msal, pytest" 2>/de
   python3 -m pip install -q --break-system-packages -r tests/requirements.txt
 fi
 
-if [ -f tests/interop/package.json ] && [ ! -d tests/interop/node_modules ] && command -v npm >/dev/null; then
+if [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules/puppeteer-core ]; then
   echo "install-deps: npm ci in tests/interop"
-  (cd tests/interop && npm install --no-audit --no-fund --silent)
+  # puppeteer-core never downloads a browser: the tests drive Debian's chromium.
+  (cd tests/interop && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
