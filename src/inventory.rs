@@ -97,44 +97,55 @@ pub fn parse_json(text: &str) -> Result<Vec<Item>> {
 /// error, since the rest of the file cannot be trusted.
 pub struct NdjsonReader<R> {
     input: R,
-    line: String,
+    line: Vec<u8>,
     line_number: u64,
     index: u64,
 }
 
 impl<R: BufRead> NdjsonReader<R> {
     pub fn new(input: R) -> Self {
-        NdjsonReader { input, line: String::new(), line_number: 0, index: 0 }
+        NdjsonReader { input, line: Vec::with_capacity(1024), line_number: 0, index: 0 }
     }
-}
 
-impl<R: BufRead> NdjsonReader<R> {
-    /// The next non-blank line, without its line end, with its record index and 1-based line number.
-    pub fn next_line(&mut self) -> Option<Result<(&str, u64, u64)>> {
+    /// The next non-blank line as bytes (not yet checked to be UTF-8: a caller that recognises
+    /// the bytes need not), without its line end, with its record index and 1-based line number.
+    pub fn next_raw(&mut self) -> Option<Result<(&[u8], u64, u64)>> {
         loop {
             self.line.clear();
-            match self.input.read_line(&mut self.line) {
+            match self.input.read_until(b'\n', &mut self.line) {
                 Ok(0) => return None,
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    return Some(Err(Error::new(
-                        ErrorKind::InvalidUtf8,
-                        format!("line {} of the device file is not valid UTF-8; save the file as UTF-8", self.line_number + 1),
-                    )))
-                }
                 Err(e) => return Some(Err(Error::io("cannot read the device file", &e))),
             }
             self.line_number += 1;
-            let text = self.line.trim_start_matches('\u{feff}').trim();
-            if text.is_empty() {
+            let (start, end) = trimmed(&self.line);
+            if start == end {
                 continue;
             }
             self.index += 1;
-            // Re-borrow: `text` is a slice of `self.line`, which lives until the next call.
-            let text = self.line.trim_start_matches('\u{feff}').trim();
-            return Some(Ok((text, self.index - 1, self.line_number)));
+            return Some(Ok((&self.line[start..end], self.index - 1, self.line_number)));
         }
     }
+}
+
+/// The bounds of a line without a UTF-8 BOM, surrounding whitespace and its line end.
+fn trimmed(line: &[u8]) -> (usize, usize) {
+    let mut start = if line.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let mut end = line.len();
+    while start < end && line[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    while end > start && line[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    (start, end)
+}
+
+/// A raw NDJSON line as text; invalid UTF-8 is an error for the whole input.
+pub fn line_text(bytes: &[u8], line: u64) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|_| {
+        Error::new(ErrorKind::InvalidUtf8, format!("line {line} of the device file is not valid UTF-8; save the file as UTF-8"))
+    })
 }
 
 /// Parses one NDJSON line into an item.
@@ -149,7 +160,7 @@ impl<R: BufRead> Iterator for NdjsonReader<R> {
     type Item = Result<Item>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.next_line()?.map(|(text, index, line)| parse_line(text, index, line)))
+        Some(self.next_raw()?.and_then(|(bytes, index, line)| Ok(parse_line(line_text(bytes, line)?, index, line))))
     }
 }
 

@@ -8,7 +8,7 @@
 //! anything doubtful is parsed. It is not part of the state's safety argument and is written
 //! without fsync.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
@@ -17,26 +17,36 @@ const FORMAT: &str = "tenant-attach-lines 1";
 
 #[derive(Default)]
 pub struct LineCache {
-    map: HashMap<u64, (Box<str>, u64)>,
+    map: FxHashMap<u64, (Box<str>, u64)>,
 }
 
 impl LineCache {
-    /// The cache in `dir` when it was built under `context`; empty otherwise.
-    pub fn load(dir: &Path, context: u64) -> LineCache {
-        Self::read(dir, context).unwrap_or_default()
+    /// Starts reading the cache of `dir` on another thread (it is read while the state snapshot is
+    /// read on this one: the two are independent and this machine has two cores).
+    pub fn read_in_background(dir: &Path) -> std::thread::JoinHandle<Option<(u64, LineCache)>> {
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || Self::read(&dir))
     }
 
-    fn read(dir: &Path, context: u64) -> Option<LineCache> {
+    /// The cache read by `read_in_background` if it was built under `context`; empty otherwise.
+    pub fn take(pending: Option<std::thread::JoinHandle<Option<(u64, LineCache)>>>, context: u64) -> LineCache {
+        match pending.map(std::thread::JoinHandle::join) {
+            Some(Ok(Some((stored, cache)))) if stored == context => cache,
+            _ => LineCache::default(),
+        }
+    }
+
+    fn read(dir: &Path) -> Option<(u64, LineCache)> {
         let mut reader = BufReader::new(std::fs::File::open(dir.join(FILE)).ok()?);
         let mut header = String::new();
         reader.read_line(&mut header).ok()?;
         let mut parts = header.trim_end().rsplitn(3, ' ');
         let count: usize = parts.next()?.parse().ok()?;
-        let stored_context = u64::from_str_radix(parts.next()?, 16).ok()?;
-        if parts.next()? != FORMAT || stored_context != context {
+        let context = u64::from_str_radix(parts.next()?, 16).ok()?;
+        if parts.next()? != FORMAT {
             return None;
         }
-        let mut map = HashMap::with_capacity(count);
+        let mut map = FxHashMap::with_capacity_and_hasher(count, Default::default());
         let mut line = String::new();
         while reader.read_line(&mut line).ok()? > 0 {
             let mut fields = line.trim_end_matches('\n').splitn(3, '\t');
@@ -46,7 +56,7 @@ impl LineCache {
             line.clear();
         }
         // A torn file (a crash while writing it) is simply not used.
-        (map.len() == count).then_some(LineCache { map })
+        (map.len() == count).then_some((context, LineCache { map }))
     }
 
     pub fn get(&self, line_hash: u64) -> Option<&(Box<str>, u64)> {
@@ -54,7 +64,7 @@ impl LineCache {
     }
 
     /// Replaces the cache with `entries`; failures are ignored (it is only a cache).
-    pub fn save(dir: &Path, context: u64, entries: &[(u64, Box<str>, u64)]) {
+    pub fn save<'e>(dir: &Path, context: u64, entries: impl ExactSizeIterator<Item = (u64, &'e str, u64)>) {
         let temp = dir.join(format!("{FILE}.tmp"));
         let written = (|| -> std::io::Result<()> {
             let mut out = BufWriter::new(std::fs::File::create(&temp)?);

@@ -13,6 +13,8 @@ pub mod state;
 
 use std::collections::{HashMap, HashSet};
 
+use rustc_hash::FxHashMap;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -159,35 +161,28 @@ pub fn run(
             for item in items {
                 run.accept(item?, None)?;
             }
-            return run.finish();
+            return run.finish(None);
         }
         Input::Ndjson(input) => input,
     };
     let context = cache_context(target, options);
-    let cache = if run.full { LineCache::default() } else { LineCache::load(run.sender.store.dir(), context) };
+    let cache = run.sender.store.take_line_cache(context);
+    let cache = if run.full { LineCache::default() } else { cache };
     let mut reader = crate::inventory::NdjsonReader::new(input);
-    while let Some(next) = reader.next_line() {
-        let (text, index, line) = next?;
-        let line_hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+    while let Some(next) = reader.next_raw() {
+        let (bytes, index, line) = next?;
+        let line_hash = xxhash_rust::xxh3::xxh3_64(bytes);
         if let Some((sms_id, hash)) = cache.get(line_hash) {
-            if run.sender.store.state().devices.get(sms_id) == Some(hash) && !run.seen.contains(sms_id) {
+            if run.sender.store.state().devices.get(sms_id) == Some(hash) && !run.seen.contains_key(sms_id) {
                 run.unchanged_known(sms_id, *hash, line_hash);
                 continue;
             }
         }
-        let item = crate::inventory::parse_line(text, index, line);
+        // A line identical to one parsed before was valid UTF-8; only new lines are checked.
+        let item = crate::inventory::parse_line(crate::inventory::line_text(bytes, line)?, index, line);
         run.accept(item, Some(line_hash))?;
     }
-    let dry_run = options.dry_run;
-    let dir = run.sender.store.dir().to_path_buf();
-    let mut lines = std::mem::take(&mut run.lines);
-    let (report, store) = run.finish_keep_store()?;
-    if !dry_run {
-        // Only what the cloud holds now may be trusted next time.
-        lines.retain(|(_, sms_id, hash)| store.state().devices.get(sms_id) == Some(hash));
-        LineCache::save(&dir, context, &lines);
-    }
-    Ok(report)
+    run.finish(Some(context))
 }
 
 /// What makes a cached line's eligibility still valid: the scope and the collection tree.
@@ -207,11 +202,12 @@ struct Run<'a, 'h> {
     total: u64,
     options: &'a Options,
     in_scope: Option<HashSet<&'a str>>,
-    seen: HashSet<Box<str>>,
+    /// Every eligible SMSID of the input, with the hash of its NDJSON line (0 for parsed items)
+    /// and of its content: the deletions are what the state has beyond it, the next line cache
+    /// is made of it.
+    seen: FxHashMap<Box<str>, (u64, u64)>,
     batcher: Batcher,
     json: Vec<u8>,
-    /// (line hash, SMSID, content hash) of each eligible NDJSON line, for the next run's cache.
-    lines: Vec<(u64, Box<str>, u64)>,
     sender: Sender<'a>,
     hooks: &'a mut Hooks<'h>,
 }
@@ -254,10 +250,9 @@ impl<'a, 'h> Run<'a, 'h> {
             kind,
             full: kind == "full",
             in_scope: scope_members(&target.scope, &options.collection_tree),
-            seen: HashSet::with_capacity(store.state().devices.len()),
+            seen: FxHashMap::with_capacity_and_hasher(store.state().devices.len(), Default::default()),
             batcher: Batcher::new(options.max_records, options.max_bytes),
             json: Vec::with_capacity(1024),
-            lines: Vec::new(),
             sender: Sender { target, kind, dry_run: options.dry_run, pending: None, uploader, store, report, sync_id: sync_id.clone() },
             sync_id,
             total,
@@ -272,9 +267,7 @@ impl<'a, 'h> Run<'a, 'h> {
         report.considered += 1;
         report.eligible += 1;
         report.unchanged += 1;
-        let key: Box<str> = Box::from(sms_id);
-        self.lines.push((line_hash, key.clone(), hash));
-        self.seen.insert(key);
+        self.seen.insert(Box::from(sms_id), (line_hash, hash));
     }
 
     fn accept(&mut self, item: Item, line_hash: Option<u64>) -> Result<()> {
@@ -292,8 +285,7 @@ impl<'a, 'h> Run<'a, 'h> {
             self.sender.report.ineligible += 1;
             return Ok(());
         }
-        let key: Box<str> = Box::from(record.device.sms_id.as_str());
-        if self.seen.contains(&key) {
+        if self.seen.contains_key(record.device.sms_id.as_str()) {
             let index = self.sender.report.considered - 1;
             let skipped = Skipped {
                 index,
@@ -305,14 +297,11 @@ impl<'a, 'h> Run<'a, 'h> {
             skip(&mut self.sender.report, skipped);
             return Ok(());
         }
-        self.seen.insert(key.clone());
         self.sender.report.eligible += 1;
         self.json.clear();
         serde_json::to_writer(&mut self.json, &record.device).map_err(|e| Error::internal(format!("cannot serialise a device: {e}")))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&self.json);
-        if let Some(line_hash) = line_hash {
-            self.lines.push((line_hash, key, hash));
-        }
+        self.seen.insert(Box::from(record.device.sms_id.as_str()), (line_hash.unwrap_or(0), hash));
         if !self.full && self.sender.store.state().devices.get(record.device.sms_id.as_str()) == Some(&hash) {
             self.sender.report.unchanged += 1;
             return Ok(());
@@ -323,16 +312,13 @@ impl<'a, 'h> Run<'a, 'h> {
         Ok(())
     }
 
-    fn finish(self) -> Result<Report> {
-        self.finish_keep_store().map(|(report, _)| report)
-    }
-
-    /// Sends the deletions and the last batches, records the end of the run, reports.
-    fn finish_keep_store(self) -> Result<(Report, &'a mut StateStore)> {
+    /// Sends the deletions and the last batches, records the end of the run, reports; for NDJSON
+    /// input (`cache_context`), writes the next run's line cache.
+    fn finish(self, cache_context: Option<u64>) -> Result<Report> {
         let Run { started, kind, full, sync_id, total, options, seen, mut batcher, mut sender, hooks, .. } = self;
         if kind == "delta" {
             let mut gone: Vec<String> =
-                sender.store.state().devices.keys().filter(|k| !seen.contains(*k)).map(|k| k.to_string()).collect();
+                sender.store.state().devices.keys().filter(|k| !seen.contains_key(*k)).map(|k| k.to_string()).collect();
             gone.sort_unstable();
             for sms_id in gone {
                 if let Some(done) = batcher.add_deletion(&sms_id) {
@@ -340,7 +326,6 @@ impl<'a, 'h> Run<'a, 'h> {
                 }
             }
         }
-        drop(seen);
         let last = batcher.finish();
         // A full sync always ends with a final batch (even empty: it is what sweeps the cloud).
         if last.records() > 0 || (full && sender.pending.is_none()) {
@@ -362,7 +347,14 @@ impl<'a, 'h> Run<'a, 'h> {
                 device_count: if full { report.uploaded } else { store.state().devices.len() as u64 },
             };
             store.finish(&sync_id, last_sync, full)?;
+            if let Some(context) = cache_context {
+                // The run succeeded: every entry of `seen` is now in the state with its hash.
+                let lines = seen.iter().filter(|(_, (line, _))| *line != 0);
+                let entries: Vec<(u64, &str, u64)> = lines.map(|(id, (line, hash))| (*line, &**id, *hash)).collect();
+                LineCache::save(store.dir(), context, entries.into_iter());
+            }
         }
+        drop(seen);
         report.duration_ms = started.elapsed().as_millis() as u64;
         (hooks.progress)(report.considered, total.max(report.considered));
         if let Some(log) = hooks.logger {
@@ -376,7 +368,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 next.with_timezone(&chrono::Local).format("%m/%d/%Y %H:%M:%S")
             ));
         }
-        Ok((report, store))
+        Ok(report)
     }
 }
 

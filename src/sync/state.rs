@@ -14,7 +14,7 @@
 //! A damaged snapshot or journal is set aside as `*.corrupt-<time>`, the state starts empty and the
 //! store says so in `warnings`: the next run is a full sync, which makes the cloud exact again.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::linecache::LineCache;
 use crate::error::{Error, ErrorKind, Result};
 
 const FORMAT: u32 = 1;
@@ -54,7 +55,7 @@ pub struct SyncState {
     /// A full sync that started and did not finish: the next run must be full.
     pub full_sync_in_progress: Option<String>,
     /// SMSID → xxh3 of the uploaded JSON, for every device the cloud acknowledged.
-    pub devices: HashMap<Box<str>, u64>,
+    pub devices: FxHashMap<Box<str>, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -90,8 +91,9 @@ pub struct StateStore {
     journal: File,
     state: SyncState,
     /// SMSIDs sent by the full sync in progress (replayed or live): what survives its final sweep.
-    full_mentioned: HashSet<Box<str>>,
+    full_mentioned: FxHashSet<Box<str>>,
     warnings: Vec<String>,
+    line_cache: Option<std::thread::JoinHandle<Option<(u64, LineCache)>>>,
 }
 
 impl StateStore {
@@ -102,6 +104,7 @@ impl StateStore {
         let dir = state_dir.join(hierarchy_id);
         std::fs::create_dir_all(&dir).map_err(|e| io_error("create the sync state folder", &dir, &e))?;
         let lock = lock(&dir.join(LOCK), hierarchy_id)?;
+        let line_cache = Some(LineCache::read_in_background(&dir));
         let mut warnings = Vec::new();
         let mut state = match read_snapshot(&dir.join(SNAPSHOT), hierarchy_id) {
             Ok(Some(state)) => state,
@@ -113,7 +116,7 @@ impl StateStore {
                 SyncState::default()
             }
         };
-        let mut full_mentioned = HashSet::new();
+        let mut full_mentioned = FxHashSet::default();
         if let Err(why) = replay(&dir.join(JOURNAL), &mut state, &mut full_mentioned) {
             warnings.push(set_aside(&dir, JOURNAL, &why)?);
             set_aside(&dir, SNAPSHOT, "its journal was damaged").ok();
@@ -125,7 +128,7 @@ impl StateStore {
             .append(true)
             .open(dir.join(JOURNAL))
             .map_err(|e| io_error("open the sync journal", &dir, &e))?;
-        Ok(StateStore { dir, hierarchy_id: hierarchy_id.to_owned(), _lock: lock, journal, state, full_mentioned, warnings })
+        Ok(StateStore { dir, hierarchy_id: hierarchy_id.to_owned(), _lock: lock, journal, state, full_mentioned, warnings, line_cache })
     }
 
     pub fn state(&self) -> &SyncState {
@@ -135,6 +138,11 @@ impl StateStore {
     /// Problems found and repaired when opening (a damaged file set aside): reported to the caller.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The NDJSON line cache read alongside the state, if it was built under `context`.
+    pub(crate) fn take_line_cache(&mut self, context: u64) -> LineCache {
+        LineCache::take(self.line_cache.take(), context)
     }
 
     pub fn dir(&self) -> &Path {
@@ -182,7 +190,8 @@ impl StateStore {
     pub fn reset(&mut self) -> Result<()> {
         self.state = SyncState::default();
         self.full_mentioned.clear();
-        super::linecache::LineCache::remove(&self.dir);
+        self.line_cache = None;
+        LineCache::remove(&self.dir);
         self.compact()
     }
 
@@ -234,7 +243,7 @@ impl StateStore {
     }
 }
 
-fn apply(state: &mut SyncState, full_mentioned: &mut HashSet<Box<str>>, record: JournalRecord) {
+fn apply(state: &mut SyncState, full_mentioned: &mut FxHashSet<Box<str>>, record: JournalRecord) {
     match record {
         JournalRecord::Begin { sync_id, kind, tenant_id, scope, scope_version } => {
             state.tenant_id = tenant_id;
@@ -301,7 +310,7 @@ fn read_snapshot(path: &Path, hierarchy_id: &str) -> std::result::Result<Option<
         return Err(Damage::Corrupt("its checksum does not match its content".into()));
     }
     let text = std::str::from_utf8(&body).map_err(|_| Damage::Corrupt("it is not UTF-8".into()))?;
-    let mut devices = HashMap::with_capacity(header.devices as usize);
+    let mut devices = FxHashMap::with_capacity_and_hasher(header.devices as usize, Default::default());
     for line in text.lines() {
         let parsed = line.split_once('\t').and_then(|(id, hash)| Some((id, u64::from_str_radix(hash, 16).ok()?)));
         let (sms_id, hash) = parsed.ok_or_else(|| Damage::Corrupt(format!("a device line is damaged: {line:.80}")))?;
@@ -321,7 +330,7 @@ fn read_snapshot(path: &Path, hierarchy_id: &str) -> std::result::Result<Option<
 }
 
 /// Replays the journal; a damaged line other than the last is an error (the last may be torn).
-fn replay(path: &Path, state: &mut SyncState, full_mentioned: &mut HashSet<Box<str>>) -> std::result::Result<(), String> {
+fn replay(path: &Path, state: &mut SyncState, full_mentioned: &mut FxHashSet<Box<str>>) -> std::result::Result<(), String> {
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
