@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::config::{AuthConfig, Config};
+use crate::services::Services;
 use crate::cmtrace::Logger;
 use crate::redact;
 use crate::error::{Error, Result};
@@ -17,6 +18,11 @@ const CLIENT_COMPONENT: &str = "TenantAttach";
 pub struct Client {
     config: Config,
     logger: Option<Logger>,
+    /// Graph and gateway access, made on first use (a client that only validates a configuration
+    /// or plans an upload never signs in).
+    services: std::sync::Mutex<Option<std::sync::Arc<Services>>>,
+    /// Instructions for the device code flow; applied when the services are made.
+    prompt: std::sync::Mutex<Option<std::sync::Arc<crate::auth::PromptFn>>>,
 }
 
 // A `ta_client` may be used from several threads at once: this fails to compile if a field ever
@@ -62,7 +68,7 @@ impl Client {
             }
             None => None,
         };
-        let client = Client { config, logger };
+        let client = Client { config, logger, services: Default::default(), prompt: Default::default() };
         client.log_opened();
         Ok(client)
     }
@@ -118,4 +124,133 @@ fn create_dir(key: &str, dir: &Path) -> Result<()> {
         )
         .with_details(serde_json::json!({ "path": key }))
     })
+}
+
+/// Operations against the cloud.
+impl Client {
+    /// Graph and gateway access (signing in lazily, on the first call that needs a token).
+    pub fn services(&self) -> Result<std::sync::Arc<Services>> {
+        let mut slot = self.services.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
+        }
+        let services = Services::new(&self.config, self.logger.as_ref().map(|l| l.with_component("TenantAttach-Auth")))?;
+        if let Some(prompt) = self.prompt.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            services.auth.set_prompt(Box::new(move |p| prompt(p)));
+        }
+        let services = std::sync::Arc::new(services);
+        *slot = Some(services.clone());
+        Ok(services)
+    }
+
+    /// Where the device code flow's instructions go (a C callback, a PowerShell host...).
+    pub fn set_device_code_prompt(&self, prompt: std::sync::Arc<crate::auth::PromptFn>) {
+        *self.prompt.lock().unwrap_or_else(|e| e.into_inner()) = Some(prompt.clone());
+        if let Some(s) = self.services.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            s.auth.set_prompt(Box::new(move |p| prompt(p)));
+        }
+    }
+
+    fn onboarding_log(&self) -> impl Fn(&str) + '_ {
+        let log = self.logger.as_ref().map(|l| l.with_component("TenantAttach-Onboarding"));
+        move |line: &str| {
+            if let Some(l) = &log {
+                l.info(line);
+            }
+        }
+    }
+
+    pub fn hierarchy_id(&self) -> Result<&str> {
+        self.config.hierarchy_id.as_deref().ok_or_else(|| Error::invalid_config("`hierarchyId` is required in the configuration"))
+    }
+
+    /// Register-TenantAttach: onboard the hierarchy (create or import the app).
+    pub fn register(&self, options_json: &str, cancelled: &dyn Fn() -> bool) -> Result<serde_json::Value> {
+        let options: crate::onboarding::RegisterOptions = parse_options(options_json, "register options")?;
+        let services = self.services()?;
+        crate::onboarding::register(&self.config, &services, options, &self.onboarding_log(), cancelled)
+    }
+
+    /// Get-TenantAttachStatus: the gateway's onboarding and the local last sync.
+    pub fn status(&self, cancelled: &dyn Fn() -> bool) -> Result<serde_json::Value> {
+        let hierarchy = self.hierarchy_id()?;
+        let services = self.services()?;
+        let onboarding = crate::onboarding::get(&services, hierarchy, cancelled)?;
+        let local = self.config.state_dir.as_ref().and_then(|dir| {
+            let store = crate::sync::state::StateStore::open(dir, hierarchy).ok()?;
+            let s = store.state();
+            Some(serde_json::json!({ "lastSync": s.last_sync, "devices": s.devices.len(), "fullSyncPending": s.full_sync_in_progress.is_some() }))
+        });
+        let next = local.as_ref().and_then(|l| l["lastSync"]["completedDateTime"].as_str()).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| {
+            (t + chrono::Duration::minutes(self.config.sync_interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
+        Ok(serde_json::json!({ "onboarded": onboarding.is_some(), "onboarding": onboarding, "local": local, "nextRunTime": next }))
+    }
+
+    /// Set-TenantAttachUploadScope and the co-management flag.
+    pub fn set_upload_settings(&self, settings_json: &str, cancelled: &dyn Fn() -> bool) -> Result<serde_json::Value> {
+        let v: serde_json::Value = parse_options(settings_json, "upload settings")?;
+        let scope = match v.get("uploadScope") {
+            Some(s) => Some(crate::onboarding::parse_scope(Some(s))?),
+            None => None,
+        };
+        let co = v.get("coManagementAutoEnroll").and_then(serde_json::Value::as_bool);
+        let services = self.services()?;
+        let record = crate::onboarding::patch(&services, self.hierarchy_id()?, scope.as_ref(), co, cancelled)?;
+        self.onboarding_log()(&format!("Upload settings updated: scope {}, co-management auto-enroll {}", record["uploadScope"], record["coManagementAutoEnroll"]));
+        Ok(record)
+    }
+
+    /// Unregister-TenantAttach: offboard and forget the local sync state.
+    pub fn unregister(&self, cancelled: &dyn Fn() -> bool) -> Result<()> {
+        let hierarchy = self.hierarchy_id()?;
+        let services = self.services()?;
+        crate::onboarding::unregister(&services, hierarchy, cancelled)?;
+        if let Some(dir) = &self.config.state_dir {
+            crate::sync::state::StateStore::open(dir, hierarchy)?.reset()?;
+        }
+        self.onboarding_log()(&format!("Hierarchy {hierarchy} offboarded; local sync state cleared"));
+        Ok(())
+    }
+
+    /// Sync-TenantAttachDevice: upload devices (full first, then deltas) to the onboarded hierarchy.
+    pub fn sync_devices(
+        &self,
+        input: crate::sync::Input<'_>,
+        total: u64,
+        mut options: crate::sync::Options,
+        progress: &mut dyn FnMut(u64, u64),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<crate::sync::Report> {
+        let hierarchy = self.hierarchy_id()?;
+        let state_dir = self.config.state_dir.as_ref().ok_or_else(|| Error::invalid_config("`stateDir` is required to upload: it keeps what the cloud has acknowledged"))?;
+        let services = self.services()?;
+        let onboarding = crate::onboarding::get(&services, hierarchy, cancelled)?.ok_or_else(|| crate::services::not_onboarded(hierarchy))?;
+        let target = crate::sync::Target {
+            hierarchy_id: hierarchy.to_owned(),
+            tenant_id: onboarding["tenantId"].as_str().map(str::to_owned),
+            scope: crate::sync::Scope::from_gateway(&onboarding["uploadScope"])?,
+            scope_version: onboarding["scopeVersion"].as_u64().unwrap_or(1),
+        };
+        options.interval_minutes = self.config.sync_interval_minutes;
+        let mut store = crate::sync::state::StateStore::open(state_dir, hierarchy)?;
+        let log = self.logger.as_ref().map(|l| l.with_component("CMGatewaySyncUploadWorker"));
+        let mut uploader = crate::sync::GatewayUploader { services: &services, cancelled };
+        let mut hooks = crate::sync::Hooks { progress, cancelled, logger: log.as_ref() };
+        crate::sync::run(&mut store, input, total, &target, &options, &mut uploader, &mut hooks)
+    }
+
+    /// Test-TenantAttachEndpoint.
+    pub fn test_endpoints(&self) -> Result<serde_json::Value> {
+        let transport = crate::http::Transport::new(&self.config, None)?;
+        Ok(crate::onboarding::test_endpoints(&self.config, &transport))
+    }
+}
+
+/// Options JSON of an operation: empty means defaults; unknown keys are refused by name.
+pub fn parse_options<T: serde::de::DeserializeOwned + Default>(json: &str, what: &str) -> Result<T> {
+    if json.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_str(json).map_err(|e| Error::new(crate::error::ErrorKind::InvalidJson, format!("the {what} are not valid: {e}")))
 }

@@ -5,12 +5,16 @@
 //! The core modules are plain Rust and know nothing of C; `ffi` is the thin C ABI shell over them.
 
 pub mod actions;
+pub mod auth;
 pub mod client;
 pub mod cmtrace;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod inventory;
+pub mod onboarding;
 pub mod redact;
+pub mod services;
 pub mod sync;
 
 pub mod ffi;

@@ -463,3 +463,24 @@ impl Sender<'_> {
         Ok(())
     }
 }
+
+/// Sends batches to the gateway's DevicePost (idempotent by `syncId` and `sequence`, so retried).
+pub struct GatewayUploader<'s> {
+    pub services: &'s crate::services::Services,
+    pub cancelled: &'s dyn Fn() -> bool,
+}
+
+impl Uploader for GatewayUploader<'_> {
+    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()> {
+        let url = format!("{}/api/gateway/DevicePost", self.services.gateway);
+        let token = self.services.auth.token(&self.services.transport, crate::config::GATEWAY_RESOURCE, self.cancelled)?;
+        let what = format!("uploading batch {sequence} ({records} records)");
+        let req = crate::http::Request::post_json(&url, body, &what).bearer(&token).idempotent();
+        let res = self.services.transport.send(&req, self.cancelled)?;
+        match res.status {
+            200 => Ok(()),
+            404 => Err(Error::new(ErrorKind::NotOnboarded, "the gateway says the hierarchy is not onboarded (any more); register it again, then upload")),
+            _ => Err(crate::http::service_error(&res, &what)),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Signing in to Azure AD: client credentials with a client secret (runbooks), the device code
+//! flow (a person: the code reaches the caller through a callback, the call waits cancellably until
+//! it is approved, declined or expires, and the refresh token then serves further resources without
+//! asking again), or an access token the caller already has. Tokens are cached per resource and
+//! renewed five minutes before they expire; one fetch at a time, so concurrent callers do not
+//! stampede the token service.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::cmtrace::Logger;
+use crate::config::{AuthConfig, Config};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{service_error, Body, Cancelled, Request, Transport};
+use crate::redact;
+
+/// Microsoft Graph PowerShell: the public client used for the device code flow unless configured.
+pub const DEFAULT_PUBLIC_CLIENT: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
+/// Renew this long before expiry.
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+/// What the person must do to sign in (device code flow).
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCodePrompt {
+    pub verification_uri: String,
+    pub user_code: String,
+    pub message: String,
+    pub expires_in: u64,
+}
+
+pub type PromptFn = dyn Fn(&DeviceCodePrompt) + Send + Sync;
+
+struct Cached {
+    token: String,
+    renew_at: Instant,
+}
+
+pub struct Auth {
+    method: AuthConfig,
+    /// `{authority}/{tenant}`.
+    base: String,
+    cache: Mutex<HashMap<String, Cached>>,
+    refresh_token: Mutex<Option<String>>,
+    /// Held while fetching: one sign-in at a time.
+    fetching: Mutex<()>,
+    prompt: Mutex<Option<Box<PromptFn>>>,
+    logger: Option<Logger>,
+}
+
+/// Claims of a token, decoded without verification (the client cannot verify a token; the
+/// service does). Used to tell a person early what they lack.
+pub fn claims(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+impl Auth {
+    pub fn new(config: &Config, logger: Option<Logger>) -> Result<Auth> {
+        let method = config.auth.clone().ok_or_else(|| {
+            Error::invalid_config("no sign-in is configured: set \"auth\" to {\"kind\":\"clientSecret\",...}, {\"kind\":\"deviceCode\"} or {\"kind\":\"accessToken\",...}")
+        })?;
+        let tenant = config.tenant_id.clone().ok_or_else(|| Error::invalid_config("tenantId is required to sign in"))?;
+        if let AuthConfig::AccessToken { access_token } = &method {
+            redact::register_secret(access_token);
+        }
+        Ok(Auth {
+            method,
+            base: format!("{}/{}", config.endpoints.authority_url().trim_end_matches('/'), tenant),
+            cache: Mutex::new(HashMap::new()),
+            refresh_token: Mutex::new(None),
+            fetching: Mutex::new(()),
+            prompt: Mutex::new(None),
+            logger,
+        })
+    }
+
+    /// Where the device code flow's instructions go (default: the log and standard error).
+    pub fn set_prompt(&self, prompt: Box<PromptFn>) {
+        *self.prompt.lock().unwrap_or_else(|e| e.into_inner()) = Some(prompt);
+    }
+
+    pub fn is_user(&self) -> bool {
+        matches!(self.method, AuthConfig::DeviceCode { .. })
+    }
+
+    /// A token for `resource` (`https://graph.microsoft.com`), from the cache when still good.
+    pub fn token(&self, transport: &Transport, resource: &str, cancelled: Cancelled<'_>) -> Result<String> {
+        if let AuthConfig::AccessToken { access_token } = &self.method {
+            return check_given_token(access_token);
+        }
+        if let Some(t) = self.cached(resource) {
+            return Ok(t);
+        }
+        let _one_at_a_time = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = self.cached(resource) {
+            return Ok(t);
+        }
+        let answer = match &self.method {
+            AuthConfig::ClientSecret { client_id, client_secret } => {
+                let scope = format!("{resource}/.default");
+                let form = [("grant_type", "client_credentials"), ("client_id", client_id.as_str()), ("client_secret", client_secret.as_str()), ("scope", scope.as_str())];
+                self.token_request(transport, &form, cancelled)?
+            }
+            AuthConfig::DeviceCode { client_id } => {
+                let client_id = client_id.as_deref().unwrap_or(DEFAULT_PUBLIC_CLIENT);
+                let refresh = self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                match refresh {
+                    Some(refresh) => {
+                        let scope = format!("{resource}/.default offline_access");
+                        let form = [("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", refresh.as_str()), ("scope", scope.as_str())];
+                        self.token_request(transport, &form, cancelled)?
+                    }
+                    None => self.device_code(transport, client_id, resource, cancelled)?,
+                }
+            }
+            AuthConfig::AccessToken { .. } => unreachable!("handled above"),
+        };
+        let token = answer["access_token"].as_str().ok_or_else(|| Error::new(ErrorKind::AuthFailed, "the token service answered without an access token"))?.to_owned();
+        if let Some(refresh) = answer["refresh_token"].as_str() {
+            redact::register_secret(refresh);
+            *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(refresh.to_owned());
+        }
+        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(3600));
+        if let Some(log) = &self.logger {
+            let who = claims(&token).and_then(|c| c["upn"].as_str().or(c["appid"].as_str()).map(str::to_owned)).unwrap_or_default();
+            log.info(format!("Acquired a token for {resource} as {who}, valid {} minutes", lifetime.as_secs() / 60));
+        }
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(resource.to_owned(), Cached { token: token.clone(), renew_at: Instant::now() + lifetime.saturating_sub(RENEW_BEFORE) });
+        Ok(token)
+    }
+
+    fn cached(&self, resource: &str) -> Option<String> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(resource).filter(|c| Instant::now() < c.renew_at).map(|c| c.token.clone())
+    }
+
+    fn token_request(&self, transport: &Transport, form: &[(&str, &str)], cancelled: Cancelled<'_>) -> Result<Value> {
+        let url = format!("{}/oauth2/v2.0/token", self.base);
+        let req = Request { method: "POST", url: &url, bearer: None, body: Body::Form(form), idempotent: true, what: "sign-in", timeout: None };
+        let res = transport.send(&req, cancelled)?;
+        if !res.ok() {
+            return Err(service_error(&res, "sign-in"));
+        }
+        res.json()
+    }
+
+    fn device_code(&self, transport: &Transport, client_id: &str, resource: &str, cancelled: Cancelled<'_>) -> Result<Value> {
+        let url = format!("{}/oauth2/v2.0/devicecode", self.base);
+        let scope = format!("{resource}/.default offline_access openid profile");
+        let form = [("client_id", client_id), ("scope", scope.as_str())];
+        let req = Request { method: "POST", url: &url, bearer: None, body: Body::Form(&form), idempotent: true, what: "device code sign-in", timeout: None };
+        let res = transport.send(&req, cancelled)?;
+        if !res.ok() {
+            return Err(service_error(&res, "device code sign-in"));
+        }
+        let start = res.json()?;
+        let device_code = start["device_code"].as_str().unwrap_or_default().to_owned();
+        redact::register_secret(&device_code);
+        let prompt = DeviceCodePrompt {
+            verification_uri: start["verification_uri"].as_str().unwrap_or_default().to_owned(),
+            user_code: start["user_code"].as_str().unwrap_or_default().to_owned(),
+            message: start["message"].as_str().unwrap_or_default().to_owned(),
+            expires_in: start["expires_in"].as_u64().unwrap_or(900),
+        };
+        if let Some(log) = &self.logger {
+            log.info(format!("Device code sign-in: {}", prompt.message));
+        }
+        match &*self.prompt.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(show) => show(&prompt),
+            None => eprintln!("{}", prompt.message),
+        }
+        let mut interval = Duration::from_secs(start["interval"].as_u64().unwrap_or(5).max(1));
+        let deadline = Instant::now() + Duration::from_secs(prompt.expires_in);
+        let form = [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", client_id), ("device_code", device_code.as_str())];
+        loop {
+            let end = Instant::now() + interval;
+            while Instant::now() < end {
+                if cancelled() {
+                    return Err(Error::new(ErrorKind::Cancelled, "the sign-in was cancelled"));
+                }
+                std::thread::sleep(Duration::from_millis(50).min(end - Instant::now()));
+            }
+            let req = Request { method: "POST", url: &format!("{}/oauth2/v2.0/token", self.base), bearer: None, body: Body::Form(&form), idempotent: true, what: "sign-in", timeout: None };
+            let res = transport.send(&req, cancelled)?;
+            if res.ok() {
+                return res.json();
+            }
+            let body: Value = serde_json::from_slice(&res.body).unwrap_or(Value::Null);
+            match body["error"].as_str() {
+                Some("authorization_pending") if Instant::now() < deadline => continue,
+                Some("slow_down") => interval += Duration::from_secs(5),
+                Some("authorization_declined") => return Err(Error::new(ErrorKind::AuthFailed, "the sign-in was declined; run again and approve it").with_code("authorization_declined")),
+                Some("expired_token") | Some("authorization_pending") => {
+                    return Err(Error::new(ErrorKind::Expired, "the device code expired before the sign-in was completed; run again and enter the code sooner").with_code("expired_token"))
+                }
+                _ => return Err(service_error(&res, "device code sign-in")),
+            }
+        }
+    }
+}
+
+/// A caller-supplied token is used as is; when it is a JWT that has expired, say so plainly.
+fn check_given_token(token: &str) -> Result<String> {
+    if let Some(exp) = claims(token).and_then(|c| c["exp"].as_i64()) {
+        if exp < chrono::Utc::now().timestamp() {
+            let when = chrono::DateTime::from_timestamp(exp, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+            return Err(Error::new(ErrorKind::Expired, format!("the access token given in the configuration expired at {when}; get a new one")));
+        }
+    }
+    Ok(token.to_owned())
+}

@@ -1,0 +1,235 @@
+//! Onboarding a hierarchy (Register-TenantAttach): as a Global Administrator, create the Azure AD
+//! app, its secret and service principal, then register the hierarchy with the gateway; or import an
+//! existing app. Registering again converges (the gateway answers 400 and asks for a two-hour
+//! wait: the library reads the onboarding and updates it instead). Also the upload settings
+//! ("edit co-management properties"), status, offboarding and the endpoint check.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::claims;
+use crate::config::{Config, GRAPH_RESOURCE};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{service_error, Cancelled, Request};
+use crate::services::{error_code, expect_ok, not_onboarded, Services};
+use crate::sync::Scope;
+
+pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterOptions {
+    /// Import this app instead of creating one.
+    #[serde(default)]
+    pub import: Option<ImportApp>,
+    /// The created app's display name (default `ConfigMgr tenant attach <siteCode>`).
+    #[serde(default)]
+    pub app_name: Option<String>,
+    /// `{"kind":"all"}` (default) or `{"kind":"collection","collectionId":"PS100012"}`.
+    #[serde(default)]
+    pub upload_scope: Option<Value>,
+    /// Automatic client enrollment for co-management; off by default, independent of upload.
+    #[serde(default)]
+    pub co_management_auto_enroll: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportApp {
+    pub client_id: String,
+    pub client_secret: String,
+    /// RFC 3339 date the secret expires.
+    pub secret_expiry: String,
+    /// `api://{tenantId}/{name}` or `https://{verifiedDomain}/{name}`.
+    pub app_id_uri: String,
+}
+
+fn require<'a>(value: &'a Option<String>, key: &str) -> Result<&'a str> {
+    value.as_deref().ok_or_else(|| Error::invalid_config(format!("`{key}` is required in the configuration for onboarding")))
+}
+
+pub fn parse_scope(value: Option<&Value>) -> Result<Value> {
+    let scope = value.cloned().unwrap_or_else(|| json!({ "kind": "all" }));
+    Scope::from_gateway(&scope).map_err(|_| {
+        Error::new(ErrorKind::InvalidArgument, format!("uploadScope {scope} is not valid: use {{\"kind\":\"all\"}} or {{\"kind\":\"collection\",\"collectionId\":\"PS100012\"}}"))
+    })?;
+    Ok(scope)
+}
+
+/// Checks an imported app's details before anything is sent.
+fn check_import(import: &ImportApp, tenant: &str) -> Result<()> {
+    crate::redact::register_secret(&import.client_secret);
+    uuid::Uuid::parse_str(&import.client_id).map_err(|_| Error::invalid_argument(format!("import.clientId `{}` is not a GUID", import.client_id)))?;
+    let expiry = chrono::DateTime::parse_from_rfc3339(&import.secret_expiry)
+        .map_err(|_| Error::invalid_argument(format!("import.secretExpiry `{}` is not a date such as 2027-06-30T00:00:00Z", import.secret_expiry)))?;
+    if expiry < chrono::Utc::now() {
+        return Err(Error::new(ErrorKind::Expired, format!("the imported app's secret expired on {}; create a new secret for app {} and import it", expiry.format("%Y-%m-%d"), import.client_id)));
+    }
+    let uri = &import.app_id_uri;
+    let ok = if let Some(rest) = uri.strip_prefix("api://") {
+        rest.split_once('/').is_some_and(|(t, name)| t.eq_ignore_ascii_case(tenant) && !name.is_empty() && !name.contains('/'))
+    } else if let Some(rest) = uri.strip_prefix("https://") {
+        rest.split_once('/').is_some_and(|(domain, name)| domain.contains('.') && !name.is_empty() && !name.contains('/'))
+    } else {
+        false
+    };
+    if !ok {
+        return Err(Error::invalid_argument(format!("import.appIdUri `{uri}` must be api://{tenant}/<name> or https://<verified domain>/<name>")));
+    }
+    Ok(())
+}
+
+/// Registers the hierarchy; returns the result (with the created app's secret, shown once).
+pub fn register(config: &Config, services: &Services, options: RegisterOptions, log: &dyn Fn(&str), cancelled: Cancelled<'_>) -> Result<Value> {
+    let hierarchy = require(&config.hierarchy_id, "hierarchyId")?;
+    let site = require(&config.site_code, "siteCode")?;
+    let scope = parse_scope(options.upload_scope.as_ref())?;
+
+    // The sign-in that performs the onboarding: the imported app's, or the configured one (a
+    // Global Administrator by device code, usually).
+    let import_services;
+    let (acting, app_id, app_id_uri, created) = match &options.import {
+        Some(import) => {
+            let tenant_guid = require(&config.tenant_id, "tenantId")?;
+            check_import(import, tenant_guid)?;
+            let mut c = config.clone();
+            c.auth = Some(crate::config::AuthConfig::ClientSecret { client_id: import.client_id.clone(), client_secret: import.client_secret.clone() });
+            import_services = Services::new(&c, None)?;
+            log(&format!("Importing app {} ({}) for hierarchy {hierarchy}", import.client_id, import.app_id_uri));
+            (&import_services, import.client_id.clone(), import.app_id_uri.clone(), None)
+        }
+        None => {
+            let token = services.auth.token(&services.transport, GRAPH_RESOURCE, cancelled)?;
+            let c = claims(&token).unwrap_or(Value::Null);
+            let is_admin = c["wids"].as_array().is_some_and(|w| w.iter().any(|r| r == GLOBAL_ADMINISTRATOR));
+            if !is_admin {
+                return Err(Error::new(
+                    ErrorKind::Forbidden,
+                    format!(
+                        "{} is not a Global Administrator: creating the tenant attach app needs the Global Administrator role ({GLOBAL_ADMINISTRATOR}); sign in as one, or import an existing app",
+                        c["upn"].as_str().or(c["appid"].as_str()).unwrap_or("the signed-in account")
+                    ),
+                ));
+            }
+            let tenant_guid = c["tid"].as_str().unwrap_or_default().to_owned();
+            // Converge first: an onboarded hierarchy keeps its app.
+            if let Some(existing) = get(services, hierarchy, cancelled)? {
+                check_same_tenant(&existing, &tenant_guid)?;
+                log(&format!("Hierarchy {hierarchy} is already onboarded; updating its settings"));
+                let updated = patch(services, hierarchy, Some(&scope), Some(options.co_management_auto_enroll), cancelled)?;
+                return Ok(json!({ "alreadyOnboarded": true, "onboarding": updated }));
+            }
+            let name = options.app_name.clone().unwrap_or_else(|| format!("ConfigMgr tenant attach {site}"));
+            let uri = format!("api://{tenant_guid}/ConfigMgrService-{hierarchy}");
+            log(&format!("Creating app {name} ({uri})"));
+            let app = services.graph("POST", "/v1.0/applications", Some(&json!({ "displayName": name, "identifierUris": [uri], "signInAudience": "AzureADMyOrg" })), "creating the app", cancelled)?;
+            let object_id = app["id"].as_str().unwrap_or_default().to_owned();
+            let app_id = app["appId"].as_str().unwrap_or_default().to_owned();
+            let secret = services.graph(
+                "POST",
+                &format!("/v1.0/applications/{object_id}/addPassword"),
+                Some(&json!({ "passwordCredential": { "displayName": "ConfigMgr tenant attach" } })),
+                "creating the app's secret",
+                cancelled,
+            )?;
+            if let Some(text) = secret["secretText"].as_str() {
+                crate::redact::register_secret(text);
+            }
+            let sp = services.graph("POST", "/v1.0/servicePrincipals", Some(&json!({ "appId": app_id })), "creating the service principal", cancelled)?;
+            log(&format!("Created app {app_id} (object {object_id}) and service principal {}", sp["id"].as_str().unwrap_or("")));
+            let created = json!({ "appObjectId": object_id, "servicePrincipalId": sp["id"], "clientSecret": secret["secretText"], "secretExpiry": secret["endDateTime"] });
+            (services, app_id, uri, Some(created))
+        }
+    };
+    let tenant = require(&config.tenant_id, "tenantId")?;
+    let tenant_guid = acting.auth.token(&acting.transport, crate::config::GATEWAY_RESOURCE, cancelled).ok().and_then(|t| claims(&t)).and_then(|c| c["tid"].as_str().map(str::to_owned)).unwrap_or_else(|| tenant.to_owned());
+    let body = json!({ "hierarchyId": hierarchy, "siteCode": site, "tenantId": tenant_guid, "appId": app_id, "appIdUri": app_id_uri,
+        "uploadScope": scope, "coManagementAutoEnroll": options.co_management_auto_enroll });
+    let res = acting.gateway("POST", "/api/gateway/AccountOnboardingInfo", Some(&body), false, "onboarding", cancelled)?;
+    let (record, already) = match res.status {
+        201 | 200 => (res.json()?, false),
+        400 if error_code(&res).as_deref() == Some("HierarchyAlreadyOnboarded") => {
+            log(&format!("The gateway says hierarchy {hierarchy} is already onboarded; converging with its current onboarding"));
+            let existing = get(acting, hierarchy, cancelled)?.ok_or_else(|| not_onboarded(hierarchy))?;
+            check_same_tenant(&existing, &tenant_guid)?;
+            (patch(acting, hierarchy, Some(&scope), Some(options.co_management_auto_enroll), cancelled)?, true)
+        }
+        409 => {
+            let body: Value = serde_json::from_slice(&res.body).unwrap_or(Value::Null);
+            let holder = body["error"]["tenantId"].as_str().unwrap_or("another tenant").to_owned();
+            let mut e = service_error(&res, "onboarding");
+            e.kind = ErrorKind::Conflict;
+            e.message = format!("hierarchy {hierarchy} is attached to another tenant ({holder}); offboard it from that tenant first. {}", e.message);
+            return Err(e.with_details(json!({ "tenantId": holder })));
+        }
+        _ => return Err(service_error(&res, "onboarding")),
+    };
+    log(&format!("Hierarchy {hierarchy} onboarded to tenant {tenant_guid} with app {app_id}, upload scope {scope}"));
+    let mut result = json!({ "alreadyOnboarded": already, "onboarding": record, "appId": app_id, "appIdUri": app_id_uri });
+    if let Some(created) = created {
+        result["createdApp"] = created;
+    }
+    Ok(result)
+}
+
+fn check_same_tenant(existing: &Value, tenant: &str) -> Result<()> {
+    let holder = existing["tenantId"].as_str().unwrap_or_default();
+    if !holder.eq_ignore_ascii_case(tenant) {
+        return Err(Error::new(ErrorKind::Conflict, format!("the hierarchy is attached to another tenant ({holder}); offboard it from that tenant first"))
+            .with_details(json!({ "tenantId": holder })));
+    }
+    Ok(())
+}
+
+/// The onboarding record, or None when the hierarchy is not onboarded (to this tenant).
+pub fn get(services: &Services, hierarchy: &str, cancelled: Cancelled<'_>) -> Result<Option<Value>> {
+    let res = services.gateway("GET", &format!("/api/gateway/AccountOnboardingInfo?hierarchyId={hierarchy}"), None, true, "reading the onboarding", cancelled)?;
+    match res.status {
+        404 => Ok(None),
+        _ => expect_ok(res, "reading the onboarding").map(Some),
+    }
+}
+
+pub fn patch(services: &Services, hierarchy: &str, scope: Option<&Value>, co_management: Option<bool>, cancelled: Cancelled<'_>) -> Result<Value> {
+    let mut body = json!({ "hierarchyId": hierarchy });
+    if let Some(s) = scope {
+        body["uploadScope"] = s.clone();
+    }
+    if let Some(c) = co_management {
+        body["coManagementAutoEnroll"] = json!(c);
+    }
+    let res = services.gateway("PATCH", "/api/gateway/AccountOnboardingInfo", Some(&body), true, "updating the onboarding", cancelled)?;
+    if res.status == 404 {
+        return Err(not_onboarded(hierarchy));
+    }
+    expect_ok(res, "updating the onboarding")
+}
+
+pub fn unregister(services: &Services, hierarchy: &str, cancelled: Cancelled<'_>) -> Result<()> {
+    let res = services.gateway("DELETE", &format!("/api/gateway/AccountOnboardingInfo?hierarchyId={hierarchy}"), None, true, "offboarding", cancelled)?;
+    match res.status {
+        204 | 200 => Ok(()),
+        404 => Err(not_onboarded(hierarchy)),
+        _ => Err(service_error(&res, "offboarding")),
+    }
+}
+
+/// Reachability of each internet endpoint: any HTTP answer (even 404) means reachable.
+pub fn test_endpoints(config: &Config, services_transport: &crate::http::Transport) -> Value {
+    let results: Vec<Value> = config
+        .endpoints
+        .all()
+        .iter()
+        .map(|(name, url)| {
+            let started = std::time::Instant::now();
+            let req = Request { method: "GET", url, bearer: None, body: crate::http::Body::None, idempotent: false, what: "endpoint check", timeout: None };
+            let outcome = services_transport.send(&req, &|| false);
+            let ms = started.elapsed().as_millis() as u64;
+            match outcome {
+                Ok(res) => json!({ "name": name, "url": url, "reachable": true, "httpStatus": res.status, "elapsedMs": ms }),
+                Err(e) => json!({ "name": name, "url": url, "reachable": false, "error": e.message, "kind": e.kind.as_str(), "elapsedMs": ms }),
+            }
+        })
+        .collect();
+    json!(results)
+}
