@@ -338,3 +338,145 @@ mod tests {
         }
     }
 }
+
+/// Admin side: triggers `action` on managed devices through Graph, 20 per `$batch` (Graph's
+/// limit); throttled steps are sent again after their Retry-After. One result per device:
+/// `accepted`, `notFound`, `forbidden` or `failed`, with the service's message.
+pub fn trigger(
+    services: &crate::services::Services,
+    device_ids: &[String],
+    action: Action,
+    cancelled: &dyn Fn() -> bool,
+    log: Option<&crate::cmtrace::Logger>,
+) -> Result<Vec<serde_json::Value>> {
+    use serde_json::{json, Value};
+    let info = action.info();
+    let mut results: Vec<Option<Value>> = vec![None; device_ids.len()];
+    let mut pending: Vec<usize> = (0..device_ids.len()).collect();
+    let mut round = 0;
+    while !pending.is_empty() {
+        round += 1;
+        let mut throttled = Vec::new();
+        let mut wait_s = 0u64;
+        for chunk in pending.chunks(20) {
+            if cancelled() {
+                return Err(Error::new(ErrorKind::Cancelled, "triggering the action was cancelled; devices already answered keep their action"));
+            }
+            let requests: Vec<Value> = chunk
+                .iter()
+                .map(|&i| json!({ "id": i.to_string(), "method": "POST",
+                    "url": format!("/deviceManagement/managedDevices/{}/triggerConfigurationManagerAction", device_ids[i]),
+                    "headers": { "Content-Type": "application/json" },
+                    "body": { "configurationManagerAction": { "action": info.graph } } }))
+                .collect();
+            let answer = services.graph("POST", "/beta/$batch", Some(&json!({ "requests": requests })), "triggering device actions", cancelled)?;
+            for step in answer["responses"].as_array().into_iter().flatten() {
+                let Some(i) = step["id"].as_str().and_then(|s| s.parse::<usize>().ok()).filter(|i| *i < device_ids.len()) else { continue };
+                let status = step["status"].as_u64().unwrap_or(0);
+                let message = step["body"]["error"]["message"].as_str().unwrap_or("").to_owned();
+                let outcome = match status {
+                    200..=299 => "accepted",
+                    404 => "notFound",
+                    403 => "forbidden",
+                    429 if round < 6 => {
+                        wait_s = wait_s.max(step["headers"]["retry-after"].as_str().and_then(|s| s.parse().ok()).unwrap_or(1));
+                        throttled.push(i);
+                        continue;
+                    }
+                    429 => "throttled",
+                    _ => "failed",
+                };
+                results[i] = Some(json!({ "managedDeviceId": device_ids[i], "action": info.friendly, "result": outcome, "httpStatus": status,
+                    "message": if message.is_empty() { Value::Null } else { json!(crate::redact::scrub(&message)) }, "attempts": round }));
+            }
+        }
+        if !throttled.is_empty() {
+            if let Some(l) = log {
+                l.warning(format!("{} device actions were throttled; sending them again in {wait_s} s", throttled.len()));
+            }
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(wait_s.min(60));
+            while std::time::Instant::now() < end {
+                if cancelled() {
+                    return Err(Error::new(ErrorKind::Cancelled, "triggering the action was cancelled"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        pending = throttled;
+    }
+    let out: Vec<Value> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| json!({ "managedDeviceId": device_ids[i], "action": info.friendly, "result": "failed", "message": "no answer for this device in the batch" })))
+        .collect();
+    if let Some(l) = log {
+        let accepted = out.iter().filter(|r| r["result"] == "accepted").count();
+        l.info(format!("Triggered {} ({}) on {} devices: {accepted} accepted", info.friendly, info.graph, out.len()));
+    }
+    Ok(out)
+}
+
+/// The devices as the admin center sees them (every page of Graph's managedDevices).
+pub fn list_devices(services: &crate::services::Services, filter: Option<&str>, cancelled: &dyn Fn() -> bool) -> Result<Vec<serde_json::Value>> {
+    let mut url = url::Url::parse(&format!("{}/beta/deviceManagement/managedDevices", services.graph)).map_err(|e| Error::invalid_config(format!("endpoints.graph: {e}")))?;
+    url.query_pairs_mut().append_pair("$top", "1000");
+    if let Some(f) = filter {
+        url.query_pairs_mut().append_pair("$filter", f);
+    }
+    let mut next = Some(url.to_string());
+    let mut out = Vec::new();
+    while let Some(page_url) = next {
+        let page = services.graph("GET", &page_url, None, "listing devices", cancelled)?;
+        out.extend(page["value"].as_array().cloned().unwrap_or_default());
+        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    Ok(out)
+}
+
+/// Site side: waits (long-poll) for actions, checks each one, reports the refused ones back to
+/// the cloud as failed (the caller need not), and returns every decision.
+pub fn receive(
+    services: &crate::services::Services,
+    hierarchy: &str,
+    users: &[DiscoveredUser],
+    timeout_seconds: u64,
+    cancelled: &dyn Fn() -> bool,
+    log: &dyn Fn(Severity, String),
+) -> Result<Vec<Decision>> {
+    let timeout_seconds = timeout_seconds.min(60);
+    let url = format!("{}/api/gateway/Notification?hierarchyId={hierarchy}&timeoutSeconds={timeout_seconds}&max=100", services.gateway);
+    let token = services.auth.token(&services.transport, crate::config::GATEWAY_RESOURCE, cancelled)?;
+    let mut req = crate::http::Request::get(&url, "receiving device actions").bearer(&token);
+    req.timeout = Some(std::time::Duration::from_secs(timeout_seconds + 30));
+    let res = services.transport.send(&req, cancelled)?;
+    if res.status == 404 {
+        return Err(crate::services::not_onboarded(hierarchy));
+    }
+    let body = crate::services::expect_ok(res, "receiving device actions")?;
+    let mut decisions = Vec::new();
+    for raw in body["notifications"].as_array().into_iter().flatten() {
+        let n: Notification = serde_json::from_value(raw.clone()).unwrap_or_default();
+        let decision = validate(&n, hierarchy, users, log);
+        if let Decision::Refused { notification_id: Some(id), reason, .. } = &decision {
+            complete(services, hierarchy, id, false, Some(reason), None, cancelled)?;
+        }
+        decisions.push(decision);
+    }
+    Ok(decisions)
+}
+
+/// Reports an action's outcome; completing twice is harmless (`duplicate: true`).
+pub fn complete(
+    services: &crate::services::Services,
+    hierarchy: &str,
+    notification_id: &str,
+    succeeded: bool,
+    reason: Option<&str>,
+    task_guid: Option<&str>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<serde_json::Value> {
+    let body = serde_json::json!({ "hierarchyId": hierarchy, "notificationId": notification_id, "status": if succeeded { "succeeded" } else { "failed" },
+        "reason": reason, "taskGuid": task_guid });
+    let res = services.gateway("POST", "/api/gateway/NotificationResult", Some(&body), true, "reporting an action's outcome", cancelled)?;
+    crate::services::expect_ok(res, "reporting an action's outcome")
+}

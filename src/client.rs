@@ -234,10 +234,49 @@ impl Client {
         };
         options.interval_minutes = self.config.sync_interval_minutes;
         let mut store = crate::sync::state::StateStore::open(state_dir, hierarchy)?;
-        let log = self.logger.as_ref().map(|l| l.with_component("CMGatewaySyncUploadWorker"));
+        let log = self.log_file("CMGatewaySyncUploadWorker");
         let mut uploader = crate::sync::GatewayUploader { services: &services, cancelled };
         let mut hooks = crate::sync::Hooks { progress, cancelled, logger: log.as_ref() };
         crate::sync::run(&mut store, input, total, &target, &options, &mut uploader, &mut hooks)
+    }
+
+    /// A CMTrace log of its own in logDir, as ConfigMgr's workers have (`CMGatewaySyncUploadWorker.log`).
+    pub fn log_file(&self, component: &str) -> Option<Logger> {
+        let dir = self.config.log_dir.as_ref()?;
+        Logger::open(dir, &format!("{component}.log"), component, self.config.log_max_bytes).ok()
+    }
+
+    /// Get-TenantAttachDevice: the devices as the admin center sees them.
+    pub fn list_devices(&self, filter: Option<&str>, cancelled: &dyn Fn() -> bool) -> Result<Vec<serde_json::Value>> {
+        crate::actions::list_devices(&*self.services()?, filter, cancelled)
+    }
+
+    /// Invoke-TenantAttachDeviceAction: the action on each device, 20 per Graph `$batch`.
+    pub fn trigger_action(&self, device_ids: &[String], action: &str, cancelled: &dyn Fn() -> bool) -> Result<Vec<serde_json::Value>> {
+        let action = crate::actions::Action::parse(action)?;
+        if device_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::actions::trigger(&*self.services()?, device_ids, action, cancelled, self.logger.as_ref())
+    }
+
+    /// Receive-TenantAttachNotification: the site's notification worker.
+    pub fn receive_notifications(&self, discovered_users_json: &str, timeout_seconds: u64, cancelled: &dyn Fn() -> bool) -> Result<Vec<crate::actions::Decision>> {
+        let users: Vec<crate::actions::DiscoveredUser> = serde_json::from_str(discovered_users_json).map_err(|e| {
+            Error::new(crate::error::ErrorKind::InvalidJson, format!("the discovered users must be a JSON array of {{\"aadUserId\",\"userPrincipalName\",\"adDiscovered\",\"azureAdDiscovered\"}}: {e}"))
+        })?;
+        let log = self.log_file("CMGatewayNotificationWorker");
+        let sink = |severity: crate::cmtrace::Severity, line: String| {
+            if let Some(l) = &log {
+                l.log(severity, line);
+            }
+        };
+        crate::actions::receive(&*self.services()?, self.hierarchy_id()?, &users, timeout_seconds, cancelled, &sink)
+    }
+
+    /// Complete-TenantAttachNotification.
+    pub fn complete_notification(&self, notification_id: &str, succeeded: bool, reason: Option<&str>, task_guid: Option<&str>, cancelled: &dyn Fn() -> bool) -> Result<serde_json::Value> {
+        crate::actions::complete(&*self.services()?, self.hierarchy_id()?, notification_id, succeeded, reason, task_guid, cancelled)
     }
 
     /// Test-TenantAttachEndpoint.

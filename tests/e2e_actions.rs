@@ -1,0 +1,129 @@
+//! Device actions end to end against tenant-attach-cloud: triggered by permitted and unpermitted
+//! users through Graph `$batch`, received by the site's notification worker with the site's
+//! discovered users, completed, and visible from the admin side; the worker's CMTrace log.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tenant_attach::actions::Decision;
+use tenant_attach::error::ErrorKind;
+use tenant_attach::sync::{Input, Options};
+use tenant_attach::Client;
+use tenant_attach_cloud::{CloudHandle, TestCloud, CONTOSO_AD_ONLY, CONTOSO_TENANT};
+
+const HIERARCHY: &str = "5f0c1a6e-2d3b-4c5d-8e9f-0a1b2c3d4e5f";
+const NEVER: &dyn Fn() -> bool = &|| false;
+const SITE_APP: &str = "e0000000-0000-4000-8000-0000000000d1";
+const SITE_SECRET: &str = "site~secret.value.0001";
+
+fn config(cloud: &CloudHandle, dir: &std::path::Path, auth: Value) -> String {
+    json!({ "tenantId": CONTOSO_TENANT, "siteCode": "PS1", "hierarchyId": HIERARCHY,
+        "endpoints": { "authority": cloud.url(), "graph": cloud.url(), "gateway": cloud.url() },
+        "trustedCaFile": cloud.ca_file(), "stateDir": dir.join("state"), "logDir": dir.join("logs"), "auth": auth })
+    .to_string()
+}
+
+fn admin(cloud: &Arc<CloudHandle>, dir: &std::path::Path, user: &'static str) -> Client {
+    let client = Client::open_json(&config(cloud, dir, json!({ "kind": "deviceCode" }))).expect("opens");
+    let c = cloud.clone();
+    client.set_device_code_prompt(Arc::new(move |p| c.approve_device_code(&p.user_code, user).expect("approve")));
+    client
+}
+
+/// The site's discovered users, as its AD and Azure AD discoveries know them.
+fn discovered() -> String {
+    json!([
+        { "aadUserId": "a0000000-0000-4000-8000-000000000002", "userPrincipalName": "helpdesk@contoso.onmicrosoft.com", "adDiscovered": true, "azureAdDiscovered": true },
+        { "aadUserId": "a0000000-0000-4000-8000-000000000001", "userPrincipalName": "admin@contoso.onmicrosoft.com", "adDiscovered": true, "azureAdDiscovered": true },
+        { "aadUserId": CONTOSO_AD_ONLY, "userPrincipalName": "adonly@contoso.onmicrosoft.com", "adDiscovered": true, "azureAdDiscovered": false },
+    ])
+    .to_string()
+}
+
+#[test]
+fn actions_reach_the_site_worker_with_the_right_template_and_outcomes_show_in_graph() {
+    let cloud = Arc::new(TestCloud::start().expect("cloud"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] })).expect("seed");
+    cloud.seed(seed).expect("seeded");
+    let site = Client::open_json(&config(&cloud, dir.path(), json!({ "kind": "clientSecret", "clientId": SITE_APP, "clientSecret": SITE_SECRET }))).expect("site");
+    site.register(&json!({ "import": { "clientId": SITE_APP, "clientSecret": SITE_SECRET, "secretExpiry": "2030-01-01T00:00:00Z", "appIdUri": format!("api://{CONTOSO_TENANT}/ConfigMgr") } }).to_string(), NEVER)
+        .expect("onboarded");
+    let devices: Vec<Value> = (0..100).map(|i| json!({ "Name": format!("PC-{i:03}"), "SMSID": format!("GUID:{i:08}"), "IsClient": true })).collect();
+    let items = tenant_attach::inventory::parse_json(&Value::Array(devices).to_string()).expect("parse");
+    site.sync_devices(Input::Items(&mut items.into_iter().map(Ok)), 100, Options::default(), &mut |_, _| {}, NEVER).expect("uploaded");
+
+    let helpdesk = admin(&cloud, dir.path(), "helpdesk@contoso.onmicrosoft.com");
+    let listed = helpdesk.list_devices(None, NEVER).expect("list");
+    assert_eq!(listed.len(), 100);
+    let ids: Vec<String> = listed.iter().map(|d| d["id"].as_str().expect("id").to_owned()).collect();
+
+    // Unsupported actions are refused before anything is sent.
+    let before = cloud.counters()["requests"].as_u64().unwrap_or(0);
+    let e = helpdesk.trigger_action(&ids[..1], "quickScan", NEVER).expect_err("unsupported");
+    assert_eq!(e.kind, ErrorKind::UnsupportedAction);
+    assert!(e.message.contains("SyncMachinePolicy") && e.message.contains("AppEvaluationCycle"));
+    assert_eq!(cloud.counters()["requests"].as_u64().unwrap_or(0), before, "nothing was sent");
+
+    // 100 devices in one call: five $batch requests, not a hundred.
+    let results = helpdesk.trigger_action(&ids, "SyncMachinePolicy", NEVER).expect("triggered");
+    let after = cloud.counters()["requests"].as_u64().unwrap_or(0);
+    assert!(results.iter().all(|r| r["result"] == "accepted"), "{:?}", results.iter().find(|r| r["result"] != "accepted"));
+    assert!(after - before <= 8, "{} requests for 100 devices", after - before);
+    let unknown = helpdesk.trigger_action(&["00000000-0000-0000-0000-000000000000".to_owned()], "refreshUserPolicy", NEVER).expect("answered");
+    assert_eq!(unknown[0]["result"], "notFound");
+    helpdesk.trigger_action(&ids[..1], "Sync user policy", NEVER).expect("user policy");
+    helpdesk.trigger_action(&ids[1..2], "appEvaluation", NEVER).expect("app evaluation");
+
+    // A user without the Intune permission: 403 naming it.
+    let reader = admin(&cloud, dir.path(), "reader@contoso.onmicrosoft.com");
+    let denied = reader.trigger_action(&ids[..1], "SyncMachinePolicy", NEVER).expect("answered");
+    assert_eq!(denied[0]["result"], "forbidden");
+    assert!(denied[0]["message"].as_str().unwrap_or("").contains("Initiate Configuration Manager action"), "{}", denied[0]);
+
+    // A user discovered by AD only: accepted by the cloud, refused at the site.
+    let ad_only = admin(&cloud, dir.path(), "adonly@contoso.onmicrosoft.com");
+    ad_only.trigger_action(&ids[2..3], "SyncMachinePolicy", NEVER).expect("accepted by the cloud");
+
+    let mut decisions = Vec::new();
+    while decisions.len() < 103 {
+        let got = site.receive_notifications(&discovered(), 2, NEVER).expect("received");
+        assert!(!got.is_empty(), "every action arrives ({} so far)", decisions.len());
+        decisions.extend(got);
+    }
+    let mut templates = std::collections::BTreeMap::new();
+    let mut refused = Vec::new();
+    for d in &decisions {
+        match d {
+            Decision::Authorized { template_id, template_number, notification_type, notification_id, task_guid, .. } => {
+                *templates.entry((*template_id, *template_number, *notification_type)).or_insert(0) += 1;
+                site.complete_notification(notification_id, true, None, Some(task_guid), NEVER).expect("completed");
+            }
+            Decision::Refused { reason, .. } => refused.push(reason.clone()),
+        }
+    }
+    assert_eq!(templates.get(&("RequestMachinePolicy", 1, "ClientNotificationRequestMachinePolicyNow")), Some(&100));
+    assert_eq!(templates.get(&("RequestUsersPolicy", 2, "ClientNotificationRequestUsersPolicyNow")), Some(&1));
+    assert_eq!(templates.get(&("AppDeplEvalNow", 6, "ClientNotificationAppDeplEvalNow")), Some(&1));
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].contains("not found by Azure AD user discovery"), "{}", refused[0]);
+
+    // The admin side sees each outcome; the refused one with its reason.
+    let device2 = helpdesk.list_devices(Some(&format!("configurationManagerClientInformation/clientIdentifier eq 'GUID:{:08}'", 2)), NEVER).expect("list");
+    let results2 = device2[0]["deviceActionResults"].as_array().expect("results").clone();
+    assert!(results2.iter().any(|r| r["actionState"] == "failed" && r["errorMessage"].as_str().unwrap_or("").contains("AD user discovery")), "{results2:?}");
+    assert!(results2.iter().any(|r| r["actionState"] == "done"));
+    // Completing twice is harmless.
+    if let Some(Decision::Authorized { notification_id, .. }) = decisions.first() {
+        assert_eq!(site.complete_notification(notification_id, true, None, None, NEVER).expect("again")["duplicate"], true);
+    }
+
+    // The worker's log holds the documented lines, in order.
+    let entries = tenant_attach::cmtrace::read_entries(&dir.path().join("logs/CMGatewayNotificationWorker.log")).expect("log");
+    let lines: Vec<&str> = entries.iter().map(|e| e.message.as_str()).collect();
+    let first = lines.iter().position(|l| *l == "Received new notification. Validating basic notification details...").expect("received line");
+    assert_eq!(lines[first + 1], "Validating device action message content...");
+    assert!(lines[first + 2].starts_with(&format!("Authorized to perform client action. TemplateID: RequestMachinePolicy TenantId: {CONTOSO_TENANT} AADUserID: ")));
+    assert!(lines[first + 3].starts_with("Forwarded BGB remote task. TemplateID: 1 TaskGuid: ") && lines[first + 3].ends_with("TaskParam: TargetDeviceIDs: 1"));
+    assert!(lines.iter().any(|l| l.starts_with("Unauthorized to perform client action. TemplateID: RequestMachinePolicy")));
+}
