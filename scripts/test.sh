@@ -120,6 +120,15 @@ if [ -x tests/interop/run.sh ] || [ -f tests/interop/run.sh ]; then
   record "Interop" "$ok" "$notok" 0
 fi
 
+# --- The README's main job ------------------------------------------------------------------------
+section "Demo (cargo run --example demo, the README's main job)"
+if cargo run -q --example demo >"$BUILD/demo.out" 2>&1 && grep -q "authorized; client notification ClientNotificationRequestMachinePolicyNow" "$BUILD/demo.out" \
+    && grep -q '"actionState":"done"' "$BUILD/demo.out"; then
+  tail -5 "$BUILD/demo.out"; echo "ok 1 - the demo onboards, uploads, runs actions and completes them"; record "Demo" 1 0 0
+else
+  cat "$BUILD/demo.out"; echo "not ok 1 - the demo failed"; record "Demo" 0 1 0
+fi
+
 # --- Summary --------------------------------------------------------------------------------------
 section "Summary"
 tp=0; tf=0; ts=0
