@@ -75,6 +75,11 @@ typedef struct ta_cancel ta_cancel;
 // `ta_client_free` must not run while another call is using it.
 typedef struct ta_client ta_client;
 
+// Receives the device code sign-in's instructions as JSON
+// (`{"verificationUri","userCode","message","expiresIn"}`), on the thread whose call needs the
+// sign-in, while that call waits for the person. `prompt_json` lives until the callback returns.
+typedef void (*ta_device_code_fn)(void *user, const char *prompt_json);
+
 // Progress of a long call: `done` of `total` units (devices, actions...). Called on the thread that
 // made the call, never after the call returned. `user` is the pointer given with the callback,
 // passed through untouched. The callback must return normally (no C++ exception or longjmp out of it).
@@ -149,6 +154,154 @@ void ta_client_free(struct ta_client *client);
 // (absent members omitted). The string is owned by the caller: release it with `ta_string_free`.
 // Reading it does not clear it.
 char *ta_last_error_json(void);
+
+// Sets (or, with NULL, removes) the callback that shows a person the device code sign-in's
+// instructions. Without one, they go to the client log and standard error.
+//
+// # Safety
+// `client` is NULL or a live handle. `callback`, when not NULL, and `user` must stay callable
+// from any thread that calls into this client until the client is freed or the callback replaced.
+TA_MUST_USE
+enum ta_status ta_client_set_device_code_callback(const struct ta_client *client,
+                                                  ta_device_code_fn callback,
+                                                  void *user);
+
+// Onboards the hierarchy of the configuration (`Register-TenantAttach`). `options_json` (NULL for
+// defaults): `{"uploadScope":{"kind":"all"|"collection","collectionId":"…"},
+// "coManagementAutoEnroll":false,"appName":"…","import":{"clientId","clientSecret","secretExpiry","appIdUri"}}`.
+// The result names the app, service principal and scope; a created app's secret is in it once
+// (`createdApp.clientSecret`) and never stored by the library. Registering again converges.
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live.
+TA_MUST_USE
+enum ta_status ta_client_register(const struct ta_client *client,
+                                  const char *options_json,
+                                  const struct ta_cancel *cancel,
+                                  char **out_json);
+
+// Onboarding state, upload scope, co-management flag, last sync and next run time.
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live.
+TA_MUST_USE
+enum ta_status ta_client_status(const struct ta_client *client,
+                                const struct ta_cancel *cancel,
+                                char **out_json);
+
+// Changes the upload scope and/or the co-management flag: `{"uploadScope":{…},"coManagementAutoEnroll":true}`.
+// A scope change makes the next upload a full sync.
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live.
+TA_MUST_USE
+enum ta_status ta_client_set_upload_settings(const struct ta_client *client,
+                                             const char *settings_json,
+                                             const struct ta_cancel *cancel,
+                                             char **out_json);
+
+// Offboards the hierarchy and forgets the local sync state.
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live.
+TA_MUST_USE
+enum ta_status ta_client_unregister(const struct ta_client *client,
+                                    const struct ta_cancel *cancel);
+
+// Uploads devices (`Sync-TenantAttachDevice`): `devices_json` is a JSON array of Get-CMDevice-shaped
+// objects. `options_json` (NULL for defaults): `{"mode":"auto"|"full"|"partial","dryRun":false,
+// "maxRecords":2500,"maxBytes":4194304,"collectionTree":{"PS100012":["PS100020"]}}`. Progress is
+// reported as (records considered, total). The result is the run's report (docs/SYNC.md).
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live; `progress` callable with `user` on this thread.
+TA_MUST_USE
+enum ta_status ta_client_sync_devices(const struct ta_client *client,
+                                      const char *devices_json,
+                                      const char *options_json,
+                                      ta_progress_fn progress,
+                                      void *user,
+                                      const struct ta_cancel *cancel,
+                                      char **out_json);
+
+// Uploads devices read from a file: NDJSON (one object per line, streamed: for large
+// hierarchies) or a JSON array. Otherwise as `ta_client_sync_devices`.
+//
+// # Safety
+// As `ta_client_sync_devices`.
+TA_MUST_USE
+enum ta_status ta_client_sync_devices_file(const struct ta_client *client,
+                                           const char *path,
+                                           const char *options_json,
+                                           ta_progress_fn progress,
+                                           void *user,
+                                           const struct ta_cancel *cancel,
+                                           char **out_json);
+
+// The devices as the admin center sees them (every page), optionally filtered with a Graph
+// `$filter` such as `deviceName eq 'PC-01'` (NULL for all).
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live.
+TA_MUST_USE
+enum ta_status ta_client_list_devices(const struct ta_client *client,
+                                      const char *filter,
+                                      const struct ta_cancel *cancel,
+                                      char **out_json);
+
+// Runs `action` (SyncMachinePolicy, SyncUserPolicy, AppEvaluationCycle, or the Graph names
+// refreshMachinePolicy, refreshUserPolicy, appEvaluation) on the managed devices whose ids are
+// in `device_ids_json` (a JSON array of strings), 20 per Graph `$batch`. Any other action is
+// refused before anything is sent (TA_STATUS_UNSUPPORTED_ACTION). The result has one entry per
+// device: `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"failed","message"}`.
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live.
+TA_MUST_USE
+enum ta_status ta_client_trigger_action(const struct ta_client *client,
+                                        const char *device_ids_json,
+                                        const char *action,
+                                        const struct ta_cancel *cancel,
+                                        char **out_json);
+
+// The site's notification worker: waits up to `timeout_seconds` (at most 60) for device actions,
+// checks each one (basic details, message content, the initiating user discovered by both AD and
+// Azure AD user discovery, from `discovered_users_json`: `[{"aadUserId","userPrincipalName",
+// "adDiscovered","azureAdDiscovered"}]`), reports refused ones back as failed, and returns every
+// decision: authorized ones carry the device, the client notification type, the TemplateID and a
+// task GUID for the ConfigMgr client.
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live.
+TA_MUST_USE
+enum ta_status ta_client_receive_notifications(const struct ta_client *client,
+                                               const char *discovered_users_json,
+                                               uint32_t timeout_seconds,
+                                               const struct ta_cancel *cancel,
+                                               char **out_json);
+
+// Reports an action's outcome (`succeeded` non-zero, or failed with `reason`); `task_guid` and
+// `reason` may be NULL. Completing twice is harmless.
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live.
+TA_MUST_USE
+enum ta_status ta_client_complete_notification(const struct ta_client *client,
+                                               const char *notification_id,
+                                               int32_t succeeded,
+                                               const char *reason,
+                                               const char *task_guid,
+                                               const struct ta_cancel *cancel,
+                                               char **out_json);
+
+// Reachability of each internet endpoint (the gateway and its regions, aka.ms, the token service,
+// Graph, or their overrides): `[{"name","url","reachable","httpStatus"|"error","elapsedMs"}]`.
+//
+// # Safety
+// Pointers NULL or valid for the call; `client` live.
+TA_MUST_USE
+enum ta_status ta_client_test_endpoints(const struct ta_client *client,
+                                        char **out_json);
 
 // The name of a status, `"TA_STATUS_INVALID_JSON"`; `"TA_STATUS_UNKNOWN"` for a value this
 // library does not know.

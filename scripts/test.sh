@@ -43,6 +43,28 @@ fi
 LIB_DIR="$ROOT/target/debug"
 LIB="$LIB_DIR/libtenant_attach.so"
 
+# A local cloud for the C and C# end-to-end tests: seeded with the site's app and public clients
+# whose device codes it approves at once as a given user (a C program cannot reach /_admin).
+CLOUD_DIR=$(mktemp -d)
+CLOUD_PID=""
+stop_cloud() { [ -n "$CLOUD_PID" ] && kill "$CLOUD_PID" 2>/dev/null; rm -rf "$CLOUD_DIR"; }
+trap stop_cloud EXIT
+target/debug/tenant-attach-cloud --listen 127.0.0.1:0 --data-dir "$CLOUD_DIR/data" --seed tests/cloud/seed.json \
+  --ready-file "$CLOUD_DIR/ready" >"$CLOUD_DIR/log" 2>&1 &
+CLOUD_PID=$!
+for _ in $(seq 1 300); do [ -s "$CLOUD_DIR/ready" ] && break; sleep 0.1; done
+export TA_CLOUD_URL TA_CLOUD_CA
+TA_CLOUD_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$CLOUD_DIR/ready" 2>/dev/null || echo "")
+TA_CLOUD_CA="$CLOUD_DIR/data/ca.pem"
+python3 - "$TA_CLOUD_URL" "$TA_CLOUD_CA" <<'PY' || echo "warning: the test cloud could not be prepared"
+import sys, requests
+url, ca = sys.argv[1], sys.argv[2]
+for n, user in [(1, "admin"), (2, "helpdesk"), (3, "adonly"), (4, "reader")]:
+    requests.post(f"{url}/_admin/auto-approve", verify=ca,
+                  json={"clientId": f"c1000000-0000-4000-8000-00000000000{n}", "user": f"{user}@contoso.onmicrosoft.com"}).raise_for_status()
+PY
+echo "test cloud for C and C#: $TA_CLOUD_URL"
+
 # --- C under AddressSanitizer ---------------------------------------------------------------------
 section "C (gcc -std=c11 -Wall -Wextra -Werror -pedantic, ASan + UBSan)"
 c_pass=0; c_fail=0

@@ -284,6 +284,10 @@ async fn device_code(State(state): State<AppState>, Path(segment): Path<String>,
     let user_code: String = (0..9).map(|_| letters[rand::random::<usize>() % letters.len()]).collect();
     let device_code = format!("DAQABAAEAAAD.local.{}", uuid::Uuid::new_v4().simple());
     let verification_uri = format!("{}/devicelogin", state.base_url);
+    let auto = {
+        let inner = state.lock();
+        inner.auto_approve.get(&client_id).and_then(|u| inner.data.users.values().find(|x| x.user_principal_name.eq_ignore_ascii_case(u)).map(|x| x.id.clone()))
+    };
     state.lock().device_codes.insert(
         device_code.clone(),
         DeviceCode {
@@ -293,7 +297,7 @@ async fn device_code(State(state): State<AppState>, Path(segment): Path<String>,
             client_id,
             scope,
             expires_at: now_ms() + DEVICE_CODE_LIFETIME * 1000,
-            approved_by: None,
+            approved_by: auto,
             declined: false,
             last_poll: 0,
         },

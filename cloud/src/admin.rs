@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_admin/ingestion-delay", post(ingestion_delay))
         .route("/_admin/discovered-users", get(discovered_users))
         .route("/_admin/notifications", get(list_notifications))
+        .route("/_admin/auto-approve", post(auto_approve))
 }
 
 /// Stores seed objects (secrets hashed before they reach the journal).
@@ -111,6 +112,18 @@ async fn discovered_users(State(state): State<AppState>, Query(q): Query<HashMap
         .map(|u| json!({ "aadUserId": u.id, "userPrincipalName": u.user_principal_name, "adDiscovered": u.discovered_by_ad, "azureAdDiscovered": u.discovered_by_azure_ad }))
         .collect();
     Json(json!(users)).into_response()
+}
+
+/// `{"clientId":"…","user":"helpdesk@…"}`: device codes of that public client are approved at
+/// once as that user (`"user": null` stops it). For tests whose caller cannot reach `/_admin`.
+async fn auto_approve(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
+    let Some(client) = body["clientId"].as_str() else { return (StatusCode::BAD_REQUEST, Json(json!({ "error": "clientId is required" }))).into_response() };
+    let mut inner = state.lock();
+    match body["user"].as_str() {
+        Some(user) => inner.auto_approve.insert(client.to_owned(), user.to_owned()),
+        None => inner.auto_approve.remove(client),
+    };
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn list_notifications(State(state): State<AppState>) -> Response {

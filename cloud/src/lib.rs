@@ -192,6 +192,7 @@ fn prepare(options: &CloudOptions) -> Result<Prepared, Error> {
             refresh_tokens: Default::default(),
             faults: Default::default(),
             ingestion_delay_ms: 0,
+            auto_approve: Default::default(),
         }),
         issuer,
         base_url,

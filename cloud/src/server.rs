@@ -84,6 +84,9 @@ pub struct Inner {
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     pub faults: Faults,
     pub ingestion_delay_ms: u64,
+    /// Public client id → user who approves its device codes at once (tests of callers that
+    /// cannot reach `/_admin` themselves, e.g. C programs).
+    pub auto_approve: HashMap<String, String>,
 }
 
 pub struct Shared {

@@ -1,0 +1,380 @@
+//! The operations of a `ta_client`: onboarding, status, upload, devices, actions and the
+//! notification worker. Results are UTF-8 JSON written to `*out_json` (release with
+//! `ta_string_free`); inputs are UTF-8 JSON; an optional string argument may be NULL; every long
+//! call takes an optional `const ta_cancel *` and checks it between steps.
+
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::cancel::{cancel_flag, ta_cancel};
+use super::client::ta_client;
+use super::progress::{ta_progress_fn, Progress};
+use super::strings::into_c_string;
+use super::{boundary, c_str, handle, json_arg, out_ptr, ta_status};
+use crate::error::{Error, Result};
+
+/// Receives the device code sign-in's instructions as JSON
+/// (`{"verificationUri","userCode","message","expiresIn"}`), on the thread whose call needs the
+/// sign-in, while that call waits for the person. `prompt_json` lives until the callback returns.
+#[allow(non_camel_case_types)]
+pub type ta_device_code_fn = Option<unsafe extern "C" fn(user: *mut c_void, prompt_json: *const c_char)>;
+
+/// A C callback and its user pointer; the caller promised it may be called from the threads that
+/// use the client (docs/FFI.md), which is what makes sending it between threads sound.
+struct DeviceCodeCallback {
+    callback: unsafe extern "C" fn(*mut c_void, *const c_char),
+    user: *mut c_void,
+}
+// SAFETY: documented contract of ta_client_set_device_code_callback: the callback and `user` may be
+// used from any thread that calls into the client.
+unsafe impl Send for DeviceCodeCallback {}
+// SAFETY: as above; the callback is only invoked, never mutated.
+unsafe impl Sync for DeviceCodeCallback {}
+
+impl DeviceCodeCallback {
+    fn show(&self, prompt: &crate::auth::DeviceCodePrompt) {
+        let json = serde_json::to_string(prompt).unwrap_or_default();
+        if let Ok(text) = std::ffi::CString::new(json) {
+            // SAFETY: the caller's callback, with its own user pointer, as documented.
+            unsafe { (self.callback)(self.user, text.as_ptr()) }
+        }
+    }
+}
+
+/// Optional string argument: NULL → None.
+///
+/// # Safety
+/// As [`c_str`].
+unsafe fn opt_str<'a>(ptr: *const c_char, name: &str) -> Result<Option<&'a str>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: not NULL, and valid for the call as the caller guarantees.
+    unsafe { c_str(ptr, name) }.map(Some)
+}
+
+/// Runs `body` with the client, the cancel check and the out location, writing its JSON.
+///
+/// Only the exports below call it, with the pointers their callers vouch for (NULL or valid for
+/// the call, `client` live): that contract is what makes the dereferences sound.
+fn with_client(
+    client: *const ta_client,
+    cancel: *const ta_cancel,
+    out_json: *mut *mut c_char,
+    body: impl FnOnce(&crate::Client, &dyn Fn() -> bool) -> Result<Value>,
+) -> ta_status {
+    boundary(|| {
+        // SAFETY: NULL or a live handle, as documented.
+        let client = unsafe { handle(client, "client") }?;
+        // SAFETY: NULL or the address of a `char *`.
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
+        // SAFETY: NULL or a live cancel handle for the call.
+        let flag = unsafe { cancel_flag(cancel) };
+        let cancelled = move || flag.is_some_and(|f| f.load(Ordering::Relaxed));
+        let value = body(client.core(), &cancelled)?;
+        out.write(into_c_string(value.to_string())?);
+        Ok(())
+    })
+}
+
+/// Sets (or, with NULL, removes) the callback that shows a person the device code sign-in's
+/// instructions. Without one, they go to the client log and standard error.
+///
+/// # Safety
+/// `client` is NULL or a live handle. `callback`, when not NULL, and `user` must stay callable
+/// from any thread that calls into this client until the client is freed or the callback replaced.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_set_device_code_callback(client: *const ta_client, callback: ta_device_code_fn, user: *mut c_void) -> ta_status {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let client = unsafe { handle(client, "client") }?;
+        let Some(callback) = callback else {
+            client.core().set_device_code_prompt(Arc::new(|p| eprintln!("{}", p.message)));
+            return Ok(());
+        };
+        let cb = DeviceCodeCallback { callback, user };
+        client.core().set_device_code_prompt(Arc::new(move |prompt| cb.show(prompt)));
+        Ok(())
+    })
+}
+
+/// Onboards the hierarchy of the configuration (`Register-TenantAttach`). `options_json` (NULL for
+/// defaults): `{"uploadScope":{"kind":"all"|"collection","collectionId":"…"},
+/// "coManagementAutoEnroll":false,"appName":"…","import":{"clientId","clientSecret","secretExpiry","appIdUri"}}`.
+/// The result names the app, service principal and scope; a created app's secret is in it once
+/// (`createdApp.clientSecret`) and never stored by the library. Registering again converges.
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_register(client: *const ta_client, options_json: *const c_char, cancel: *const ta_cancel, out_json: *mut *mut c_char) -> ta_status {
+    with_client(client, cancel, out_json, |c, cancelled| {
+            // SAFETY: NULL or valid for the call.
+            let options = opt_str(options_json, "options_json")?.unwrap_or("");
+            c.register(options, cancelled)
+    })
+}
+
+/// Onboarding state, upload scope, co-management flag, last sync and next run time.
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_status(client: *const ta_client, cancel: *const ta_cancel, out_json: *mut *mut c_char) -> ta_status {
+    with_client(client, cancel, out_json, |c, cancelled| c.status(cancelled))
+}
+
+/// Changes the upload scope and/or the co-management flag: `{"uploadScope":{…},"coManagementAutoEnroll":true}`.
+/// A scope change makes the next upload a full sync.
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_set_upload_settings(client: *const ta_client, settings_json: *const c_char, cancel: *const ta_cancel, out_json: *mut *mut c_char) -> ta_status {
+    with_client(client, cancel, out_json, |c, cancelled| {
+            // SAFETY: NULL or valid for the call.
+            let settings = unsafe { c_str(settings_json, "settings_json") }?;
+            c.set_upload_settings(settings, cancelled)
+    })
+}
+
+/// Offboards the hierarchy and forgets the local sync state.
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_unregister(client: *const ta_client, cancel: *const ta_cancel) -> ta_status {
+    boundary(|| {
+        // SAFETY: NULL or a live handle.
+        let client = unsafe { handle(client, "client") }?;
+        // SAFETY: NULL or live for the call.
+        let flag = unsafe { cancel_flag(cancel) };
+        client.core().unregister(&move || flag.is_some_and(|f| f.load(Ordering::Relaxed)))
+    })
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SyncOptions {
+    /// "auto" (default), "full" or "partial".
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    max_records: Option<usize>,
+    #[serde(default)]
+    max_bytes: Option<usize>,
+    #[serde(default)]
+    collection_tree: std::collections::HashMap<String, Vec<String>>,
+}
+
+fn sync_options(json: Option<&str>) -> Result<crate::sync::Options> {
+    let o: SyncOptions = match json {
+        Some(text) if !text.trim().is_empty() => json_arg(text, "options_json")?,
+        _ => SyncOptions::default(),
+    };
+    let mode = match o.mode.as_deref().unwrap_or("auto") {
+        "auto" => crate::sync::Mode::Auto,
+        "full" => crate::sync::Mode::Full,
+        "partial" => crate::sync::Mode::Partial,
+        other => return Err(Error::invalid_argument(format!("options_json.mode `{other}` is not one of auto, full, partial"))),
+    };
+    let defaults = crate::sync::Options::default();
+    Ok(crate::sync::Options {
+        mode,
+        dry_run: o.dry_run,
+        max_records: o.max_records.unwrap_or(defaults.max_records),
+        max_bytes: o.max_bytes.unwrap_or(defaults.max_bytes),
+        collection_tree: o.collection_tree,
+        ..defaults
+    })
+}
+
+/// Uploads devices (`Sync-TenantAttachDevice`): `devices_json` is a JSON array of Get-CMDevice-shaped
+/// objects. `options_json` (NULL for defaults): `{"mode":"auto"|"full"|"partial","dryRun":false,
+/// "maxRecords":2500,"maxBytes":4194304,"collectionTree":{"PS100012":["PS100020"]}}`. Progress is
+/// reported as (records considered, total). The result is the run's report (docs/SYNC.md).
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live; `progress` callable with `user` on this thread.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_sync_devices(
+    client: *const ta_client,
+    devices_json: *const c_char,
+    options_json: *const c_char,
+    progress: ta_progress_fn,
+    user: *mut c_void,
+    cancel: *const ta_cancel,
+    out_json: *mut *mut c_char,
+) -> ta_status {
+    // SAFETY: the caller's callback and pointer, used on this thread during the call.
+    let progress = unsafe { Progress::new(progress, user) };
+    with_client(client, cancel, out_json, |c, cancelled| {
+            // SAFETY: NULL or valid for the call.
+            let devices = unsafe { c_str(devices_json, "devices_json") }?;
+            // SAFETY: NULL or valid for the call.
+            let options = sync_options(unsafe { opt_str(options_json, "options_json") }?)?;
+            let items = crate::inventory::parse_json(devices)?;
+            let total = items.len() as u64;
+            let report = c.sync_devices(crate::sync::Input::Items(&mut items.into_iter().map(Ok)), total, options, &mut |d, t| progress.report(d, t), cancelled)?;
+            serde_json::to_value(report).map_err(|e| Error::internal(e.to_string()))
+    })
+}
+
+/// Uploads devices read from a file: NDJSON (one object per line, streamed: for large
+/// hierarchies) or a JSON array. Otherwise as `ta_client_sync_devices`.
+///
+/// # Safety
+/// As `ta_client_sync_devices`.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_sync_devices_file(
+    client: *const ta_client,
+    path: *const c_char,
+    options_json: *const c_char,
+    progress: ta_progress_fn,
+    user: *mut c_void,
+    cancel: *const ta_cancel,
+    out_json: *mut *mut c_char,
+) -> ta_status {
+    // SAFETY: the caller's callback and pointer, used on this thread during the call.
+    let progress = unsafe { Progress::new(progress, user) };
+    with_client(client, cancel, out_json, |c, cancelled| {
+            // SAFETY: NULL or valid for the call.
+            let path = std::path::PathBuf::from(unsafe { c_str(path, "path") }?);
+            // SAFETY: NULL or valid for the call.
+            let options = sync_options(unsafe { opt_str(options_json, "options_json") }?)?;
+            let open = || std::fs::File::open(&path).map_err(|e| Error::io(&format!("cannot open the device file {}", path.display()), &e));
+            let mut head = [0u8; 64];
+            let n = std::io::Read::read(&mut open()?, &mut head).unwrap_or(0);
+            let is_array = head[..n].iter().find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF) == Some(&b'[');
+            let report = if is_array {
+                let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&format!("cannot read {} as UTF-8 text", path.display()), &e))?;
+                let items = crate::inventory::parse_json(&text)?;
+                let total = items.len() as u64;
+                c.sync_devices(crate::sync::Input::Items(&mut items.into_iter().map(Ok)), total, options, &mut |d, t| progress.report(d, t), cancelled)?
+            } else {
+                let total = crate::inventory::count_ndjson_records(std::io::BufReader::new(open()?)).unwrap_or(0);
+                let mut reader = std::io::BufReader::with_capacity(1 << 20, open()?);
+                c.sync_devices(crate::sync::Input::Ndjson(&mut reader), total, options, &mut |d, t| progress.report(d, t), cancelled)?
+            };
+            serde_json::to_value(report).map_err(|e| Error::internal(e.to_string()))
+    })
+}
+
+/// The devices as the admin center sees them (every page), optionally filtered with a Graph
+/// `$filter` such as `deviceName eq 'PC-01'` (NULL for all).
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_list_devices(client: *const ta_client, filter: *const c_char, cancel: *const ta_cancel, out_json: *mut *mut c_char) -> ta_status {
+    with_client(client, cancel, out_json, |c, cancelled| {
+            // SAFETY: NULL or valid for the call.
+            let filter = unsafe { opt_str(filter, "filter") }?;
+            Ok(Value::Array(c.list_devices(filter, cancelled)?))
+    })
+}
+
+/// Runs `action` (SyncMachinePolicy, SyncUserPolicy, AppEvaluationCycle, or the Graph names
+/// refreshMachinePolicy, refreshUserPolicy, appEvaluation) on the managed devices whose ids are
+/// in `device_ids_json` (a JSON array of strings), 20 per Graph `$batch`. Any other action is
+/// refused before anything is sent (TA_STATUS_UNSUPPORTED_ACTION). The result has one entry per
+/// device: `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"failed","message"}`.
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_trigger_action(
+    client: *const ta_client,
+    device_ids_json: *const c_char,
+    action: *const c_char,
+    cancel: *const ta_cancel,
+    out_json: *mut *mut c_char,
+) -> ta_status {
+    with_client(client, cancel, out_json, |c, cancelled| {
+            // SAFETY: NULL or valid for the call.
+            let action = unsafe { c_str(action, "action") }?;
+            // SAFETY: NULL or valid for the call.
+            let ids: Vec<String> = json_arg(unsafe { c_str(device_ids_json, "device_ids_json") }?, "device_ids_json")?;
+            crate::actions::Action::parse(action)?;
+            Ok(Value::Array(c.trigger_action(&ids, action, cancelled)?))
+    })
+}
+
+/// The site's notification worker: waits up to `timeout_seconds` (at most 60) for device actions,
+/// checks each one (basic details, message content, the initiating user discovered by both AD and
+/// Azure AD user discovery, from `discovered_users_json`: `[{"aadUserId","userPrincipalName",
+/// "adDiscovered","azureAdDiscovered"}]`), reports refused ones back as failed, and returns every
+/// decision: authorized ones carry the device, the client notification type, the TemplateID and a
+/// task GUID for the ConfigMgr client.
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_receive_notifications(
+    client: *const ta_client,
+    discovered_users_json: *const c_char,
+    timeout_seconds: u32,
+    cancel: *const ta_cancel,
+    out_json: *mut *mut c_char,
+) -> ta_status {
+    with_client(client, cancel, out_json, |c, cancelled| {
+            // SAFETY: NULL or valid for the call.
+            let users = unsafe { c_str(discovered_users_json, "discovered_users_json") }?;
+            let decisions = c.receive_notifications(users, timeout_seconds.into(), cancelled)?;
+            serde_json::to_value(decisions).map_err(|e| Error::internal(e.to_string()))
+    })
+}
+
+/// Reports an action's outcome (`succeeded` non-zero, or failed with `reason`); `task_guid` and
+/// `reason` may be NULL. Completing twice is harmless.
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_complete_notification(
+    client: *const ta_client,
+    notification_id: *const c_char,
+    succeeded: i32,
+    reason: *const c_char,
+    task_guid: *const c_char,
+    cancel: *const ta_cancel,
+    out_json: *mut *mut c_char,
+) -> ta_status {
+    with_client(client, cancel, out_json, |c, cancelled| {
+            // SAFETY: NULL or valid for the call.
+            let id = unsafe { c_str(notification_id, "notification_id") }?;
+            // SAFETY: NULL or valid for the call.
+            let reason = unsafe { opt_str(reason, "reason") }?;
+            // SAFETY: NULL or valid for the call.
+            let task = unsafe { opt_str(task_guid, "task_guid") }?;
+            c.complete_notification(id, succeeded != 0, reason, task, cancelled)
+    })
+}
+
+/// Reachability of each internet endpoint (the gateway and its regions, aka.ms, the token service,
+/// Graph, or their overrides): `[{"name","url","reachable","httpStatus"|"error","elapsedMs"}]`.
+///
+/// # Safety
+/// Pointers NULL or valid for the call; `client` live.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_client_test_endpoints(client: *const ta_client, out_json: *mut *mut c_char) -> ta_status {
+    with_client(client, std::ptr::null(), out_json, |c, _| c.test_endpoints())
+}

@@ -1,0 +1,207 @@
+/* The whole job through the C ABI against tenant-attach-cloud (started by scripts/test.sh, given in
+ * TA_CLOUD_URL / TA_CLOUD_CA): onboarding (import; refusal of a non-admin by device code),
+ * re-onboarding, upload with progress, devices, the three actions through $batch, the site's
+ * notification worker with its discovered users, status, offboarding, and a wrong secret. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+
+#include "ta_test.h"
+
+#define HIERARCHY "5f0c1a6e-0000-4000-8000-00000000c0c0"
+#define TENANT "c0ffee00-0000-4000-8000-000000000001"
+#define SITE_APP "e0000000-0000-4000-8000-00000000c0de"
+#define SITE_SECRET "c-tests~site.secret.0001"
+
+static char url[512], ca[1024], dir[] = "/tmp/ta-c-e2e-XXXXXX";
+static char err[8192];
+
+static struct ta_client *open_client(const char *auth) {
+    char json[4096];
+    snprintf(json, sizeof json,
+             "{\"tenantId\":\"" TENANT "\",\"siteCode\":\"PS1\",\"hierarchyId\":\"" HIERARCHY "\","
+             "\"endpoints\":{\"authority\":\"%s\",\"graph\":\"%s\",\"gateway\":\"%s\"},\"trustedCaFile\":\"%s\","
+             "\"stateDir\":\"%s/state\",\"logDir\":\"%s/logs\",\"auth\":%s}",
+             url, url, url, ca, dir, dir, auth);
+    struct ta_client *c = NULL;
+    if (ta_client_open(json, &c) != TA_STATUS_OK) {
+        ta_test_last_error(err, sizeof err);
+        printf("# open failed: %s\n", err);
+    }
+    return c;
+}
+
+static struct ta_client *person(int n) {
+    char auth[128];
+    snprintf(auth, sizeof auth, "{\"kind\":\"deviceCode\",\"clientId\":\"c1000000-0000-4000-8000-00000000000%d\"}", n);
+    return open_client(auth);
+}
+
+static int prompts;
+static void on_prompt(void *user, const char *prompt_json) {
+    (void)user;
+    if (strstr(prompt_json, "\"userCode\"") != NULL) ++prompts;
+}
+
+static uint64_t last_done, last_total;
+static void on_progress(void *user, uint64_t done, uint64_t total) {
+    ++*(int *)user;
+    last_done = done;
+    last_total = total;
+}
+
+/* Copies the string value after the n-th occurrence of `"key":"` into out. */
+static int json_string(const char *json, const char *key, int nth, char *out, size_t size) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    const char *p = json;
+    for (int i = 0; i <= nth; ++i) {
+        p = strstr(p, pattern);
+        if (p == NULL) return 0;
+        p += strlen(pattern);
+    }
+    size_t n = 0;
+    while (p[n] != '"' && p[n] != '\0' && n + 1 < size) ++n;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 1;
+}
+
+static char *call_json(enum ta_status got, enum ta_status want, char *out, const char *what) {
+    char line[256];
+    snprintf(line, sizeof line, "%s -> %s", what, ta_status_name(want));
+    CHECK(got == want, line);
+    if (got != TA_STATUS_OK) {
+        ta_test_last_error(err, sizeof err);
+        if (got != want) printf("# %s\n", err);
+    }
+    return out;
+}
+
+int main(void) {
+    const char *u = getenv("TA_CLOUD_URL"), *c = getenv("TA_CLOUD_CA");
+    if (u == NULL || c == NULL || *u == '\0') {
+        printf("not ok 1 - TA_CLOUD_URL and TA_CLOUD_CA must name the test cloud (scripts/test.sh starts it)\n");
+        return 1;
+    }
+    snprintf(url, sizeof url, "%s", u);
+    snprintf(ca, sizeof ca, "%s", c);
+    CHECK(mkdtemp(dir) != NULL, "a work folder");
+    char *out = NULL;
+
+    /* A non-admin cannot create the app: the device code reaches the callback, then a clear refusal. */
+    struct ta_client *reader = person(4);
+    CHECK(ta_client_set_device_code_callback(reader, on_prompt, NULL) == TA_STATUS_OK, "device code callback set");
+    call_json(ta_client_register(reader, NULL, NULL, &out), TA_STATUS_FORBIDDEN, out, "register as reader@contoso");
+    CHECK(strstr(err, "Global Administrator") != NULL, "the refusal names the Global Administrator role");
+    CHECK(prompts == 1, "the device code instructions reached the C callback");
+
+    /* The site imports its app. */
+    struct ta_client *site = open_client("{\"kind\":\"clientSecret\",\"clientId\":\"" SITE_APP "\",\"clientSecret\":\"" SITE_SECRET "\"}");
+    const char *import = "{\"import\":{\"clientId\":\"" SITE_APP "\",\"clientSecret\":\"" SITE_SECRET
+                         "\",\"secretExpiry\":\"2030-01-01T00:00:00Z\",\"appIdUri\":\"api://" TENANT "/ConfigMgrService\"}}";
+    call_json(ta_client_register(site, import, NULL, &out), TA_STATUS_OK, out, "import onboarding");
+    CHECK(out != NULL && strstr(out, "\"alreadyOnboarded\":false") != NULL, "first onboarding");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_register(site, import, NULL, &out), TA_STATUS_OK, out, "onboarding again");
+    CHECK(out != NULL && strstr(out, "\"alreadyOnboarded\":true") != NULL, "onboarding again converges");
+    ta_string_free(out);
+    out = NULL;
+
+    /* Upload, with progress. */
+    const char *devices = "[{\"Name\":\"PC-\xC3\x85\xC3\x84\xC3\x96-01\",\"SMSID\":\"GUID:C0000001\",\"IsClient\":true},"
+                          "{\"Name\":\"SRV-DP-01\",\"SMSID\":\"GUID:C0000002\",\"IsClient\":true,\"IsDistributionPoint\":true},"
+                          "{\"Name\":\"KIOSK-03\",\"SMSID\":\"GUID:C0000003\",\"IsClient\":1},{\"Name\":\"OFF\",\"SMSID\":\"GUID:C0000004\",\"IsClient\":false}]";
+    int calls = 0;
+    call_json(ta_client_sync_devices(site, devices, "{\"maxRecords\":2}", on_progress, &calls, NULL, &out), TA_STATUS_OK, out, "upload");
+    CHECK(out != NULL && strstr(out, "\"kind\":\"full\"") != NULL && strstr(out, "\"uploaded\":3") != NULL, "a full sync of the 3 clients");
+    CHECK(calls >= 2 && last_done == 4 && last_total == 4, "progress reached 4 of 4");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_sync_devices(site, devices, NULL, NULL, NULL, NULL, &out), TA_STATUS_OK, out, "upload again");
+    CHECK(out != NULL && strstr(out, "\"kind\":\"delta\"") != NULL && strstr(out, "\"uploaded\":0") != NULL, "then a delta with nothing to send");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_sync_devices(site, "{\"not\":\"a list\"", NULL, NULL, NULL, NULL, &out), TA_STATUS_INVALID_JSON, out, "malformed devices");
+
+    /* The admin side: list, act. */
+    struct ta_client *helpdesk = person(2);
+    call_json(ta_client_list_devices(helpdesk, "deviceName eq 'SRV-DP-01'", NULL, &out), TA_STATUS_OK, out, "list devices");
+    char dp[64] = "", pc[64] = "";
+    CHECK(out != NULL && json_string(out, "id", 0, dp, sizeof dp), "the DP is listed");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_list_devices(helpdesk, NULL, NULL, &out), TA_STATUS_OK, out, "list all devices");
+    CHECK(out != NULL && strstr(out, "PC-\xC3\x85\xC3\x84\xC3\x96-01") != NULL, "the non-ASCII name comes back intact");
+    const char *p = out ? strstr(out, "PC-\xC3\x85\xC3\x84\xC3\x96-01") : NULL;
+    while (p != NULL && p > out && strncmp(p, "\"id\":\"", 6) != 0) --p;
+    if (p != NULL) json_string(p, "id", 0, pc, sizeof pc);
+    ta_string_free(out);
+    out = NULL;
+    char ids[256];
+    snprintf(ids, sizeof ids, "[\"%s\"]", dp);
+    call_json(ta_client_trigger_action(helpdesk, ids, "SyncMachinePolicy", NULL, &out), TA_STATUS_OK, out, "Sync machine policy");
+    CHECK(out != NULL && strstr(out, "\"result\":\"accepted\"") != NULL, "accepted");
+    ta_string_free(out);
+    out = NULL;
+    snprintf(ids, sizeof ids, "[\"%s\"]", pc);
+    call_json(ta_client_trigger_action(helpdesk, ids, "App evaluation cycle", NULL, &out), TA_STATUS_OK, out, "App evaluation cycle");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_trigger_action(helpdesk, ids, "wakeUpClient", NULL, &out), TA_STATUS_UNSUPPORTED_ACTION, out, "an unsupported action");
+    CHECK(strstr(err, "SyncMachinePolicy") && strstr(err, "SyncUserPolicy") && strstr(err, "AppEvaluationCycle"), "the error lists the three actions");
+    struct ta_client *reader2 = person(4);
+    call_json(ta_client_trigger_action(reader2, ids, "SyncUserPolicy", NULL, &out), TA_STATUS_OK, out, "an action without the permission");
+    CHECK(out != NULL && strstr(out, "forbidden") != NULL && strstr(out, "Initiate Configuration Manager action") != NULL, "403 names the permission");
+    ta_string_free(out);
+    out = NULL;
+    struct ta_client *adonly = person(3);
+    call_json(ta_client_trigger_action(adonly, ids, "SyncUserPolicy", NULL, &out), TA_STATUS_OK, out, "an action by an AD-only user");
+    ta_string_free(out);
+    out = NULL;
+
+    /* The site's notification worker. */
+    const char *users = "[{\"aadUserId\":\"a0000000-0000-4000-8000-000000000002\",\"adDiscovered\":true,\"azureAdDiscovered\":true},"
+                        "{\"aadUserId\":\"a0000000-0000-4000-8000-000000000003\",\"adDiscovered\":true,\"azureAdDiscovered\":false}]";
+    char all[16384] = "";
+    for (int round = 0; round < 5 && !(strstr(all, "RequestMachinePolicy") && strstr(all, "AppDeplEvalNow") && strstr(all, "Refused")); ++round) {
+        if (ta_client_receive_notifications(site, users, 5, NULL, &out) == TA_STATUS_OK && out != NULL) {
+            strncat(all, out, sizeof all - strlen(all) - 1);
+        }
+        ta_string_free(out);
+        out = NULL;
+    }
+    CHECK(strstr(all, "\"templateId\":\"RequestMachinePolicy\"") && strstr(all, "\"notificationType\":\"ClientNotificationRequestMachinePolicyNow\""),
+          "Sync machine policy arrives with its TemplateID and notification type");
+    CHECK(strstr(all, "\"templateId\":\"AppDeplEvalNow\"") && strstr(all, "\"templateNumber\":6"), "App evaluation cycle arrives with TemplateID 6");
+    CHECK(strstr(all, "not found by Azure AD user discovery") != NULL, "the AD-only user is refused at the site, with the reason");
+    char nid[64] = "";
+    CHECK(json_string(all, "notificationId", 0, nid, sizeof nid), "a notification id");
+    call_json(ta_client_complete_notification(site, nid, 1, NULL, "TASK-1", NULL, &out), TA_STATUS_OK, out, "complete an action");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_list_devices(helpdesk, NULL, NULL, &out), TA_STATUS_OK, out, "list devices after the actions");
+    CHECK(out != NULL && strstr(out, "\"actionState\":\"done\"") && strstr(out, "\"actionState\":\"failed\""), "the admin side sees done and failed outcomes");
+    ta_string_free(out);
+    out = NULL;
+
+    call_json(ta_client_status(site, NULL, &out), TA_STATUS_OK, out, "status");
+    CHECK(out != NULL && strstr(out, "\"onboarded\":true") && strstr(out, "\"nextRunTime\":\"") != NULL, "onboarded, with a next run time");
+    ta_string_free(out);
+    out = NULL;
+
+    struct ta_client *wrong = open_client("{\"kind\":\"clientSecret\",\"clientId\":\"" SITE_APP "\",\"clientSecret\":\"not-the-secret\"}");
+    call_json(ta_client_status(wrong, NULL, &out), TA_STATUS_AUTH_FAILED, out, "a wrong secret");
+    CHECK(strstr(err, "AADSTS7000215") != NULL && strstr(err, "not-the-secret") == NULL, "the error carries AADSTS7000215, not the secret");
+
+    CHECK(ta_client_unregister(site, NULL) == TA_STATUS_OK, "offboarding");
+    call_json(ta_client_sync_devices(site, devices, NULL, NULL, NULL, NULL, &out), TA_STATUS_NOT_ONBOARDED, out, "upload after offboarding");
+
+    ta_client_free(wrong);
+    ta_client_free(adonly);
+    ta_client_free(reader2);
+    ta_client_free(helpdesk);
+    ta_client_free(site);
+    ta_client_free(reader);
+    return ta_test_done();
+}
