@@ -24,6 +24,7 @@ using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Threading;
 
 namespace TenantAttach.Interop
 {
@@ -55,6 +56,14 @@ namespace TenantAttach.Interop
         Internal = 22,
         Panic = 23
     }
+
+    /// <summary>ta_progress_fn: progress of a long call, on the calling thread.</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void ProgressCallback(IntPtr user, ulong done, ulong total);
+
+    /// <summary>ta_device_code_fn: the device code sign-in's instructions as JSON.</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void DeviceCodeCallback(IntPtr user, IntPtr promptJson);
 
     /// <summary>The raw exports. Strings are byte[] (UTF-8, NUL-terminated) in and IntPtr out.</summary>
     public static class NativeMethods
@@ -94,6 +103,42 @@ namespace TenantAttach.Interop
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern void ta_cancel_free(IntPtr cancel);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_set_device_code_callback(ClientHandle client, DeviceCodeCallback callback, IntPtr user);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_register(ClientHandle client, byte[] optionsJson, IntPtr cancel, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_status(ClientHandle client, IntPtr cancel, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_set_upload_settings(ClientHandle client, byte[] settingsJson, IntPtr cancel, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_unregister(ClientHandle client, IntPtr cancel);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_sync_devices(ClientHandle client, byte[] devicesJson, byte[] optionsJson, ProgressCallback progress, IntPtr user, IntPtr cancel, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_sync_devices_file(ClientHandle client, byte[] path, byte[] optionsJson, ProgressCallback progress, IntPtr user, IntPtr cancel, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_list_devices(ClientHandle client, byte[] filter, IntPtr cancel, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_trigger_action(ClientHandle client, byte[] deviceIdsJson, byte[] action, IntPtr cancel, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_receive_notifications(ClientHandle client, byte[] discoveredUsersJson, uint timeoutSeconds, IntPtr cancel, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_complete_notification(ClientHandle client, byte[] notificationId, int succeeded, byte[] reason, byte[] taskGuid, IntPtr cancel, out IntPtr json);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_client_test_endpoints(ClientHandle client, out IntPtr json);
 
         /// <summary>Only in libraries built with the test-hooks feature.</summary>
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
@@ -324,9 +369,135 @@ namespace TenantAttach.Interop
 
         public ClientHandle Handle { get { return handle; } }
 
+        // Kept referenced for as long as the library may call them.
+        private DeviceCodeCallback deviceCodeCallback;
+
+        /// <summary>Shows the device code sign-in's instructions (JSON: verificationUri, userCode,
+        /// message, expiresIn) through <paramref name="show"/>, on the thread of the call signing in.</summary>
+        public void SetDeviceCodeCallback(Action<string> show)
+        {
+            DeviceCodeCallback callback = null;
+            if (show != null)
+            {
+                callback = delegate (IntPtr user, IntPtr json) { show(Utf8.Decode(json)); };
+            }
+            Check(NativeMethods.ta_client_set_device_code_callback(handle, callback, IntPtr.Zero));
+            deviceCodeCallback = callback;
+        }
+
+        /// <summary>Runs a call that writes JSON, with cancellation through a ta_cancel flag.</summary>
+        private delegate int JsonCall(IntPtr cancel, out IntPtr json);
+
+        private static string CallJson(JsonCall call, CancellationToken token)
+        {
+            IntPtr cancel = NativeMethods.ta_cancel_new();
+            try
+            {
+                using (token.Register(delegate { NativeMethods.ta_cancel_set(cancel); }))
+                {
+                    IntPtr json;
+                    int status = call(cancel, out json);
+                    if (status != 0) throw TenantAttachException.FromLastError(status);
+                    return Utf8.TakeOwned(json);
+                }
+            }
+            finally
+            {
+                NativeMethods.ta_cancel_free(cancel);
+            }
+        }
+
+        /// <summary>Onboards the hierarchy (options JSON or null for defaults); the result JSON holds a
+        /// created app's secret once.</summary>
+        public string Register(string optionsJson, CancellationToken token = default(CancellationToken))
+        {
+            byte[] options = Utf8.Encode(optionsJson);
+            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_register(handle, options, c, out j); }, token);
+        }
+
+        public string Status(CancellationToken token = default(CancellationToken))
+        {
+            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_status(handle, c, out j); }, token);
+        }
+
+        public string SetUploadSettings(string settingsJson, CancellationToken token = default(CancellationToken))
+        {
+            byte[] settings = Utf8.Encode(settingsJson);
+            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_set_upload_settings(handle, settings, c, out j); }, token);
+        }
+
+        public void Unregister(CancellationToken token = default(CancellationToken))
+        {
+            CallJson(delegate (IntPtr c, out IntPtr j) { j = IntPtr.Zero; return NativeMethods.ta_client_unregister(handle, c); }, token);
+        }
+
+        private static ProgressCallback Progress(Action<ulong, ulong> progress)
+        {
+            if (progress == null) return null;
+            return delegate (IntPtr user, ulong done, ulong total) { progress(done, total); };
+        }
+
+        /// <summary>Uploads devices (a JSON array of Get-CMDevice-shaped objects); the run's report.</summary>
+        public string SyncDevices(string devicesJson, string optionsJson, Action<ulong, ulong> progress, CancellationToken token = default(CancellationToken))
+        {
+            byte[] devices = Utf8.Encode(devicesJson);
+            byte[] options = Utf8.Encode(optionsJson);
+            ProgressCallback callback = Progress(progress);
+            string report = CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_sync_devices(handle, devices, options, callback, IntPtr.Zero, c, out j); }, token);
+            GC.KeepAlive(callback);
+            return report;
+        }
+
+        /// <summary>Uploads devices from a file (NDJSON streamed, or a JSON array).</summary>
+        public string SyncDevicesFile(string path, string optionsJson, Action<ulong, ulong> progress, CancellationToken token = default(CancellationToken))
+        {
+            byte[] file = Utf8.Encode(path);
+            byte[] options = Utf8.Encode(optionsJson);
+            ProgressCallback callback = Progress(progress);
+            string report = CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_sync_devices_file(handle, file, options, callback, IntPtr.Zero, c, out j); }, token);
+            GC.KeepAlive(callback);
+            return report;
+        }
+
+        public string ListDevices(string filter, CancellationToken token = default(CancellationToken))
+        {
+            byte[] f = Utf8.Encode(filter);
+            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_list_devices(handle, f, c, out j); }, token);
+        }
+
+        /// <summary>Runs an action on managed devices (ids as a JSON array); one result per device.</summary>
+        public string TriggerAction(string deviceIdsJson, string action, CancellationToken token = default(CancellationToken))
+        {
+            byte[] ids = Utf8.Encode(deviceIdsJson);
+            byte[] a = Utf8.Encode(action);
+            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_trigger_action(handle, ids, a, c, out j); }, token);
+        }
+
+        /// <summary>The site's notification worker: the decisions on the actions received.</summary>
+        public string ReceiveNotifications(string discoveredUsersJson, uint timeoutSeconds, CancellationToken token = default(CancellationToken))
+        {
+            byte[] users = Utf8.Encode(discoveredUsersJson);
+            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_receive_notifications(handle, users, timeoutSeconds, c, out j); }, token);
+        }
+
+        public string CompleteNotification(string notificationId, bool succeeded, string reason, string taskGuid, CancellationToken token = default(CancellationToken))
+        {
+            byte[] id = Utf8.Encode(notificationId);
+            byte[] r = Utf8.Encode(reason);
+            byte[] t = Utf8.Encode(taskGuid);
+            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_complete_notification(handle, id, succeeded ? 1 : 0, r, t, c, out j); }, token);
+        }
+
+        public string TestEndpoints()
+        {
+            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_test_endpoints(handle, out j); }, CancellationToken.None);
+        }
+
         public void Dispose()
         {
             handle.Dispose();
+            // The library may call the device code callback until the client is freed.
+            GC.KeepAlive(deviceCodeCallback);
         }
 
         /// <summary>Throws the library's error for a non-OK status.</summary>

@@ -139,6 +139,15 @@ public static class InteropTests
         Check(MiniJson.ReadObject("[1]") == null, "the error reader refuses what is not an object");
 
         try { Directory.Delete(root, true); } catch (IOException) { }
+
+        try
+        {
+            E2eTests.Run(Check);
+        }
+        catch (TenantAttachException e)
+        {
+            Check(false, "end-to-end: " + e.StatusName + ": " + e.Message);
+        }
         Console.WriteLine("# " + count + " tests, " + (count - failed) + " passed, " + failed + " failed");
         return failed == 0 ? 0 : 1;
     }

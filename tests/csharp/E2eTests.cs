@@ -1,0 +1,127 @@
+// The whole job through TenantAttach.Interop.cs against tenant-attach-cloud (TA_CLOUD_URL and
+// TA_CLOUD_CA, started by scripts/test.sh): onboarding, upload with progress and non-ASCII names,
+// actions, the notification worker, cancellation, status, offboarding. Called from InteropTests.
+// Hierarchy and devices differ from the C test's, so both may run against one cloud.
+
+using System;
+using System.IO;
+using System.Threading;
+using TenantAttach.Interop;
+
+public static class E2eTests
+{
+    const string Hierarchy = "5f0c1a6e-0000-4000-8000-00000000c5c5";
+    const string Tenant = "c0ffee00-0000-4000-8000-000000000001";
+    const string SiteApp = "e0000000-0000-4000-8000-00000000c0de";
+    const string SiteSecret = "c-tests~site.secret.0001";
+
+    static string Config(string url, string ca, string dir, string auth)
+    {
+        return "{\"tenantId\":\"" + Tenant + "\",\"siteCode\":\"PS1\",\"hierarchyId\":\"" + Hierarchy + "\","
+            + "\"endpoints\":{\"authority\":\"" + url + "\",\"graph\":\"" + url + "\",\"gateway\":\"" + url + "\"},"
+            + "\"trustedCaFile\":\"" + ca + "\",\"stateDir\":\"" + dir + "/state\",\"logDir\":\"" + dir + "/logs\",\"auth\":" + auth + "}";
+    }
+
+    static string Between(string text, string after, string until)
+    {
+        int i = text.IndexOf(after, StringComparison.Ordinal);
+        if (i < 0) return null;
+        i += after.Length;
+        int j = text.IndexOf(until, i, StringComparison.Ordinal);
+        return j < 0 ? null : text.Substring(i, j - i);
+    }
+
+    public static void Run(Action<bool, string> check)
+    {
+        string url = Environment.GetEnvironmentVariable("TA_CLOUD_URL");
+        string ca = Environment.GetEnvironmentVariable("TA_CLOUD_CA");
+        if (string.IsNullOrEmpty(url) || string.IsNullOrEmpty(ca))
+        {
+            check(false, "TA_CLOUD_URL and TA_CLOUD_CA must name the test cloud (scripts/test.sh starts it)");
+            return;
+        }
+        string dir = Path.Combine(Path.GetTempPath(), "ta-cs-e2e-" + Guid.NewGuid().ToString("N"));
+        string siteAuth = "{\"kind\":\"clientSecret\",\"clientId\":\"" + SiteApp + "\",\"clientSecret\":\"" + SiteSecret + "\"}";
+        using (TenantAttachClient site = TenantAttachClient.Open(Config(url, ca, dir, siteAuth)))
+        using (TenantAttachClient helpdesk = TenantAttachClient.Open(Config(url, ca, dir, "{\"kind\":\"deviceCode\",\"clientId\":\"c1000000-0000-4000-8000-000000000002\"}")))
+        using (TenantAttachClient reader = TenantAttachClient.Open(Config(url, ca, dir, "{\"kind\":\"deviceCode\",\"clientId\":\"c1000000-0000-4000-8000-000000000004\"}")))
+        {
+            string prompt = null;
+            reader.SetDeviceCodeCallback(delegate (string json) { prompt = json; });
+            try
+            {
+                reader.Register(null);
+                check(false, "a non-admin cannot create the app");
+            }
+            catch (TenantAttachException e)
+            {
+                check(e.Status == TaStatus.Forbidden && e.Message.Contains("Global Administrator"), "C#: a non-admin is refused, naming the role");
+            }
+            check(prompt != null && prompt.Contains("userCode"), "C#: the device code prompt reached the managed callback");
+
+            string import = "{\"import\":{\"clientId\":\"" + SiteApp + "\",\"clientSecret\":\"" + SiteSecret
+                + "\",\"secretExpiry\":\"2030-01-01T00:00:00Z\",\"appIdUri\":\"api://" + Tenant + "/ConfigMgrService\"}}";
+            string registered = site.Register(import);
+            check(registered.Contains("\"appId\":\"" + SiteApp + "\""), "C#: import onboarding");
+
+            string devices = "[{\"Name\":\"Ladda upp enheter åäö\",\"SMSID\":\"GUID:C5000001\",\"IsClient\":true},"
+                + "{\"Name\":\"SRV-DP-02\",\"SMSID\":\"GUID:C5000002\",\"IsClient\":true}]";
+            int calls = 0;
+            string report = site.SyncDevices(devices, null, delegate (ulong d, ulong t) { calls++; });
+            check(report.Contains("\"uploaded\":2") && calls > 0, "C#: upload with progress (" + calls + " callbacks)");
+
+            string listed = helpdesk.ListDevices("deviceName eq 'Ladda upp enheter åäö'");
+            string id = Between(listed, "\"id\":\"", "\"");
+            check(id != null && listed.Contains("Ladda upp enheter åäö"), "C#: the device named Ladda upp enheter åäö comes back intact");
+            string results = helpdesk.TriggerAction("[\"" + id + "\"]", "SyncMachinePolicy");
+            check(results.Contains("\"result\":\"accepted\""), "C#: Sync machine policy accepted");
+            try
+            {
+                helpdesk.TriggerAction("[\"" + id + "\"]", "fullScan");
+                check(false, "C#: an unsupported action is refused");
+            }
+            catch (TenantAttachException e)
+            {
+                check(e.Status == TaStatus.UnsupportedAction && e.Message.Contains("AppEvaluationCycle"), "C#: an unsupported action is refused, naming the three");
+            }
+
+            string users = "[{\"aadUserId\":\"a0000000-0000-4000-8000-000000000002\",\"adDiscovered\":true,\"azureAdDiscovered\":true}]";
+            string decisions = "";
+            for (int i = 0; i < 5 && !decisions.Contains("RequestMachinePolicy"); i++)
+            {
+                decisions += site.ReceiveNotifications(users, 5);
+            }
+            check(decisions.Contains("\"templateId\":\"RequestMachinePolicy\"") && decisions.Contains("\"templateNumber\":1"), "C#: the worker receives the action with TemplateID 1");
+            string nid = Between(decisions, "\"notificationId\":\"", "\"");
+            string done = site.CompleteNotification(nid, true, null, "TASK-CS");
+            check(done.Contains("\"duplicate\":false"), "C#: the outcome is reported");
+            check(site.CompleteNotification(nid, true, null, "TASK-CS").Contains("\"duplicate\":true"), "C#: completing twice is harmless");
+
+            // Cancellation: an already-cancelled token stops a long-poll before it starts.
+            CancellationTokenSource cts = new CancellationTokenSource();
+            cts.Cancel();
+            try
+            {
+                site.ReceiveNotifications(users, 30, cts.Token);
+                check(false, "C#: a cancelled call stops");
+            }
+            catch (TenantAttachException e)
+            {
+                check(e.Status == TaStatus.Cancelled, "C#: a cancelled call stops with Cancelled");
+            }
+
+            check(site.Status().Contains("\"onboarded\":true"), "C#: status says onboarded");
+            site.Unregister();
+            try
+            {
+                site.SyncDevices(devices, null, null);
+                check(false, "C#: upload after offboarding is refused");
+            }
+            catch (TenantAttachException e)
+            {
+                check(e.Status == TaStatus.NotOnboarded, "C#: upload after offboarding is NotOnboarded");
+            }
+        }
+        try { Directory.Delete(dir, true); } catch (IOException) { }
+    }
+}
