@@ -6,13 +6,21 @@
     Description          = 'Drive Configuration Manager tenant attach from scripts: onboard a hierarchy, upload its devices, run device actions.'
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Desktop', 'Core')
-    FunctionsToExport    = @('Connect-TenantAttach', 'Disconnect-TenantAttach')
+    FunctionsToExport    = @(
+        'Connect-TenantAttach', 'Disconnect-TenantAttach', 'Register-TenantAttach', 'Unregister-TenantAttach',
+        'Set-TenantAttachUploadScope', 'Get-TenantAttachStatus', 'Sync-TenantAttachDevice', 'Get-TenantAttachDevice',
+        'Invoke-TenantAttachDeviceAction', 'Receive-TenantAttachNotification', 'Complete-TenantAttachNotification',
+        'Test-TenantAttachEndpoint'
+    )
+    FormatsToProcess     = @('TenantAttach.Format.ps1xml')
     CmdletsToExport      = @()
     VariablesToExport    = @()
     AliasesToExport      = @()
     PrivateData          = @{
         PSData = @{
-            Tags = @('ConfigMgr', 'MEMCM', 'TenantAttach', 'Intune')
+            Tags       = @('ConfigMgr', 'MEMCM', 'TenantAttach', 'Intune')
+            ProjectUri = 'https://example.invalid/tenant-attach'
+            LicenseUri = 'https://example.invalid/tenant-attach/blob/main/LICENSE'
         }
     }
 }

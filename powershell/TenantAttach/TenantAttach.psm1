@@ -33,7 +33,12 @@ function Get-TenantAttachNativeLibraryPath {
 if (-not ('TenantAttach.Interop.TenantAttachClient' -as [type])) {
     Add-Type -Path (Join-Path $PSScriptRoot 'TenantAttach.Interop.cs')
 }
-[TenantAttach.Interop.NativeLibraryLoader]::Load((Get-TenantAttachNativeLibraryPath))
+$nativePath = Get-TenantAttachNativeLibraryPath
+if (-not (Test-Path -LiteralPath $nativePath)) {
+    $available = (Get-ChildItem -Path (Join-Path $PSScriptRoot 'bin') -Directory -ErrorAction SilentlyContinue).Name -join ', '
+    throw "TenantAttach: the native library for this platform is not at $nativePath (this copy of the module has: $(if ($available) { $available } else { 'none' })). Build it with scripts/package-module.sh on this platform, or set TENANT_ATTACH_LIBRARY."
+}
+[TenantAttach.Interop.NativeLibraryLoader]::Load($nativePath)
 
 $script:TenantAttachSession = $null
 
@@ -81,8 +86,10 @@ function ConvertFrom-TenantAttachSecureString {
     }
 }
 
-foreach ($script in Get-ChildItem -Path (Join-Path $PSScriptRoot 'Public') -Filter '*.ps1') {
-    . $script.FullName
+foreach ($folder in 'Private', 'Public') {
+    foreach ($file in Get-ChildItem -Path (Join-Path $PSScriptRoot $folder) -Filter '*.ps1') {
+        . $file.FullName
+    }
 }
 
-Export-ModuleMember -Function 'Connect-TenantAttach', 'Disconnect-TenantAttach'
+Export-ModuleMember -Function (Get-ChildItem -Path (Join-Path $PSScriptRoot 'Public') -Filter '*.ps1').BaseName

@@ -176,7 +176,8 @@ int main(void) {
     CHECK(strstr(all, "\"templateId\":\"AppDeplEvalNow\"") && strstr(all, "\"templateNumber\":6"), "App evaluation cycle arrives with TemplateID 6");
     CHECK(strstr(all, "not found by Azure AD user discovery") != NULL, "the AD-only user is refused at the site, with the reason");
     char nid[64] = "";
-    CHECK(json_string(all, "notificationId", 0, nid, sizeof nid), "a notification id");
+    const char *authorized = strstr(all, "\"decision\":\"Authorized\"");
+    CHECK(authorized != NULL && json_string(authorized, "notificationId", 0, nid, sizeof nid), "an authorized notification's id");
     call_json(ta_client_complete_notification(site, nid, 1, NULL, "TASK-1", NULL, &out), TA_STATUS_OK, out, "complete an action");
     ta_string_free(out);
     out = NULL;

@@ -32,6 +32,29 @@ def problems(source: bytes):
     return sorted(found)
 
 
+def function_names(source: bytes):
+    """Names of the top-level functions a script defines."""
+    names = []
+    for node in PARSER.parse(source).root_node.children:
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if n.type == "function_statement":
+                name = next((c for c in n.children if c.type == "function_name"), None)
+                if name is not None:
+                    names.append(name.text.decode())
+                continue
+            stack.extend(n.children)
+    return names
+
+
+def manifest_exports(text: str):
+    """The FunctionsToExport list of a module manifest."""
+    import re
+    block = re.search(r"FunctionsToExport\s*=\s*@\((.*?)\)", text, re.S)
+    return re.findall(r"'([^']+)'", block.group(1)) if block else []
+
+
 def main() -> int:
     count = 0
     failed = 0
@@ -57,6 +80,14 @@ def main() -> int:
         for line, col, kind in found[:5]:
             print(f"# {rel}:{line}:{col}: {kind}")
         report(not found, f"{rel} parses")
+    module = ROOT / "powershell" / "TenantAttach"
+    defined = {}
+    for path in sorted((module / "Public").glob("*.ps1")):
+        defined[path.stem] = function_names(path.read_bytes())
+    exported = manifest_exports((module / "TenantAttach.psd1").read_text(encoding="utf-8-sig"))
+    for name, functions in defined.items():
+        report(functions == [name], f"Public/{name}.ps1 defines exactly the function {name} (found {functions})")
+    report(sorted(exported) == sorted(defined), f"the manifest exports exactly the public functions ({len(exported)} exported, {len(defined)} defined)")
     print(f"# {count} checks, {len(files)} PowerShell files, {failed} failed")
     return 1 if failed else 0
 

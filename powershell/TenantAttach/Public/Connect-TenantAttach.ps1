@@ -73,6 +73,13 @@ function Connect-TenantAttach {
         $json = $null
         $config = $null
     }
+    if ($PSCmdlet.ParameterSetName -eq 'DeviceCode') {
+        # The sign-in's instructions, shown when a command first needs a token.
+        $client.SetDeviceCodeCallback([System.Action[string]] {
+                param($prompt)
+                Write-Host (($prompt | ConvertFrom-Json).message)
+            })
+    }
     if ($script:TenantAttachSession) {
         $script:TenantAttachSession.Dispose()
     }
@@ -91,18 +98,5 @@ function Connect-TenantAttach {
     Write-Verbose ("Connected: tenant {0}, site {1}, library {2}" -f $session.TenantId, $session.SiteCode, $session.Version)
     if ($PassThru) {
         return $session
-    }
-}
-
-function Disconnect-TenantAttach {
-    <#
-    .SYNOPSIS
-    Closes the tenant attach session opened by Connect-TenantAttach.
-    #>
-    [CmdletBinding()]
-    param()
-    if ($script:TenantAttachSession) {
-        $script:TenantAttachSession.Dispose()
-        $script:TenantAttachSession = $null
     }
 }
