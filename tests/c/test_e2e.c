@@ -8,6 +8,7 @@
 #include "ta_test.h"
 
 #define HIERARCHY "5f0c1a6e-0000-4000-8000-00000000c0c0"
+#define HIERARCHY2 "5f0c1a6e-0000-4000-8000-00000000c0c2"
 #define TENANT "c0ffee00-0000-4000-8000-000000000001"
 #define SITE_APP "e0000000-0000-4000-8000-00000000c0de"
 #define SITE_SECRET "c-tests~site.secret.0001"
@@ -15,13 +16,13 @@
 static char url[512], ca[1024], dir[] = "/tmp/ta-c-e2e-XXXXXX";
 static char err[8192];
 
-static struct ta_client *open_client(const char *auth) {
+static struct ta_client *open_in(const char *tenant, const char *hierarchy, const char *auth) {
     char json[4096];
     snprintf(json, sizeof json,
-             "{\"tenantId\":\"" TENANT "\",\"siteCode\":\"PS1\",\"hierarchyId\":\"" HIERARCHY "\","
+             "{\"tenantId\":\"%s\",\"siteCode\":\"PS1\",\"hierarchyId\":\"%s\","
              "\"endpoints\":{\"authority\":\"%s\",\"graph\":\"%s\",\"gateway\":\"%s\"},\"trustedCaFile\":\"%s\","
              "\"stateDir\":\"%s/state\",\"logDir\":\"%s/logs\",\"auth\":%s}",
-             url, url, url, ca, dir, dir, auth);
+             tenant, hierarchy, url, url, url, ca, dir, dir, auth);
     struct ta_client *c = NULL;
     if (ta_client_open(json, &c) != TA_STATUS_OK) {
         ta_test_last_error(err, sizeof err);
@@ -29,6 +30,8 @@ static struct ta_client *open_client(const char *auth) {
     }
     return c;
 }
+
+static struct ta_client *open_client(const char *auth) { return open_in(TENANT, HIERARCHY, auth); }
 
 static struct ta_client *person(int n) {
     char auth[128];
@@ -95,6 +98,29 @@ int main(void) {
     CHECK(strstr(err, "Global Administrator") != NULL, "the refusal names the Global Administrator role");
     CHECK(prompts == 1, "the device code instructions reached the C callback");
 
+    /* A Global Administrator creates the app by device code (another hierarchy), changes its scope. */
+    struct ta_client *admin = open_in(TENANT, HIERARCHY2, "{\"kind\":\"deviceCode\",\"clientId\":\"c1000000-0000-4000-8000-000000000001\"}");
+    call_json(ta_client_register(admin, "{\"uploadScope\":{\"kind\":\"all\"}}", NULL, &out), TA_STATUS_OK, out, "create-app onboarding as admin@contoso");
+    CHECK(out != NULL && strstr(out, "\"clientSecret\":\"") && strstr(out, "\"servicePrincipalId\":\""), "the app, its service principal and its secret (once)");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_set_upload_settings(admin, "{\"uploadScope\":{\"kind\":\"collection\",\"collectionId\":\"PS100012\"}}", NULL, &out), TA_STATUS_OK, out, "scope change");
+    CHECK(out != NULL && strstr(out, "\"scopeVersion\":2") && strstr(out, "PS100012"), "the scope is one collection now (scopeVersion 2)");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_set_upload_settings(admin, "{\"uploadScope\":{\"kind\":\"some\"}}", NULL, &out), TA_STATUS_INVALID_ARGUMENT, out, "a bad scope");
+    /* Fabrikam cannot attach the hierarchy Contoso holds. */
+    struct ta_client *fab = open_in("fab00000-0000-4000-8000-000000000002", HIERARCHY2,
+                                    "{\"kind\":\"clientSecret\",\"clientId\":\"e0000000-0000-4000-8000-00000000fab1\",\"clientSecret\":\"c-tests~fabrikam.secret.0001\"}");
+    call_json(ta_client_register(fab, "{\"import\":{\"clientId\":\"e0000000-0000-4000-8000-00000000fab1\",\"clientSecret\":\"c-tests~fabrikam.secret.0001\","
+                                      "\"secretExpiry\":\"2030-01-01T00:00:00Z\",\"appIdUri\":\"api://fab00000-0000-4000-8000-000000000002/ConfigMgr\"}}",
+                                 NULL, &out),
+              TA_STATUS_CONFLICT, out, "a second tenant attaching the hierarchy");
+    CHECK(strstr(err, TENANT) != NULL, "the conflict names the tenant holding it");
+    CHECK(ta_client_unregister(admin, NULL) == TA_STATUS_OK, "the admin offboards that hierarchy");
+    ta_client_free(fab);
+    ta_client_free(admin);
+
     /* The site imports its app. */
     struct ta_client *site = open_client("{\"kind\":\"clientSecret\",\"clientId\":\"" SITE_APP "\",\"clientSecret\":\"" SITE_SECRET "\"}");
     const char *import = "{\"import\":{\"clientId\":\"" SITE_APP "\",\"clientSecret\":\"" SITE_SECRET
@@ -148,6 +174,11 @@ int main(void) {
     call_json(ta_client_trigger_action(helpdesk, ids, "App evaluation cycle", NULL, &out), TA_STATUS_OK, out, "App evaluation cycle");
     ta_string_free(out);
     out = NULL;
+    snprintf(ids, sizeof ids, "[\"%s\"]", dp);
+    call_json(ta_client_trigger_action(helpdesk, ids, "refreshUserPolicy", NULL, &out), TA_STATUS_OK, out, "Sync user policy (by its Graph name)");
+    ta_string_free(out);
+    out = NULL;
+    snprintf(ids, sizeof ids, "[\"%s\"]", pc);
     call_json(ta_client_trigger_action(helpdesk, ids, "wakeUpClient", NULL, &out), TA_STATUS_UNSUPPORTED_ACTION, out, "an unsupported action");
     CHECK(strstr(err, "SyncMachinePolicy") && strstr(err, "SyncUserPolicy") && strstr(err, "AppEvaluationCycle"), "the error lists the three actions");
     struct ta_client *reader2 = person(4);
@@ -164,7 +195,7 @@ int main(void) {
     const char *users = "[{\"aadUserId\":\"a0000000-0000-4000-8000-000000000002\",\"adDiscovered\":true,\"azureAdDiscovered\":true},"
                         "{\"aadUserId\":\"a0000000-0000-4000-8000-000000000003\",\"adDiscovered\":true,\"azureAdDiscovered\":false}]";
     char all[16384] = "";
-    for (int round = 0; round < 5 && !(strstr(all, "RequestMachinePolicy") && strstr(all, "AppDeplEvalNow") && strstr(all, "Refused")); ++round) {
+    for (int round = 0; round < 5 && !(strstr(all, "RequestMachinePolicy") && strstr(all, "RequestUsersPolicy") && strstr(all, "AppDeplEvalNow") && strstr(all, "\"decision\":\"refused\"")); ++round) {
         if (ta_client_receive_notifications(site, users, 5, NULL, &out) == TA_STATUS_OK && out != NULL) {
             strncat(all, out, sizeof all - strlen(all) - 1);
         }
@@ -174,9 +205,11 @@ int main(void) {
     CHECK(strstr(all, "\"templateId\":\"RequestMachinePolicy\"") && strstr(all, "\"notificationType\":\"ClientNotificationRequestMachinePolicyNow\""),
           "Sync machine policy arrives with its TemplateID and notification type");
     CHECK(strstr(all, "\"templateId\":\"AppDeplEvalNow\"") && strstr(all, "\"templateNumber\":6"), "App evaluation cycle arrives with TemplateID 6");
+    CHECK(strstr(all, "\"templateId\":\"RequestUsersPolicy\"") && strstr(all, "\"notificationType\":\"ClientNotificationRequestUsersPolicyNow\""),
+          "Sync user policy arrives with its TemplateID and notification type");
     CHECK(strstr(all, "not found by Azure AD user discovery") != NULL, "the AD-only user is refused at the site, with the reason");
     char nid[64] = "";
-    const char *authorized = strstr(all, "\"decision\":\"Authorized\"");
+    const char *authorized = strstr(all, "\"decision\":\"authorized\"");
     CHECK(authorized != NULL && json_string(authorized, "notificationId", 0, nid, sizeof nid), "an authorized notification's id");
     call_json(ta_client_complete_notification(site, nid, 1, NULL, "TASK-1", NULL, &out), TA_STATUS_OK, out, "complete an action");
     ta_string_free(out);

@@ -17,7 +17,12 @@ public static class E2eTests
 
     static string Config(string url, string ca, string dir, string auth)
     {
-        return "{\"tenantId\":\"" + Tenant + "\",\"siteCode\":\"PS1\",\"hierarchyId\":\"" + Hierarchy + "\","
+        return Config(url, ca, dir, auth, Tenant, Hierarchy);
+    }
+
+    static string Config(string url, string ca, string dir, string auth, string tenant, string hierarchy)
+    {
+        return "{\"tenantId\":\"" + tenant + "\",\"siteCode\":\"PS1\",\"hierarchyId\":\"" + hierarchy + "\","
             + "\"endpoints\":{\"authority\":\"" + url + "\",\"graph\":\"" + url + "\",\"gateway\":\"" + url + "\"},"
             + "\"trustedCaFile\":\"" + ca + "\",\"stateDir\":\"" + dir + "/state\",\"logDir\":\"" + dir + "/logs\",\"auth\":" + auth + "}";
     }
@@ -59,6 +64,32 @@ public static class E2eTests
             }
             check(prompt != null && prompt.Contains("userCode"), "C#: the device code prompt reached the managed callback");
 
+            // A Global Administrator creates the app (another hierarchy), changes the scope, registers
+            // again (converges); Fabrikam cannot attach that hierarchy; then it is offboarded.
+            string other = "5f0c1a6e-0000-4000-8000-00000000c5c6";
+            using (TenantAttachClient admin = TenantAttachClient.Open(Config(url, ca, dir, "{\"kind\":\"deviceCode\",\"clientId\":\"c1000000-0000-4000-8000-000000000001\"}", Tenant, other)))
+            {
+                string created = admin.Register("{\"uploadScope\":{\"kind\":\"all\"}}");
+                check(created.Contains("\"clientSecret\":\"") && created.Contains("\"servicePrincipalId\""), "C#: a Global Administrator creates the app by device code");
+                check(admin.SetUploadSettings("{\"uploadScope\":{\"kind\":\"collection\",\"collectionId\":\"PS100012\"}}").Contains("\"scopeVersion\":2"), "C#: scope change");
+                check(admin.Register(null).Contains("\"alreadyOnboarded\":true"), "C#: registering again converges");
+                string fabAuth = "{\"kind\":\"clientSecret\",\"clientId\":\"e0000000-0000-4000-8000-00000000fab1\",\"clientSecret\":\"c-tests~fabrikam.secret.0001\"}";
+                using (TenantAttachClient fab = TenantAttachClient.Open(Config(url, ca, dir, fabAuth, "fab00000-0000-4000-8000-000000000002", other)))
+                {
+                    try
+                    {
+                        fab.Register("{\"import\":{\"clientId\":\"e0000000-0000-4000-8000-00000000fab1\",\"clientSecret\":\"c-tests~fabrikam.secret.0001\",\"secretExpiry\":\"2030-01-01T00:00:00Z\",\"appIdUri\":\"api://fab00000-0000-4000-8000-000000000002/ConfigMgr\"}}");
+                        check(false, "C#: a second tenant is refused");
+                    }
+                    catch (TenantAttachException e)
+                    {
+                        check(e.Status == TaStatus.Conflict && e.Message.Contains(Tenant), "C#: a second tenant is refused, naming the holder");
+                    }
+                }
+                admin.Unregister();
+                check(!admin.Status().Contains("\"onboarded\":true"), "C#: offboarded");
+            }
+
             string import = "{\"import\":{\"clientId\":\"" + SiteApp + "\",\"clientSecret\":\"" + SiteSecret
                 + "\",\"secretExpiry\":\"2030-01-01T00:00:00Z\",\"appIdUri\":\"api://" + Tenant + "/ConfigMgrService\"}}";
             string registered = site.Register(import);
@@ -75,6 +106,8 @@ public static class E2eTests
             check(id != null && listed.Contains("Ladda upp enheter åäö"), "C#: the device named Ladda upp enheter åäö comes back intact");
             string results = helpdesk.TriggerAction("[\"" + id + "\"]", "SyncMachinePolicy");
             check(results.Contains("\"result\":\"accepted\""), "C#: Sync machine policy accepted");
+            check(helpdesk.TriggerAction("[\"" + id + "\"]", "SyncUserPolicy").Contains("accepted")
+                && helpdesk.TriggerAction("[\"" + id + "\"]", "AppEvaluationCycle").Contains("accepted"), "C#: Sync user policy and App evaluation cycle accepted");
             try
             {
                 helpdesk.TriggerAction("[\"" + id + "\"]", "fullScan");
@@ -87,11 +120,13 @@ public static class E2eTests
 
             string users = "[{\"aadUserId\":\"a0000000-0000-4000-8000-000000000002\",\"adDiscovered\":true,\"azureAdDiscovered\":true}]";
             string decisions = "";
-            for (int i = 0; i < 5 && !decisions.Contains("RequestMachinePolicy"); i++)
+            for (int i = 0; i < 5 && !(decisions.Contains("RequestMachinePolicy") && decisions.Contains("RequestUsersPolicy") && decisions.Contains("AppDeplEvalNow")); i++)
             {
                 decisions += site.ReceiveNotifications(users, 5);
             }
-            check(decisions.Contains("\"templateId\":\"RequestMachinePolicy\"") && decisions.Contains("\"templateNumber\":1"), "C#: the worker receives the action with TemplateID 1");
+            check(decisions.Contains("\"templateId\":\"RequestMachinePolicy\"") && decisions.Contains("\"templateNumber\":1"), "C#: the worker receives Sync machine policy with TemplateID 1");
+            check(decisions.Contains("\"notificationType\":\"ClientNotificationRequestUsersPolicyNow\"") && decisions.Contains("\"templateNumber\":2"), "C#: Sync user policy with TemplateID 2");
+            check(decisions.Contains("\"notificationType\":\"ClientNotificationAppDeplEvalNow\"") && decisions.Contains("\"templateNumber\":6"), "C#: App evaluation cycle with TemplateID 6");
             string nid = Between(decisions, "\"notificationId\":\"", "\"");
             string done = site.CompleteNotification(nid, true, null, "TASK-CS");
             check(done.Contains("\"duplicate\":false"), "C#: the outcome is reported");
