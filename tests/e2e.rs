@@ -160,3 +160,27 @@ fn an_untrusted_certificate_is_a_tls_error_naming_the_fix() {
     assert_eq!(e.kind, ErrorKind::Tls, "{}", e.message);
     assert!(e.message.contains("trustedCaFile"));
 }
+
+#[test]
+fn the_endpoint_check_reports_each_endpoint_with_its_error_and_time() {
+    let cloud = TestCloud::start().expect("cloud");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The gateway regions and aka.ms keep their real (unreachable here) hosts; a closed loopback
+    // port stands in for an endpoint that refuses connections.
+    let mut cfg: Value = serde_json::from_str(&config(&cloud, dir.path(), CONTOSO_TENANT, json!({ "kind": "deviceCode" }))).expect("json");
+    cfg["endpoints"]["gatewayUs"] = json!("http://127.0.0.1:9");
+    cfg["timeouts"] = json!({ "connectMs": 2000, "requestMs": 4000, "retryBudgetMs": 1000, "maxAttempts": 1 });
+    let client = Client::open_json(&cfg.to_string()).expect("opens");
+    let checks = client.test_endpoints().expect("checked");
+    let by_name = |n: &str| checks.as_array().and_then(|a| a.iter().find(|c| c["name"] == n)).cloned().unwrap_or(Value::Null);
+    for name in ["endpoints.authority", "endpoints.graph", "endpoints.gateway"] {
+        let c = by_name(name);
+        assert_eq!(c["reachable"], true, "{c}");
+        assert!(c["elapsedMs"].is_u64() && c["httpStatus"].is_u64());
+    }
+    let refused = by_name("endpoints.gatewayUs");
+    assert_eq!(refused["reachable"], false);
+    assert_eq!(refused["kind"], "network", "{refused}");
+    assert!(refused["error"].as_str().unwrap_or("").contains("127.0.0.1:9"), "{refused}");
+    assert_eq!(checks.as_array().map(Vec::len), Some(6));
+}
