@@ -111,6 +111,23 @@ if [ -e "${cs_sources[0]}" ]; then
   fi
 fi
 
+# --- The examples in C and C# against the test cloud ------------------------------------------------
+section "Examples (examples/c, examples/csharp against the test cloud)"
+ex_pass=0; ex_fail=0
+if gcc -std=c11 -Wall -Wextra -Werror -pedantic -fsanitize=address,undefined -Iinclude examples/c/tenant_attach_demo.c -o "$BUILD/c-demo" \
+    -L"$LIB_DIR" -ltenant_attach -Wl,-rpath,"$LIB_DIR" && "$BUILD/c-demo" >"$BUILD/c-demo.out" 2>&1 && grep -q '"status":"succeeded"' "$BUILD/c-demo.out"; then
+  echo "ok 1 - examples/c/tenant_attach_demo.c: onboard, upload, action, worker, offboard"; ex_pass=$((ex_pass + 1))
+else
+  cat "$BUILD/c-demo.out" 2>/dev/null; echo "not ok 1 - examples/c/tenant_attach_demo.c"; ex_fail=$((ex_fail + 1))
+fi
+if mcs -langversion:5 -warnaserror+ -out:"$BUILD/cs-demo.exe" powershell/TenantAttach/TenantAttach.Interop.cs examples/csharp/Demo.cs \
+    && TENANT_ATTACH_LIBRARY="$LIB" mono "$BUILD/cs-demo.exe" >"$BUILD/cs-demo.out" 2>&1 && grep -q '"status":"succeeded"' "$BUILD/cs-demo.out"; then
+  echo "ok 2 - examples/csharp/Demo.cs: onboard, upload, action, worker, offboard"; ex_pass=$((ex_pass + 1))
+else
+  cat "$BUILD/cs-demo.out" 2>/dev/null; echo "not ok 2 - examples/csharp/Demo.cs"; ex_fail=$((ex_fail + 1))
+fi
+record "Examples" $ex_pass $ex_fail 0
+
 # --- PowerShell -----------------------------------------------------------------------------------
 section "PowerShell parse check (tree-sitter-powershell)"
 python3 tests/powershell/parse_check.py >"$BUILD/parse.out" 2>&1

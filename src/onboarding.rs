@@ -56,8 +56,8 @@ pub fn parse_scope(value: Option<&Value>) -> Result<Value> {
     Ok(scope)
 }
 
-/// Checks an imported app's details before anything is sent.
-fn check_import(import: &ImportApp, tenant: &str) -> Result<()> {
+/// Checks an imported app's id and secret expiry before anything is sent.
+fn check_import(import: &ImportApp) -> Result<()> {
     crate::redact::register_secret(&import.client_secret);
     uuid::Uuid::parse_str(&import.client_id).map_err(|_| Error::invalid_argument(format!("import.clientId `{}` is not a GUID", import.client_id)))?;
     let expiry = chrono::DateTime::parse_from_rfc3339(&import.secret_expiry)
@@ -65,16 +65,21 @@ fn check_import(import: &ImportApp, tenant: &str) -> Result<()> {
     if expiry < chrono::Utc::now() {
         return Err(Error::new(ErrorKind::Expired, format!("the imported app's secret expired on {}; create a new secret for app {} and import it", expiry.format("%Y-%m-%d"), import.client_id)));
     }
-    let uri = &import.app_id_uri;
+    Ok(())
+}
+
+/// `api://{tenantId}/{name}` (`tenants`: the names the tenant goes by, its GUID first) or
+/// `https://{verifiedDomain}/{name}`.
+fn check_app_id_uri(uri: &str, tenants: &[&str]) -> Result<()> {
     let ok = if let Some(rest) = uri.strip_prefix("api://") {
-        rest.split_once('/').is_some_and(|(t, name)| t.eq_ignore_ascii_case(tenant) && !name.is_empty() && !name.contains('/'))
+        rest.split_once('/').is_some_and(|(t, name)| tenants.iter().any(|x| t.eq_ignore_ascii_case(x)) && !name.is_empty() && !name.contains('/'))
     } else if let Some(rest) = uri.strip_prefix("https://") {
         rest.split_once('/').is_some_and(|(domain, name)| domain.contains('.') && !name.is_empty() && !name.contains('/'))
     } else {
         false
     };
     if !ok {
-        return Err(Error::invalid_argument(format!("import.appIdUri `{uri}` must be api://{tenant}/<name> or https://<verified domain>/<name>")));
+        return Err(Error::invalid_argument(format!("import.appIdUri `{uri}` must be api://{}/<name> or https://<verified domain>/<name>", tenants[0])));
     }
     Ok(())
 }
@@ -90,11 +95,15 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
     let import_services;
     let (acting, app_id, app_id_uri, created) = match &options.import {
         Some(import) => {
-            let tenant_guid = require(&config.tenant_id, "tenantId")?;
-            check_import(import, tenant_guid)?;
+            let configured = require(&config.tenant_id, "tenantId")?;
+            check_import(import)?;
             let mut c = config.clone();
             c.auth = Some(crate::config::AuthConfig::ClientSecret { client_id: import.client_id.clone(), client_secret: import.client_secret.clone() });
             import_services = Services::new(&c, None)?;
+            // api://{tenantId}/{name} names the tenant by its GUID, which the imported app's sign-in tells.
+            let token = import_services.auth.token(&import_services.transport, crate::config::GATEWAY_RESOURCE, cancelled)?;
+            let tid = claims(&token).and_then(|c| c["tid"].as_str().map(str::to_owned)).unwrap_or_else(|| configured.to_owned());
+            check_app_id_uri(&import.app_id_uri, &[tid.as_str(), configured])?;
             log(&format!("Importing app {} ({}) for hierarchy {hierarchy}", import.client_id, import.app_id_uri));
             (&import_services, import.client_id.clone(), import.app_id_uri.clone(), None)
         }

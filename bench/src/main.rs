@@ -1,8 +1,10 @@
 //! Hierarchy-scale benchmarks: `cargo run --release -p tenant-attach-bench -- [--devices N] [--runs R] [--seed S]`.
 //!
 //! Generates a deterministic inventory as NDJSON (non-ASCII names, clients and non-clients, a mix of
-//! collections), then runs each scenario several times, each run in a child process of its own so
-//! that its peak memory (VmHWM) is its own, and prints one table of medians and spreads.
+//! collections), starts tenant-attach-cloud as a separate process on loopback (this binary in
+//! `--cloud` mode), onboards a hierarchy through the library, then runs each scenario several
+//! times, each run in a child process of its own (so that its peak memory, VmHWM, is its own) that
+//! drives the real library through its public API, and prints one table of medians and spreads.
 //! docs/BENCHMARKS.md has the figures and how to reproduce them.
 
 use std::io::{BufReader, BufWriter, Write};
@@ -10,10 +12,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use serde_json::{json, Value};
 use tenant_attach::sync::state::StateStore;
 use tenant_attach::sync::{self, Hooks, Options, Scope, Target, Uploader};
+use tenant_attach::Client;
 
 const HIERARCHY: &str = "5f0c1a6e-2d3b-4c5d-8e9f-0a1b2c3d4e5f";
+/// A small hierarchy of its own for the trigger-to-receive latency (no backlog of other actions).
+const LATENCY_HIERARCHY: &str = "5f0c1a6e-2d3b-4c5d-8e9f-00000000a7e1";
+const TENANT: &str = "c0ffee00-0000-4000-8000-000000000001";
+const SITE_APP: &str = "e0000000-0000-4000-8000-00000000be9c";
+const SITE_SECRET: &str = "bench~site.secret.0001";
 
 struct Args {
     /// Keep the generated inventory here (default: a temporary folder removed at the end).
@@ -122,18 +131,127 @@ impl Uploader for Counting {
     }
 }
 
-/// One run inside a child process: prints `RESULT ms bytes records peak_kb`.
-fn child(_scenario: &str, input: &Path, state: &Path) -> tenant_attach::Result<()> {
+/// Where the cloud is, for children (environment variables set by the parent).
+struct CloudEnv {
+    url: String,
+    ca: String,
+}
+
+fn cloud_env() -> CloudEnv {
+    CloudEnv { url: std::env::var("TA_BENCH_URL").unwrap_or_default(), ca: std::env::var("TA_BENCH_CA").unwrap_or_default() }
+}
+
+fn client(env: &CloudEnv, hierarchy: &str, state: &Path, auth: Value) -> tenant_attach::Result<Client> {
+    let config = json!({ "tenantId": TENANT, "siteCode": "PS1", "hierarchyId": hierarchy,
+        "endpoints": { "authority": env.url, "graph": env.url, "gateway": env.url }, "trustedCaFile": env.ca,
+        "stateDir": state, "auth": auth });
+    Client::open_json(&config.to_string())
+}
+
+fn site_auth() -> Value {
+    json!({ "kind": "clientSecret", "clientId": SITE_APP, "clientSecret": SITE_SECRET })
+}
+
+fn operator_auth() -> Value {
+    json!({ "kind": "clientSecret", "clientId": tenant_attach_cloud::CONTOSO_AUTOMATION_APP, "clientSecret": tenant_attach_cloud::CONTOSO_AUTOMATION_SECRET })
+}
+
+/// One measured run inside a child process; prints `RESULT ms bytes records peak_kb [extra]`.
+fn child(args: &[String]) -> tenant_attach::Result<()> {
+    let never = || false;
     let started = Instant::now();
-    let mut store = StateStore::open(state, HIERARCHY)?;
-    let mut input = BufReader::with_capacity(1 << 20, std::fs::File::open(input).map_err(|e| tenant_attach::Error::io("input", &e))?);
-    let target = Target { hierarchy_id: HIERARCHY.into(), tenant_id: Some("c0ffee00-0000-4000-8000-000000000001".into()), scope: Scope::All, scope_version: 1 };
-    let mut uploader = Counting { bytes: 0 };
-    let mut progress = |_: u64, _: u64| {};
-    let mut hooks = Hooks { progress: &mut progress, cancelled: &|| false, logger: None };
-    let report = sync::run(&mut store, sync::Input::Ndjson(&mut input), 0, &target, &Options::default(), &mut uploader, &mut hooks)?;
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    println!("RESULT {ms:.1} {} {} {}", uploader.bytes, report.uploaded + report.deleted, peak_kb());
+    match args[0].as_str() {
+        "engine" => {
+            let (input, state) = (Path::new(&args[1]), Path::new(&args[2]));
+            let mut store = StateStore::open(state, HIERARCHY)?;
+            let mut input = BufReader::with_capacity(1 << 20, std::fs::File::open(input).map_err(|e| tenant_attach::Error::io("input", &e))?);
+            let target = Target { hierarchy_id: HIERARCHY.into(), tenant_id: Some(TENANT.into()), scope: Scope::All, scope_version: 1 };
+            let mut uploader = Counting { bytes: 0 };
+            let mut progress = |_: u64, _: u64| {};
+            let mut hooks = Hooks { progress: &mut progress, cancelled: &never, logger: None };
+            let report = sync::run(&mut store, sync::Input::Ndjson(&mut input), 0, &target, &Options::default(), &mut uploader, &mut hooks)?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            println!("RESULT {ms:.1} {} {} {}", uploader.bytes, report.uploaded + report.deleted, peak_kb());
+        }
+        "sync" => {
+            let (input, state) = (Path::new(&args[1]), Path::new(&args[2]));
+            let site = client(&cloud_env(), HIERARCHY, state, site_auth())?;
+            let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(input).map_err(|e| tenant_attach::Error::io("input", &e))?);
+            let report = site.sync_devices(sync::Input::Ndjson(&mut reader), 0, Options::default(), &mut |_, _| {}, &never)?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            println!("RESULT {ms:.1} {} {} {}", report.bytes, report.uploaded + report.deleted, peak_kb());
+        }
+        "actions-batch" | "actions-single" => {
+            let ids: Vec<String> = std::fs::read_to_string(&args[1]).map_err(|e| tenant_attach::Error::io("ids", &e))?.lines().map(str::to_owned).collect();
+            let operator = client(&cloud_env(), HIERARCHY, &std::env::temp_dir(), operator_auth())?;
+            let services = operator.services()?;
+            // Sign in before the clock starts: both variants share it.
+            services.auth.token(&services.transport, tenant_attach::config::GRAPH_RESOURCE, &never)?;
+            let started = Instant::now();
+            let accepted = if args[0] == "actions-batch" {
+                operator.trigger_action(&ids, "SyncMachinePolicy", &never)?.iter().filter(|r| r["result"] == "accepted").count()
+            } else {
+                // As a plain script would: one Graph call per device.
+                let body = json!({ "configurationManagerAction": { "action": "refreshMachinePolicy" } });
+                let mut ok = 0;
+                for id in &ids {
+                    services.graph("POST", &format!("/beta/deviceManagement/managedDevices/{id}/triggerConfigurationManagerAction"), Some(&body), "trigger", &never)?;
+                    ok += 1;
+                }
+                ok
+            };
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            println!("RESULT {ms:.1} 0 {accepted} {}", peak_kb());
+        }
+        "latency" => {
+            let count: usize = args[1].parse().unwrap_or(1000);
+            let env = cloud_env();
+            let state = std::env::temp_dir().join(format!("ta-bench-latency-{}", std::process::id()));
+            let site = std::sync::Arc::new(client(&env, LATENCY_HIERARCHY, &state, site_auth())?);
+            let operator = client(&env, LATENCY_HIERARCHY, &state, operator_auth())?;
+            let services = operator.services()?;
+            services.auth.token(&services.transport, tenant_attach::config::GRAPH_RESOURCE, &never)?;
+            site.services()?.auth.token(&site.services()?.transport, tenant_attach::config::GATEWAY_RESOURCE, &never)?;
+            let id = tenant_attach_cloud::server::managed_device_id(TENANT, LATENCY_HIERARCHY, "GUID:LATENCY-1");
+            let users = json!([{ "aadUserId": "none", "adDiscovered": true, "azureAdDiscovered": true }]).to_string();
+            let (tx, rx) = std::sync::mpsc::channel::<Instant>();
+            let receiver = {
+                let site = site.clone();
+                std::thread::spawn(move || {
+                    let mut got = 0;
+                    while got < count {
+                        match site.receive_notifications(&users, 30, &|| false) {
+                            Ok(decisions) => {
+                                let now = Instant::now();
+                                for _ in &decisions {
+                                    let _ = tx.send(now);
+                                    got += 1;
+                                }
+                            }
+                            Err(e) => {
+                                eprintln!("receive failed: {}", e.message);
+                                return;
+                            }
+                        }
+                    }
+                })
+            };
+            let body = json!({ "configurationManagerAction": { "action": "refreshMachinePolicy" } });
+            let mut latencies = Vec::with_capacity(count);
+            for _ in 0..count {
+                let sent = Instant::now();
+                services.graph("POST", &format!("/beta/deviceManagement/managedDevices/{id}/triggerConfigurationManagerAction"), Some(&body), "trigger", &never)?;
+                let received = rx.recv_timeout(std::time::Duration::from_secs(30)).map_err(|_| tenant_attach::Error::internal("an action did not arrive"))?;
+                latencies.push(received.saturating_duration_since(sent).as_secs_f64() * 1000.0);
+            }
+            let _ = receiver.join();
+            latencies.sort_by(|a, b| a.total_cmp(b));
+            let p50 = latencies[latencies.len() / 2];
+            let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+            println!("RESULT {p50:.2} 0 {count} {} {p99:.2}", peak_kb());
+        }
+        other => return Err(tenant_attach::Error::invalid_argument(format!("unknown child scenario {other}"))),
+    }
     Ok(())
 }
 
@@ -149,18 +267,30 @@ struct Sample {
     bytes: u64,
     records: u64,
     peak_kb: u64,
+    extra: f64,
 }
 
-fn run_child(scenario: &str, input: &Path, state: &Path) -> Sample {
+fn run_child(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Sample {
     let exe = std::env::current_exe().expect("own path");
-    let out = Command::new(exe).args(["--child", scenario]).arg(input).arg(state).output().expect("spawn a run");
+    let mut cmd = Command::new(exe);
+    cmd.arg("--child").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("spawn a run");
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| {
-        eprintln!("{scenario} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("{:?} failed:\n{text}\n{}", args, String::from_utf8_lossy(&out.stderr));
         std::process::exit(1)
     });
     let f: Vec<&str> = line.split_whitespace().collect();
-    Sample { ms: f[1].parse().unwrap_or(0.0), bytes: f[2].parse().unwrap_or(0), records: f[3].parse().unwrap_or(0), peak_kb: f[4].parse().unwrap_or(0) }
+    Sample {
+        ms: f[1].parse().unwrap_or(0.0),
+        bytes: f[2].parse().unwrap_or(0),
+        records: f[3].parse().unwrap_or(0),
+        peak_kb: f[4].parse().unwrap_or(0),
+        extra: f.get(5).and_then(|x| x.parse().ok()).unwrap_or(0.0),
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -181,14 +311,82 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Starts the cloud as a separate process (this binary in --cloud mode); returns it with its URL and CA.
+fn start_cloud(dir: &Path) -> (std::process::Child, String, String) {
+    let seed = dir.join("seed.json");
+    let seed_json = json!({ "apps": [{ "appId": SITE_APP, "tenantId": TENANT, "displayName": "Bench site", "secret": SITE_SECRET }] });
+    std::fs::write(&seed, seed_json.to_string()).expect("seed");
+    let ready = dir.join("cloud.ready");
+    let child = Command::new(std::env::current_exe().expect("own path"))
+        .arg("--cloud")
+        .arg(dir.join("cloud"))
+        .arg(&seed)
+        .arg(&ready)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the cloud");
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the cloud did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&ready).expect("ready")).expect("ready JSON");
+    (child, v["url"].as_str().unwrap_or_default().to_owned(), v["caFile"].as_str().unwrap_or_default().to_owned())
+}
+
+fn cloud_main(args: &[String]) {
+    let mut options = tenant_attach_cloud::CloudOptions::new(&args[0]);
+    options.seed = Some(PathBuf::from(&args[1]));
+    let ready = PathBuf::from(&args[2]);
+    let result = tenant_attach_cloud::Cloud::run(options, |url, ca| {
+        let v = json!({ "url": url, "caFile": ca, "pid": std::process::id() });
+        let temp = ready.with_extension("tmp");
+        let _ = std::fs::write(&temp, v.to_string()).and_then(|_| std::fs::rename(&temp, &ready));
+    });
+    if let Err(e) = result {
+        eprintln!("cloud: {e}");
+        std::process::exit(1);
+    }
+}
+
+struct Row {
+    name: &'static str,
+    samples: Vec<Sample>,
+    units: f64,
+    target: &'static str,
+}
+
+fn print_row(row: &Row) {
+    let mut ms: Vec<f64> = row.samples.iter().map(|s| s.ms).collect();
+    let (min, max) = ms.iter().fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let med = median(&mut ms);
+    let mut peaks: Vec<f64> = row.samples.iter().map(|s| s.peak_kb as f64 / 1024.0).collect();
+    println!(
+        "{:<40} {:>4} {:>10.1} {:>17} {:>11.0} {:>12} {:>8} {:>8.1}  {}",
+        row.name,
+        row.samples.len(),
+        med,
+        format!("{min:.1}-{max:.1}"),
+        row.units / (med / 1000.0),
+        row.samples[0].bytes,
+        row.samples[0].records,
+        median(&mut peaks),
+        row.target
+    );
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("--child") {
-        if let Err(e) = child(&argv[2], Path::new(&argv[3]), Path::new(&argv[4])) {
-            eprintln!("{}: {}", e.kind.as_str(), e.message);
-            std::process::exit(1);
+    match argv.get(1).map(String::as_str) {
+        Some("--child") => {
+            if let Err(e) = child(&argv[2..]) {
+                eprintln!("{}: {}", e.kind.as_str(), e.message);
+                std::process::exit(1);
+            }
+            return;
         }
-        return;
+        Some("--cloud") => return cloud_main(&argv[2..]),
+        _ => {}
     }
     let args = parse_args();
     let work = tempfile::tempdir().expect("temp dir");
@@ -197,54 +395,91 @@ fn main() {
     std::fs::create_dir_all(&inventory_dir).expect("inventory folder");
     let (base, delta) = generate(&inventory_dir, args.devices, args.seed).expect("generate the inventory");
     let size = std::fs::metadata(&base).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "inventory: {} devices, {:.1} MB NDJSON, seed {}, generated in {:.1} s",
-        args.devices,
-        size as f64 / 1e6,
-        args.seed,
-        t.elapsed().as_secs_f64()
-    );
+    println!("inventory: {} devices, {:.1} MB NDJSON, seed {}, generated in {:.1} s", args.devices, size as f64 / 1e6, args.seed, t.elapsed().as_secs_f64());
+    let machine = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())).unwrap_or_default();
+    println!("machine: {} cores, {machine}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
 
-    // The state after a full sync, the starting point of the delta scenarios.
-    let synced = work.path().join("state-synced");
-    run_child("prepare", &base, &synced);
+    // The cloud, a separate process, and the hierarchies onboarded through the library.
+    let (mut cloud, url, ca) = start_cloud(work.path());
+    let env = [("TA_BENCH_URL", url.as_str()), ("TA_BENCH_CA", ca.as_str())];
+    let cloud_env = CloudEnv { url: url.clone(), ca: ca.clone() };
+    let import = json!({ "import": { "clientId": SITE_APP, "clientSecret": SITE_SECRET, "secretExpiry": "2030-01-01T00:00:00Z", "appIdUri": format!("api://{TENANT}/ConfigMgrService") } }).to_string();
+    for h in [HIERARCHY, LATENCY_HIERARCHY] {
+        let site = client(&cloud_env, h, &work.path().join("onboarding"), site_auth()).expect("client");
+        site.register(&import, &|| false).expect("onboarded");
+    }
+    let latency_site = client(&cloud_env, LATENCY_HIERARCHY, &work.path().join("latency-state"), site_auth()).expect("client");
+    let one = tenant_attach::inventory::parse_json(r#"[{"Name":"LATENCY-1","SMSID":"GUID:LATENCY-1","IsClient":true}]"#).expect("parse");
+    latency_site.sync_devices(sync::Input::Items(&mut one.into_iter().map(Ok)), 1, Options::default(), &mut |_, _| {}, &|| false).expect("latency device");
 
-    let scenarios: [(&str, &Path, Option<&Path>, &str); 3] = [
-        ("full sync (engine, no network)", &base, None, "< 3 s end to end"),
-        ("delta 1% (engine, no network)", &delta, Some(&synced), "< 0.5 s end to end"),
-        ("no change (engine, no network)", &base, Some(&synced), "< 0.4 s, no records"),
-    ];
-    println!(
-        "\n{:<34} {:>5} {:>10} {:>17} {:>12} {:>12} {:>9} {:>10}  target",
-        "scenario", "runs", "median ms", "min-max ms", "devices/s", "bytes sent", "records", "peak MB"
-    );
-    for (name, input, start, target) in scenarios {
+    let os = |p: &Path| p.as_os_str().to_owned();
+    let synced_engine = work.path().join("engine-synced");
+    run_child(&[std::ffi::OsStr::new("engine"), &os(&base), &os(&synced_engine)], &env);
+    let synced = work.path().join("cloud-synced");
+    run_child(&[std::ffi::OsStr::new("sync"), &os(&base), &os(&synced)], &env);
+
+    let devices = args.devices as f64;
+    let mut rows = Vec::new();
+    for (name, kind, input, start, target) in [
+        ("full sync, end to end", "sync", &base, None, "< 3 s"),
+        ("delta 1% changed, end to end", "sync", &delta, Some(&synced), "< 0.5 s"),
+        ("no change, end to end", "sync", &base, Some(&synced), "< 0.4 s, no records"),
+        ("full sync, engine only (no network)", "engine", &base, None, "-"),
+        ("no change, engine only", "engine", &base, Some(&synced_engine), "-"),
+    ] {
         let mut samples = Vec::new();
         for run in 0..args.runs {
-            let state = work.path().join(format!("state-run-{run}"));
+            let state = work.path().join(format!("state-{kind}-{run}"));
             match start {
                 Some(from) => copy_dir(from, &state),
                 None => {
                     let _ = std::fs::remove_dir_all(&state);
                 }
             }
-            samples.push(run_child(name, input, &state));
+            samples.push(run_child(&[std::ffi::OsStr::new(kind), &os(input), &os(&state)], &env));
         }
-        let mut ms: Vec<f64> = samples.iter().map(|s| s.ms).collect();
-        let (min, max) = ms.iter().fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-        let med = median(&mut ms);
-        let mut peaks: Vec<f64> = samples.iter().map(|s| s.peak_kb as f64 / 1024.0).collect();
-        println!(
-            "{:<34} {:>5} {:>10.1} {:>17} {:>12.0} {:>12} {:>9} {:>10.1}  {}",
-            name,
-            samples.len(),
-            med,
-            format!("{min:.1}-{max:.1}"),
-            args.devices as f64 / (med / 1000.0),
-            samples[0].bytes,
-            samples[0].records,
-            median(&mut peaks),
-            target
-        );
+        rows.push(Row { name, samples, units: devices, target });
     }
+
+    // Actions: 10,000 devices (the first eligible ones), through $batch and one call per device.
+    let actions = 10_000usize.min(args.devices / 2);
+    let lister = client(&cloud_env, HIERARCHY, &work.path().join("lister"), operator_auth()).expect("client");
+    let ids: Vec<String> = lister.list_devices(None, &|| false).expect("list").iter().take(actions).filter_map(|d| d["id"].as_str().map(str::to_owned)).collect();
+    let ids_file = work.path().join("ids.txt");
+    std::fs::write(&ids_file, ids.join("\n")).expect("ids");
+    let mut batch = Vec::new();
+    let mut single = Vec::new();
+    for _ in 0..args.runs {
+        batch.push(run_child(&[std::ffi::OsStr::new("actions-batch"), &os(&ids_file)], &env));
+        single.push(run_child(&[std::ffi::OsStr::new("actions-single"), &os(&ids_file)], &env));
+    }
+    let mut b: Vec<f64> = batch.iter().map(|s| s.ms).collect();
+    let mut s1: Vec<f64> = single.iter().map(|s| s.ms).collect();
+    let ratio = median(&mut s1) / median(&mut b);
+    rows.push(Row { name: "10,000 actions through $batch", samples: batch, units: actions as f64, target: "< 2 s, >= 5x one-per-device" });
+    rows.push(Row { name: "10,000 actions, one call per device", samples: single, units: actions as f64, target: "(baseline)" });
+
+    let mut latency = Vec::new();
+    for _ in 0..args.runs.min(3) {
+        latency.push(run_child(&[std::ffi::OsStr::new("latency"), std::ffi::OsStr::new("1000")], &env));
+    }
+    let _ = cloud.kill();
+    let _ = cloud.wait();
+
+    println!(
+        "\n{:<40} {:>4} {:>10} {:>17} {:>11} {:>12} {:>8} {:>8}  target",
+        "scenario", "runs", "median ms", "min-max ms", "per second", "bytes sent", "records", "peak MB"
+    );
+    for row in &rows {
+        print_row(row);
+    }
+    println!("$batch is {ratio:.1}x faster than one call per device (medians)");
+    let mut p50: Vec<f64> = latency.iter().map(|s| s.ms).collect();
+    let mut p99: Vec<f64> = latency.iter().map(|s| s.extra).collect();
+    println!(
+        "trigger-to-receive latency over 1,000 actions ({} runs): p50 {:.1} ms, p99 {:.1} ms (medians of runs; target p50 < 50 ms)",
+        latency.len(),
+        median(&mut p50),
+        median(&mut p99)
+    );
 }
