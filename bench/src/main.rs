@@ -214,35 +214,45 @@ fn child(args: &[String]) -> tenant_attach::Result<()> {
             site.services()?.auth.token(&site.services()?.transport, tenant_attach::config::GATEWAY_RESOURCE, &never)?;
             let id = tenant_attach_cloud::server::managed_device_id(TENANT, LATENCY_HIERARCHY, "GUID:LATENCY-1");
             let users = json!([{ "aadUserId": "none", "adDiscovered": true, "azureAdDiscovered": true }]).to_string();
-            let (tx, rx) = std::sync::mpsc::channel::<Instant>();
+            // Leftovers of earlier runs are drained first, so every arrival belongs to this run.
+            while !site.receive_notifications(&users, 0, &never)?.is_empty() {}
+            // Arrival times, in order; the receiver is a second thread long-polling as a site does.
+            let arrivals = std::sync::Arc::new((std::sync::Mutex::new(Vec::<Instant>::new()), std::sync::Condvar::new()));
             let receiver = {
-                let site = site.clone();
-                std::thread::spawn(move || {
-                    let mut got = 0;
-                    while got < count {
-                        match site.receive_notifications(&users, 30, &|| false) {
-                            Ok(decisions) => {
-                                let now = Instant::now();
-                                for _ in &decisions {
-                                    let _ = tx.send(now);
-                                    got += 1;
-                                }
-                            }
-                            Err(e) => {
-                                eprintln!("receive failed: {}", e.message);
-                                return;
-                            }
+                let (site, arrivals, users) = (site.clone(), arrivals.clone(), users.clone());
+                std::thread::spawn(move || loop {
+                    let got = match site.receive_notifications(&users, 30, &|| false) {
+                        Ok(d) => d.len(),
+                        Err(e) => {
+                            eprintln!("receive failed: {}", e.message);
+                            return;
                         }
+                    };
+                    let now = Instant::now();
+                    let (lock, ready) = &*arrivals;
+                    let mut list = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    list.extend(std::iter::repeat_n(now, got));
+                    ready.notify_all();
+                    if list.len() >= count {
+                        return;
                     }
                 })
             };
             let body = json!({ "configurationManagerAction": { "action": "refreshMachinePolicy" } });
             let mut latencies = Vec::with_capacity(count);
-            for _ in 0..count {
+            for i in 0..count {
                 let sent = Instant::now();
                 services.graph("POST", &format!("/beta/deviceManagement/managedDevices/{id}/triggerConfigurationManagerAction"), Some(&body), "trigger", &never)?;
-                let received = rx.recv_timeout(std::time::Duration::from_secs(30)).map_err(|_| tenant_attach::Error::internal("an action did not arrive"))?;
-                latencies.push(received.saturating_duration_since(sent).as_secs_f64() * 1000.0);
+                let (lock, ready) = &*arrivals;
+                let mut list = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while list.len() <= i {
+                    let (next, timeout) = ready.wait_timeout(list, std::time::Duration::from_secs(30)).unwrap_or_else(|e| e.into_inner());
+                    list = next;
+                    if timeout.timed_out() {
+                        return Err(tenant_attach::Error::internal("an action did not arrive within 30 s"));
+                    }
+                }
+                latencies.push(list[i].saturating_duration_since(sent).as_secs_f64() * 1000.0);
             }
             let _ = receiver.join();
             latencies.sort_by(|a, b| a.total_cmp(b));

@@ -225,11 +225,11 @@ fn site_caller(state: &AppState, headers: &HeaderMap, hierarchy: &str, rid: &str
     Ok(o)
 }
 
-async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if body.len() > MAX_BYTES {
+async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, raw: axum::body::Bytes) -> Response {
+    if raw.len() > MAX_BYTES {
         return graph_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", &format!("a batch may hold at most {MAX_BYTES} bytes"), &rid);
     }
-    let body: Value = match serde_json::from_slice(&body) {
+    let body: Value = match serde_json::from_slice(&raw) {
         Ok(v) => v,
         Err(e) => return bad(&rid, &format!("the body is not valid JSON: {e}")),
     };
@@ -262,7 +262,14 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
     let duplicate = inner.data.applied_batches.get(&hierarchy).is_some_and(|s| s.contains(&format!("{sync_id}/{sequence}")));
     if !duplicate {
         let visible_after_ms = now_ms() + inner.ingestion_delay_ms as i64;
-        if let Err(r) = inner.mutate(json!({ "op": "devicePost", "tenantId": o.tenant_id, "now": now_iso(), "visibleAfterMs": visible_after_ms, "body": body })) {
+        let now = now_iso();
+        // Journaled from the bytes received (valid JSON, just parsed; serde_json writes no raw
+        // newline inside a value, and neither may a request body we accept).
+        let mut line = format!("{{\"op\":\"devicePost\",\"tenantId\":{},\"now\":{},\"visibleAfterMs\":{visible_after_ms},\"body\":", json!(o.tenant_id), json!(now)).into_bytes();
+        line.extend(raw.iter().map(|b| if matches!(b, b'\n' | b'\r') { b' ' } else { *b }));
+        line.push(b'}');
+        let mutation = json!({ "op": "devicePost", "tenantId": o.tenant_id, "now": now, "visibleAfterMs": visible_after_ms, "body": body });
+        if let Err(r) = inner.mutate_with_line(mutation, Some(line)) {
             return r;
         }
     }

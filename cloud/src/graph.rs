@@ -457,8 +457,19 @@ async fn batch(State(state): State<AppState>, Extension(RequestId(rid)): Extensi
     let Some(router) = state.graph_router.get().cloned() else {
         return graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "batching is not ready", &rid);
     };
+    let answer = crate::server::GROUP_COMMIT.scope(true, run_steps(router, requests.clone(), headers)).await;
+    // Every step's change is durable before the batch answers.
+    if let Some(p) = state.lock().persistence.as_mut() {
+        if let Err(e) = p.sync() {
+            return graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("cannot persist the batch: {e}"), &rid);
+        }
+    }
+    answer
+}
+
+async fn run_steps(router: axum::Router, requests: Vec<Value>, headers: HeaderMap) -> Response {
     let mut responses = Vec::new();
-    for r in requests {
+    for r in &requests {
         let id = r.get("id").cloned().unwrap_or(Value::Null);
         let method = r.get("method").and_then(Value::as_str).and_then(|m| Method::from_bytes(m.as_bytes()).ok()).unwrap_or(Method::GET);
         let url = r.get("url").and_then(Value::as_str).unwrap_or("/");

@@ -214,14 +214,25 @@ impl Persistence {
         Ok((Persistence { dir: dir.to_path_buf(), journal, journal_bytes }, data))
     }
 
-    /// Appends a mutation durably (before the request that made it is answered).
-    pub fn record(&mut self, mutation: &Value) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(mutation)?;
+    /// Appends a mutation; durable at once when `sync`, else at the next [`Persistence::sync`]
+    /// (group commit: a `$batch` syncs once for its steps, before it answers).
+    pub fn record(&mut self, mutation: &Value, sync: bool) -> std::io::Result<()> {
+        self.record_bytes(serde_json::to_vec(mutation)?, sync)
+    }
+
+    /// Appends a mutation given as JSON bytes (one line, no newline inside).
+    pub fn record_bytes(&mut self, mut line: Vec<u8>, sync: bool) -> std::io::Result<()> {
         line.push(b'\n');
         self.journal.write_all(&line)?;
-        self.journal.sync_data()?;
+        if sync {
+            self.journal.sync_data()?;
+        }
         self.journal_bytes += line.len() as u64;
         Ok(())
+    }
+
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        self.journal.sync_data()
     }
 
     pub fn wants_compaction(&self) -> bool {

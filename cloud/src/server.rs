@@ -112,8 +112,19 @@ impl Shared {
 impl Inner {
     /// Records `mutation` in the journal, then applies it. The caller answers only after this.
     pub fn mutate(&mut self, mutation: Value) -> Result<(), Response> {
+        self.mutate_with_line(mutation, None)
+    }
+
+    /// As `mutate`, journaling `line` (the mutation's JSON, already serialised: an upload batch is
+    /// journaled from the bytes that came in rather than serialised again).
+    pub fn mutate_with_line(&mut self, mutation: Value, line: Option<Vec<u8>>) -> Result<(), Response> {
+        let deferred = GROUP_COMMIT.try_with(|d| *d).unwrap_or(false);
         if let Some(p) = self.persistence.as_mut() {
-            if let Err(e) = p.record(&mutation) {
+            let written = match line {
+                Some(bytes) => p.record_bytes(bytes, !deferred),
+                None => p.record(&mutation, !deferred),
+            };
+            if let Err(e) = written {
                 return Err(graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("cannot persist the change: {e}"), ""));
             }
         }
@@ -125,6 +136,11 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+tokio::task_local! {
+    /// Set while a `$batch` runs its steps: their mutations are synced once, before it answers.
+    pub static GROUP_COMMIT: bool;
 }
 
 /// Applies one journaled mutation (also used to replay the journal on start).

@@ -12,7 +12,12 @@ pub struct Issuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     jwks: Value,
+    /// Tokens already verified (signature checks are the costliest part of a request): token →
+    /// claims. Expiry and audience are still checked on every use; bounded in size.
+    verified: std::sync::Mutex<std::collections::HashMap<String, Value>>,
 }
+
+const VERIFIED_CACHE: usize = 1024;
 
 /// Token lifetime (Azure AD's default is 60-90 minutes).
 pub const LIFETIME_SECONDS: i64 = 3600;
@@ -30,7 +35,7 @@ impl Issuer {
         use sha2::Digest;
         let kid = b64.encode(&sha2::Sha256::digest(n.as_bytes())[..20]);
         let jwks = json!({ "keys": [{ "kty": "RSA", "use": "sig", "kid": kid, "x5t": kid, "n": n, "e": e, "alg": "RS256" }] });
-        Ok(Issuer { kid, encoding, decoding, jwks })
+        Ok(Issuer { kid, encoding, decoding, jwks, verified: Default::default() })
     }
 
     pub fn jwks(&self) -> &Value {
@@ -55,6 +60,24 @@ impl Issuer {
 
     /// Checks signature, expiry and audience; returns the claims or why the token is refused.
     pub fn verify(&self, token: &str, audience: &str) -> Result<Value, String> {
+        let cached = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(token).cloned();
+        if let Some(claims) = cached {
+            let fresh = claims["exp"].as_i64().is_some_and(|exp| exp + 30 > chrono::Utc::now().timestamp());
+            let aud = claims["aud"].as_str().unwrap_or("");
+            if fresh && (aud == audience || aud == audience.trim_end_matches('/')) {
+                return Ok(claims);
+            }
+        }
+        let claims = self.verify_signature(token, audience)?;
+        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= VERIFIED_CACHE {
+            cache.clear();
+        }
+        cache.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str, audience: &str) -> Result<Value, String> {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[audience, audience.trim_end_matches('/')]);
         validation.leeway = 30;
