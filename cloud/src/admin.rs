@@ -179,11 +179,12 @@ async fn device_list(State(state): State<AppState>, Query(q): Query<HashMap<Stri
     for o in inner.data.onboardings.values().filter(|o| o.tenant_id == tenant) {
         for d in inner.data.devices.get(&o.hierarchy_id).into_iter().flat_map(|t| t.values()).filter(|d| d.visible_after_ms <= now).take(500) {
             count += 1;
+            let r = d.fields();
             rows.push_str(&format!(
                 "<tr><td><a href=\"/devices/{id}?{qs}\">{name}</a></td><td>ConfigMgr</td><td>{os}</td><td>{sync}</td></tr>",
                 id = esc(&d.managed_device_id),
-                name = esc(d.record["name"].as_str().unwrap_or("")),
-                os = esc(d.record["deviceOS"].as_str().unwrap_or("")),
+                name = esc(r["name"].as_str().unwrap_or("")),
+                os = esc(r["deviceOS"].as_str().unwrap_or("")),
                 sync = esc(&d.last_sync_date_time),
             ));
         }
@@ -213,7 +214,8 @@ async fn device_page(State(state): State<AppState>, Path(id): Path<String>, Quer
         inner.data.devices.get(&o.hierarchy_id)?.get(s)
     });
     let Some(d) = found else { return (StatusCode::NOT_FOUND, page("Not found", "<h1>Device not found</h1>")).into_response() };
-    let name = d.record["name"].as_str().unwrap_or("");
+    let r = d.fields();
+    let name = r["name"].as_str().unwrap_or("");
     let mut buttons = String::new();
     for (action, label) in [("refreshMachinePolicy", "Sync machine policy"), ("refreshUserPolicy", "Sync user policy"), ("appEvaluation", "App evaluation cycle")] {
         buttons.push_str(&format!(
@@ -239,8 +241,8 @@ async fn device_page(State(state): State<AppState>, Path(id): Path<String>, Quer
             "<p><a href=\"/?{qs}\">All devices</a></p><h1>{}</h1>{message}<p>Managed by ConfigMgr · {} · client {}</p><p>{buttons}</p>\
              <h2>Device actions status</h2><table id=\"history\"><thead><tr><th>Action</th><th>Status</th><th>Date/Time</th><th>Initiated by</th><th>Reason</th></tr></thead><tbody>{history}</tbody></table>",
             esc(name),
-            esc(d.record["deviceOS"].as_str().unwrap_or("")),
-            esc(d.record["clientVersion"].as_str().unwrap_or(""))
+            esc(r["deviceOS"].as_str().unwrap_or("")),
+            esc(r["clientVersion"].as_str().unwrap_or(""))
         ),
     )
     .into_response()
@@ -276,7 +278,7 @@ async fn device_action(State(state): State<AppState>, Path(id): Path<String>, Qu
         tenant_id: tenant.clone(),
         managed_device_id: id.clone(),
         sms_id,
-        device_name: d.record["name"].as_str().unwrap_or_default().to_owned(),
+        device_name: d.fields()["name"].as_str().unwrap_or_default().to_owned(),
         action: action.clone(),
         initiated_by: json!({ "aadUserId": user.id, "userPrincipalName": user.user_principal_name }),
         created_date_time: now_iso(),

@@ -229,33 +229,28 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
     if raw.len() > MAX_BYTES {
         return graph_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", &format!("a batch may hold at most {MAX_BYTES} bytes"), &rid);
     }
-    let body: Value = match serde_json::from_slice(&raw) {
-        Ok(v) => v,
-        Err(e) => return bad(&rid, &format!("the body is not valid JSON: {e}")),
+    // Read without building a tree of the devices: they are stored as the JSON text that came in.
+    let body: crate::server::DevicePostBody<'_> = match serde_json::from_slice(&raw) {
+        Ok(b) => b,
+        Err(e) => return bad(&rid, &format!("the body is not a DevicePost batch (hierarchyId, syncId, sequence, kind, devices, deletions): {e}")),
     };
-    let hierarchy = match text(&body, "hierarchyId", &rid) {
-        Ok(h) => h.to_owned(),
-        Err(r) => return r,
-    };
+    let hierarchy = body.hierarchy_id.clone();
     let o = match site_caller(&state, &headers, &hierarchy, &rid) {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let sync_id = match text(&body, "syncId", &rid) {
-        Ok(s) => s.to_owned(),
-        Err(r) => return r,
-    };
-    let Some(sequence) = body.get("sequence").and_then(Value::as_u64) else { return bad(&rid, "`sequence` must be a whole number") };
-    if !matches!(body.get("kind").and_then(Value::as_str), Some("full" | "delta" | "partial")) {
+    let (sync_id, sequence) = (body.sync_id.clone(), body.sequence);
+    if sync_id.trim().is_empty() {
+        return bad(&rid, "`syncId` is missing");
+    }
+    if !matches!(body.kind.as_str(), "full" | "delta" | "partial") {
         return bad(&rid, "`kind` must be \"full\", \"delta\" or \"partial\"");
     }
-    let devices = body.get("devices").and_then(Value::as_array).map(Vec::len);
-    let deletions = body.get("deletions").map_or(Some(0), |d| d.as_array().map(Vec::len));
-    let (Some(devices), Some(deletions)) = (devices, deletions) else { return bad(&rid, "`devices` and `deletions` must be arrays") };
+    let (devices, deletions) = (body.devices.len(), body.deletions.len());
     if devices + deletions > MAX_RECORDS {
         return graph_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", &format!("a batch may hold at most {MAX_RECORDS} records (devices + deletions); this one has {}", devices + deletions), &rid);
     }
-    if let Some((i, _)) = body["devices"].as_array().into_iter().flatten().enumerate().find(|(_, d)| !d.get("smsId").and_then(Value::as_str).is_some_and(|s| !s.is_empty())) {
+    if let Some(i) = body.devices.iter().position(|d| crate::server::sms_id_of(d).is_none()) {
         return bad(&rid, &format!("devices[{i}] has no smsId; the batch was not applied"));
     }
     let mut inner = state.lock();
@@ -263,13 +258,12 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
     if !duplicate {
         let visible_after_ms = now_ms() + inner.ingestion_delay_ms as i64;
         let now = now_iso();
-        // Journaled from the bytes received (valid JSON, just parsed; serde_json writes no raw
-        // newline inside a value, and neither may a request body we accept).
+        // Journaled from the bytes received (valid JSON, just parsed; a raw line break can only be
+        // whitespace between tokens, so it becomes a space).
         let mut line = format!("{{\"op\":\"devicePost\",\"tenantId\":{},\"now\":{},\"visibleAfterMs\":{visible_after_ms},\"body\":", json!(o.tenant_id), json!(now)).into_bytes();
         line.extend(raw.iter().map(|b| if matches!(b, b'\n' | b'\r') { b' ' } else { *b }));
         line.push(b'}');
-        let mutation = json!({ "op": "devicePost", "tenantId": o.tenant_id, "now": now, "visibleAfterMs": visible_after_ms, "body": body });
-        if let Err(r) = inner.mutate_with_line(mutation, Some(line)) {
+        if let Err(r) = inner.mutate_device_post(line, &o.tenant_id, &now, visible_after_ms, &raw) {
             return r;
         }
     }

@@ -231,7 +231,7 @@ fn user_has(state: &AppState, c: &Caller, permission: &str) -> bool {
 
 /// A device as Graph's managedDevice.
 fn device_json(d: &Device, notifications: &[&Notification]) -> Value {
-    let r = &d.record;
+    let r = &d.fields();
     let os = r["deviceOS"].as_str().unwrap_or("");
     let operating_system = if os.contains("Windows") { "Windows" } else if os.is_empty() { "Unknown" } else { os };
     json!({
@@ -427,8 +427,8 @@ async fn trigger(State(state): State<AppState>, Extension(RequestId(rid)): Exten
         hierarchy_id: hierarchy,
         tenant_id: c.tenant_id.clone(),
         managed_device_id: d.managed_device_id.clone(),
-        sms_id: d.record["smsId"].as_str().unwrap_or_default().to_owned(),
-        device_name: d.record["name"].as_str().unwrap_or_default().to_owned(),
+        sms_id: d.fields()["smsId"].as_str().unwrap_or_default().to_owned(),
+        device_name: d.fields()["name"].as_str().unwrap_or_default().to_owned(),
         action,
         initiated_by: json!({ "aadUserId": c.object_id, "userPrincipalName": c.upn(), "appId": if c.is_app { json!(c.app_id) } else { Value::Null } }),
         created_date_time: now_iso(),

@@ -112,12 +112,13 @@ pub struct DeviceActionResult {
     pub initiated_by: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
     pub managed_device_id: String,
-    /// The uploaded device object (DevicePost), as sent.
-    pub record: Value,
+    /// The uploaded device object (DevicePost), as sent: kept as JSON text, parsed only when shown
+    /// (175,000 parsed trees would cost the upload's time and the cloud's memory).
+    pub record: Box<serde_json::value::RawValue>,
     pub last_sync_date_time: String,
     /// When it becomes visible in Graph (ingestion delay).
     #[serde(default)]
@@ -145,6 +146,13 @@ pub struct Notification {
     pub reason: Option<String>,
     #[serde(default)]
     pub task_guid: Option<String>,
+}
+
+impl Device {
+    /// The uploaded fields, parsed.
+    pub fn fields(&self) -> Value {
+        serde_json::from_str(self.record.get()).unwrap_or(Value::Null)
+    }
 }
 
 /// Everything that survives a restart.

@@ -115,8 +115,26 @@ impl Inner {
         self.mutate_with_line(mutation, None)
     }
 
-    /// As `mutate`, journaling `line` (the mutation's JSON, already serialised: an upload batch is
-    /// journaled from the bytes that came in rather than serialised again).
+    /// Journals `line` (an upload batch's mutation, from the bytes that came in) and applies the
+    /// batch from those bytes, without building a JSON tree of its devices.
+    pub fn mutate_device_post(&mut self, line: Vec<u8>, tenant: &str, now: &str, visible_after_ms: i64, raw: &[u8]) -> Result<(), Response> {
+        let deferred = GROUP_COMMIT.try_with(|d| *d).unwrap_or(false);
+        if let Some(p) = self.persistence.as_mut() {
+            if let Err(e) = p.record_bytes(line, !deferred) {
+                return Err(graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("cannot persist the change: {e}"), ""));
+            }
+        }
+        apply_device_post_raw(&mut self.data, tenant, now, visible_after_ms, raw)
+            .map_err(|e| graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("the batch is not valid: {e}"), ""))?;
+        if let Some(p) = self.persistence.as_mut() {
+            if p.wants_compaction() {
+                let _ = p.compact(&self.data);
+            }
+        }
+        Ok(())
+    }
+
+    /// As `mutate`, journaling `line` (the mutation's JSON, already serialised).
     pub fn mutate_with_line(&mut self, mutation: Value, line: Option<Vec<u8>>) -> Result<(), Response> {
         let deferred = GROUP_COMMIT.try_with(|d| *d).unwrap_or(false);
         if let Some(p) = self.persistence.as_mut() {
@@ -196,42 +214,70 @@ pub fn managed_device_id(tenant: &str, hierarchy: &str, sms_id: &str) -> String 
 }
 
 fn apply_device_post(data: &mut Data, m: &Value) {
-    let body = &m["body"];
-    let hierarchy = body["hierarchyId"].as_str().unwrap_or_default().to_owned();
-    let sync_id = body["syncId"].as_str().unwrap_or_default().to_owned();
-    let sequence = body["sequence"].as_u64().unwrap_or(0);
-    let tenant = m["tenantId"].as_str().unwrap_or_default().to_owned();
-    let now = m["now"].as_str().unwrap_or_default().to_owned();
-    let visible_after_ms = m["visibleAfterMs"].as_i64().unwrap_or(0);
-    let key = format!("{sync_id}/{sequence}");
+    // Replaying the journal: the body comes back as a parsed tree; the live path skips that.
+    let raw = m["body"].to_string();
+    let _ = apply_device_post_raw(
+        data,
+        m["tenantId"].as_str().unwrap_or_default(),
+        m["now"].as_str().unwrap_or_default(),
+        m["visibleAfterMs"].as_i64().unwrap_or(0),
+        raw.as_bytes(),
+    );
+}
+
+/// A DevicePost body, its devices left as JSON text.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePostBody<'a> {
+    pub hierarchy_id: String,
+    pub sync_id: String,
+    pub sequence: u64,
+    pub kind: String,
+    #[serde(default, rename = "final")]
+    pub is_final: bool,
+    #[serde(borrow)]
+    pub devices: Vec<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    pub deletions: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SmsIdOnly {
+    sms_id: Option<String>,
+}
+
+/// The SMSID of one uploaded device, reading nothing else.
+pub fn sms_id_of(device: &serde_json::value::RawValue) -> Option<String> {
+    serde_json::from_str::<SmsIdOnly>(device.get()).ok()?.sms_id.filter(|s| !s.is_empty())
+}
+
+/// Applies an upload batch given as bytes (idempotent by syncId and sequence).
+pub fn apply_device_post_raw(data: &mut Data, tenant: &str, now: &str, visible_after_ms: i64, raw: &[u8]) -> Result<(), String> {
+    let body: DevicePostBody<'_> = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+    let hierarchy = body.hierarchy_id.clone();
+    let sync_id = body.sync_id.clone();
+    let key = format!("{sync_id}/{}", body.sequence);
     if !data.applied_batches.entry(hierarchy.clone()).or_default().insert(key) {
-        return;
+        return Ok(());
     }
-    let full = body["kind"] == "full";
+    let full = body.kind == "full";
     let table = data.devices.entry(hierarchy.clone()).or_default();
-    for d in body["devices"].as_array().into_iter().flatten() {
-        let Some(sms_id) = d["smsId"].as_str() else { continue };
+    for d in &body.devices {
+        let Some(sms_id) = sms_id_of(d) else { continue };
         if full {
-            data.full_sync_mentions.entry(sync_id.clone()).or_default().insert(sms_id.to_owned());
+            data.full_sync_mentions.entry(sync_id.clone()).or_default().insert(sms_id.clone());
         }
-        let id = managed_device_id(&tenant, &hierarchy, sms_id);
-        data.device_index.insert(id.clone(), (hierarchy.clone(), sms_id.to_owned()));
-        table.insert(
-            sms_id.to_owned(),
-            Device {
-                managed_device_id: id,
-                record: d.clone(),
-                last_sync_date_time: now.clone(),
-                visible_after_ms,
-            },
-        );
+        let id = managed_device_id(tenant, &hierarchy, &sms_id);
+        data.device_index.insert(id.clone(), (hierarchy.clone(), sms_id.clone()));
+        table.insert(sms_id, Device { managed_device_id: id, record: (*d).to_owned(), last_sync_date_time: now.to_owned(), visible_after_ms });
     }
-    for gone in body["deletions"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for gone in &body.deletions {
         if let Some(d) = table.remove(gone) {
             data.device_index.remove(&d.managed_device_id);
         }
     }
-    if full && body["final"] == true {
+    if full && body.is_final {
         let keep = data.full_sync_mentions.remove(&sync_id).unwrap_or_default();
         let index = &mut data.device_index;
         table.retain(|sms_id, d| {
@@ -242,11 +288,12 @@ fn apply_device_post(data: &mut Data, m: &Value) {
             kept
         });
     }
-    if body["final"] == true {
+    if body.is_final {
         if let Some(o) = data.onboardings.get_mut(&hierarchy) {
-            o.last_sync = Some(json!({ "syncId": sync_id, "kind": body["kind"], "completedDateTime": now, "deviceCount": table.len() }));
+            o.last_sync = Some(json!({ "syncId": sync_id, "kind": body.kind, "completedDateTime": now, "deviceCount": table.len() }));
         }
     }
+    Ok(())
 }
 
 /// The request id of this request (set by [`request_ids`]).
