@@ -86,6 +86,20 @@ for src in tests/c/test_*.c; do
 done
 record "C (ASan)" $c_pass $c_fail 0
 
+section "C under valgrind (no sanitizer build; definite leaks and memory errors fail)"
+vg_pass=0; vg_fail=0
+for src in tests/c/test_config_errors.c tests/c/test_threads.c; do
+  name=$(basename "$src" .c); exe="$BUILD/$name-vg"
+  if gcc -std=c11 -Wall -Wextra -Werror -pedantic -g -DTA_TEST_HOOKS -Iinclude -Itests/c "$src" -o "$exe" \
+      -L"$LIB_DIR" -ltenant_attach -lpthread -Wl,-rpath,"$LIB_DIR" \
+      && RUST_BACKTRACE=0 valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 "$exe" >"$BUILD/$name-vg.out" 2>&1; then
+    echo "ok - $name: no memory error or definite leak under valgrind"; vg_pass=$((vg_pass + 1))
+  else
+    cat "$BUILD/$name-vg.out"; echo "not ok - $name under valgrind"; vg_fail=$((vg_fail + 1))
+  fi
+done
+record "C (valgrind)" $vg_pass $vg_fail 0
+
 section "C++ (the header as C++17)"
 if printf '#include "tenant_attach.h"\nint main() { return ta_version() ? 0 : 1; }\n' |
     g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -x c++ -fsyntax-only -; then
