@@ -283,7 +283,13 @@ namespace TenantAttach.Interop
 
         public TaStatus Status { get { return status; } }
         /// <summary>"TA_STATUS_INVALID_CONFIG" and so on, as in the header.</summary>
-        public string StatusName { get { return "TA_STATUS_" + ToUpperSnake(status.ToString()); } }
+        public string StatusName { get { return NameOf(status); } }
+
+        /// <summary>The header's name of a status: TaStatus.InvalidConfig is "TA_STATUS_INVALID_CONFIG".</summary>
+        public static string NameOf(TaStatus status)
+        {
+            return "TA_STATUS_" + ToUpperSnake(status.ToString());
+        }
         public string Kind { get { return kind; } }
         public int? HttpStatus { get { return httpStatus; } }
         public string RequestId { get { return requestId; } }

@@ -1,9 +1,13 @@
 // The C# interop file (powershell/TenantAttach/TenantAttach.Interop.cs) against the real library,
 // compiled with mono's mcs in C# 5 mode, as Windows PowerShell 5.1 compiles it. Prints TAP lines.
 // The library path comes from TENANT_ATTACH_LIBRARY (absolute), loaded as the module loads it.
+// This file holds Main and the interop checks; every other file here adds a suite by defining a
+// public static class with public static void Run(Action<bool, string> check), found by reflection.
 
 using System;
+using System.Collections.Generic;
 using System.IO;
+using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
@@ -60,6 +64,39 @@ public static class InteropTests
         return Run();
     }
 
+    /// <summary>
+    /// Every other test file is found here, so adding one needs no edit elsewhere: each public static
+    /// class with a public static Run(Action&lt;bool, string&gt;) is a suite, run in name order after the
+    /// checks above. A suite that throws is one failure and the next suite still runs.
+    /// </summary>
+    private static void RunDiscoveredSuites()
+    {
+        List<Type> suites = new List<Type>();
+        foreach (Type type in typeof(InteropTests).Assembly.GetTypes())
+        {
+            if (type.GetMethod("Run", BindingFlags.Public | BindingFlags.Static, null, new Type[] { typeof(Action<bool, string>) }, null) != null)
+                suites.Add(type);
+        }
+        suites.Sort(delegate (Type a, Type b) { return string.CompareOrdinal(a.FullName, b.FullName); });
+        Action<bool, string> check = Check;
+        foreach (Type suite in suites)
+        {
+            Console.WriteLine("# " + suite.FullName);
+            MethodInfo run = suite.GetMethod("Run", BindingFlags.Public | BindingFlags.Static, null, new Type[] { typeof(Action<bool, string>) }, null);
+            try
+            {
+                run.Invoke(null, new object[] { check });
+            }
+            catch (TargetInvocationException wrapped)
+            {
+                Exception e = wrapped.InnerException ?? wrapped;
+                TenantAttachException ta = e as TenantAttachException;
+                Check(false, suite.Name + " stopped: " + (ta != null ? ta.StatusName + ": " + ta.Message : e.ToString()));
+            }
+        }
+        Check(suites.Count > 0, "test suites found besides these checks: " + suites.Count);
+    }
+
     // Separate from Main: mono binds a method's P/Invokes when it compiles the method, so nothing
     // that calls the library may be compiled before NativeLibraryLoader.Load has run.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
@@ -67,6 +104,20 @@ public static class InteropTests
     {
         Check(TenantAttachClient.Version.Length > 0 && char.IsDigit(TenantAttachClient.Version[0]),
             "ta_version: " + TenantAttachClient.Version);
+
+        // TaStatus mirrors ta_status: each value has the library's name for it, and the value after
+        // the last one is unknown to the library (a status added in C but not here fails this).
+        int highest = 0;
+        string mismatch = "";
+        foreach (TaStatus s in Enum.GetValues(typeof(TaStatus)))
+        {
+            string native = Utf8.Decode(NativeMethods.ta_status_name((int)s));
+            if (native != TenantAttachException.NameOf(s)) mismatch += " " + (int)s + ":" + native + "/" + TenantAttachException.NameOf(s);
+            highest = Math.Max(highest, (int)s);
+        }
+        Check(mismatch.Length == 0, "every TaStatus value has the name ta_status_name gives it" + mismatch);
+        string next = Utf8.Decode(NativeMethods.ta_status_name(highest + 1));
+        Check(next == "TA_STATUS_UNKNOWN", "TaStatus covers every status of the library (" + (highest + 1) + " is " + next + ")");
 
         // A NULL config through the raw export.
         IntPtr raw;
@@ -114,6 +165,18 @@ public static class InteropTests
         TenantAttachException named = Refused("{\"siteCode\":\"PS1\",\"Ladda upp enheter åäö\":1}");
         Check(named != null && named.Message.Contains("Ladda upp enheter åäö"), "a non-ASCII unknown key is named intact in the error");
 
+        // Secrets never come back: not in the effective configuration, not in an error.
+        string auth = "\"auth\":{\"kind\":\"clientSecret\",\"clientId\":\"0d6f1b1e-8f3c-4c3a-9d0e-1a2b3c4d5e6f\",\"clientSecret\":\"Zq8~cs.test.secret.value\"";
+        using (TenantAttachClient withSecret = TenantAttachClient.Open("{\"siteCode\":\"PS1\"," + auth + "}}"))
+        {
+            string effective = withSecret.ConfigJson;
+            Check(effective.Contains("\"clientSecret\":\"***\"") && !effective.Contains("cs.test.secret"),
+                "the effective configuration shows the client secret as ***");
+        }
+        TenantAttachException leaky = Refused("{\"siteCode\":\"PS1\"," + auth + ",\"tenant\":1}}");
+        Check(leaky != null && leaky.Status == TaStatus.InvalidConfig && !leaky.ErrorJson.Contains("cs.test.secret"),
+            "an error about a configuration holding a secret does not echo it");
+
         // One client shared by threads.
         using (TenantAttachClient shared = TenantAttachClient.Open("{\"siteCode\":\"PS1\"}"))
         {
@@ -140,14 +203,7 @@ public static class InteropTests
 
         try { Directory.Delete(root, true); } catch (IOException) { }
 
-        try
-        {
-            E2eTests.Run(Check);
-        }
-        catch (TenantAttachException e)
-        {
-            Check(false, "end-to-end: " + e.StatusName + ": " + e.Message);
-        }
+        RunDiscoveredSuites();
         Console.WriteLine("# " + count + " tests, " + (count - failed) + " passed, " + failed + " failed");
         return failed == 0 ? 0 : 1;
     }
