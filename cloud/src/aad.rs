@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use crate::seed::{sha256_hex, AZURE_CLI_CLIENT, GRAPH_POWERSHELL_CLIENT};
-use crate::server::{now_ms, AppState, DeviceCode, RefreshGrant, GRAPH_AUDIENCE};
+use crate::model::RefreshGrant;
+use crate::server::{now_ms, AppState, DeviceCode, GRAPH_AUDIENCE};
 
 /// Seconds between device-code polls the service asks for (Azure AD says 5; the local stand-in
 /// says 1 so that tests do not idle).
@@ -45,7 +46,13 @@ pub fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) 
 }
 
 /// The tenant GUID for a path segment (GUID or verified domain); `organizations`/`common` → None.
+/// Azure AD names an unknown tenant `invalid_request` at the token endpoints and
+/// `invalid_tenant` in discovery.
 fn resolve_tenant(state: &AppState, segment: &str) -> Result<Option<String>, Response> {
+    resolve_tenant_as(state, segment, "invalid_request")
+}
+
+fn resolve_tenant_as(state: &AppState, segment: &str, error: &str) -> Result<Option<String>, Response> {
     if segment.eq_ignore_ascii_case("organizations") || segment.eq_ignore_ascii_case("common") {
         return Ok(None);
     }
@@ -59,7 +66,7 @@ fn resolve_tenant(state: &AppState, segment: &str) -> Result<Option<String>, Res
         Some(t) => Ok(Some(t.id.clone())),
         None => Err(aad_error(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            error,
             90002,
             &format!("Tenant '{segment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
         )),
@@ -82,7 +89,7 @@ async fn instance_discovery(State(state): State<AppState>, Query(q): Query<HashM
 }
 
 async fn openid_configuration(State(state): State<AppState>, Path(segment): Path<String>) -> Response {
-    let tenant = match resolve_tenant(&state, &segment) {
+    let tenant = match resolve_tenant_as(&state, &segment, "invalid_tenant") {
         Ok(t) => t.unwrap_or_else(|| "{tenantid}".into()),
         Err(e) => return e,
     };
@@ -146,19 +153,34 @@ fn resource_of(scope: &str) -> Result<(String, Vec<String>), Response> {
     Ok((resource.unwrap_or_else(|| GRAPH_AUDIENCE.to_owned()), permissions))
 }
 
-async fn token(State(state): State<AppState>, Path(segment): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn token(State(state): State<AppState>, Path(segment): Path<String>, headers: axum::http::HeaderMap, Form(mut form): Form<HashMap<String, String>>) -> Response {
     let tenant = match resolve_tenant(&state, &segment) {
         Ok(t) => t,
         Err(e) => return e,
     };
+    if let Some((id, secret)) = basic_credentials(&headers) {
+        // client_secret_basic: the same credentials in the Authorization header.
+        form.entry("client_id".into()).or_insert(id);
+        form.entry("client_secret".into()).or_insert(secret);
+    }
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    let client_info = field("client_info") == "1";
     match field("grant_type") {
         "client_credentials" => client_credentials(&state, tenant, &form),
-        "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => device_code_token(&state, field("device_code"), field("client_info") == "1"),
-        "refresh_token" => refresh(&state, field("refresh_token"), field("scope"), field("client_info") == "1"),
+        "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => device_code_token(&state, field("device_code"), field("client_id"), client_info),
+        "refresh_token" => refresh(&state, tenant.as_deref(), field("refresh_token"), field("client_id"), field("scope"), client_info),
         "" => aad_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."),
         other => aad_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{other}'.")),
     }
+}
+
+/// `Authorization: Basic base64(urlencoded id ":" urlencoded secret)` (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let value = headers.get("authorization")?.to_str().ok()?.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    Some((unescape(id)?, unescape(secret)?))
 }
 
 fn client_credentials(state: &AppState, tenant: Option<String>, form: &HashMap<String, String>) -> Response {
@@ -220,6 +242,10 @@ fn token_answer(access: String, refresh: Option<String>, id_token: Option<String
     body
 }
 
+/// How long a refresh token stays valid (Azure AD: 90 days).
+const REFRESH_LIFETIME_MS: i64 = 90 * 24 * 3600 * 1000;
+const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
+
 /// Tokens for `user` on behalf of `client_id` for `scope`: access, refresh, and id and client info
 /// when asked.
 fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, client_info: bool) -> Response {
@@ -227,32 +253,45 @@ fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, cl
         Ok(r) => r,
         Err(e) => return e,
     };
-    let mut inner = state.lock();
-    let Some(user) = inner.data.users.get(user_id).cloned() else {
+    let Some(user) = state.lock().data.users.get(user_id).cloned() else {
         return aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 50034, "The user account does not exist in the directory.");
     };
     let tenant = user.tenant_id.clone();
     let iss = format!("{}/{tenant}/v2.0", state.base_url);
-    let scp = if permissions.is_empty() { "User.Read".to_owned() } else { permissions.join(" ") };
+    // `.default` means "what was consented": the local cloud consents User.Read for Graph and
+    // impersonation for other resources.
+    let granted = if permissions.is_empty() { vec![if resource == GRAPH_AUDIENCE { "User.Read".to_owned() } else { "user_impersonation".to_owned() }] } else { permissions.clone() };
     let access = state.issuer.issue(json!({
         "aud": resource, "iss": iss, "tid": tenant, "oid": user.id, "sub": user.id, "azp": client_id, "appid": client_id,
-        "scp": scp, "upn": user.user_principal_name, "preferred_username": user.user_principal_name, "name": user.display_name,
+        "scp": granted.join(" "), "upn": user.user_principal_name, "preferred_username": user.user_principal_name, "name": user.display_name,
         "wids": user.directory_roles, "idtyp": "user",
     }));
-    let id_token = scope.split_whitespace().any(|s| s == "openid").then(|| {
+    let requested: Vec<&str> = scope.split_whitespace().collect();
+    let id_token = requested.contains(&"openid").then(|| {
         state.issuer.issue(json!({
             "aud": client_id, "iss": iss, "tid": tenant, "oid": user.id, "sub": user.id,
             "preferred_username": user.user_principal_name, "name": user.display_name,
         }))
     });
-    let refresh = format!("0.local.{}", uuid::Uuid::new_v4().simple());
-    inner.refresh_tokens.insert(refresh.clone(), RefreshGrant { user_id: user.id.clone(), tenant_id: tenant.clone(), client_id: client_id.to_owned() });
-    drop(inner);
-    let info = client_info.then(|| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({ "uid": user.id, "utid": tenant }).to_string())
-    });
+    let refresh = {
+        let bytes: [u8; 32] = rand::random();
+        format!("0.local.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    };
+    let grant = RefreshGrant { user_id: user.id.clone(), tenant_id: tenant.clone(), client_id: client_id.to_owned(), expires_ms: now_ms() + REFRESH_LIFETIME_MS };
+    // Only the token's hash is stored (and survives a restart).
+    if let Err(r) = state.lock().mutate(json!({ "op": "putRefreshGrant", "sha256": sha256_hex(&refresh), "grant": grant })) {
+        return r;
+    }
+    let info = client_info.then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({ "uid": user.id, "utid": tenant }).to_string()));
     let mut body = token_answer(access, Some(refresh), id_token, info);
-    body["scope"] = json!(format!("{resource}/{scp}"));
+    // Graph's permissions are named bare, other resources' with their URI, as Azure AD does; a
+    // `.default` request is answered with `.default` too, so that clients find the token again.
+    let mut answered: Vec<String> = granted.iter().map(|p| if resource == GRAPH_AUDIENCE { p.clone() } else { format!("{resource}/{p}") }).collect();
+    if permissions.is_empty() {
+        answered.push(format!("{resource}/.default"));
+    }
+    answered.extend(requested.iter().filter(|s| OIDC_SCOPES.contains(s)).map(|s| s.to_string()));
+    body["scope"] = json!(answered.join(" "));
     Json(body).into_response()
 }
 
@@ -277,6 +316,9 @@ async fn device_code(State(state): State<AppState>, Path(segment): Path<String>,
         );
     }
     let scope = form.get("scope").cloned().unwrap_or_default();
+    if scope.trim().is_empty() {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.");
+    }
     if let Err(e) = resource_of(&scope) {
         return e;
     }
@@ -313,11 +355,14 @@ async fn device_code(State(state): State<AppState>, Path(segment): Path<String>,
     .into_response()
 }
 
-fn device_code_token(state: &AppState, code: &str, client_info: bool) -> Response {
+fn device_code_token(state: &AppState, code: &str, client_id: &str, client_info: bool) -> Response {
     let entry = state.lock().device_codes.get(code).cloned();
     let Some(entry) = entry else {
-        return aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "The provided value for the 'device_code' is not valid.");
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "The provided value for the input parameter 'device_code' is not valid.");
     };
+    if entry.client_id != client_id {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "The device code was issued to another application than 'client_id'.");
+    }
     if now_ms() > entry.expires_at {
         state.lock().device_codes.remove(code);
         return aad_error(StatusCode::BAD_REQUEST, "expired_token", 70020, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.");
@@ -333,12 +378,31 @@ fn device_code_token(state: &AppState, code: &str, client_info: bool) -> Respons
     user_tokens(state, &user_id, &entry.client_id, &entry.scope, client_info)
 }
 
-fn refresh(state: &AppState, refresh_token: &str, scope: &str, client_info: bool) -> Response {
-    let grant = state.lock().refresh_tokens.get(refresh_token).cloned();
-    match grant {
-        Some(g) => user_tokens(state, &g.user_id, &g.client_id, scope, client_info),
-        None => aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid: the refresh token is not valid."),
+fn refresh(state: &AppState, tenant: Option<&str>, refresh_token: &str, client_id: &str, scope: &str, client_info: bool) -> Response {
+    let invalid = |why: &str| aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 70000, &format!("Provided grant is invalid or malformed: {why}"));
+    if refresh_token.is_empty() {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'refresh_token'.");
     }
+    let grant = state.lock().data.refresh_grants.get(&sha256_hex(refresh_token)).cloned();
+    let Some(g) = grant else { return invalid("the refresh token is not known.") };
+    if g.expires_ms < now_ms() {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 700082, "The refresh token has expired due to inactivity. Sign in again.");
+    }
+    if g.client_id != client_id {
+        return invalid("the refresh token was issued to another application.");
+    }
+    if tenant.is_some_and(|t| t != g.tenant_id) {
+        return invalid("the refresh token was issued in another tenant.");
+    }
+    user_tokens(state, &g.user_id, &g.client_id, scope, client_info)
+}
+
+/// Makes a pending device code expire now (tests of `expired_token`).
+pub fn expire_device_code(state: &AppState, user_code: &str) -> Result<(), String> {
+    let mut inner = state.lock();
+    let entry = inner.device_codes.values_mut().find(|d| d.user_code.eq_ignore_ascii_case(user_code.trim())).ok_or_else(|| format!("no pending sign-in with code {user_code}"))?;
+    entry.expires_at = now_ms() - 1;
+    Ok(())
 }
 
 /// Approves or declines a pending device code as a user (the test's stand-in for a person at

@@ -12,12 +12,14 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use html_escape::encode_text as esc;
+// Escapes &, <, >, " and ': safe in text and in quoted attributes alike.
+use html_escape::encode_quoted_attribute as esc;
 use serde_json::{json, Value};
 
-use crate::model::{Notification, User};
+use crate::devices::{Cursor, Term, Uploaded};
+use crate::model::User;
 use crate::seed::{Seed, CONTOSO_TENANT, GLOBAL_ADMINISTRATOR, INITIATE_CONFIGMGR_ACTION};
-use crate::server::{now_iso, AppState, Faults};
+use crate::server::{AppState, Faults};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -66,33 +68,37 @@ async fn devicecode(State(state): State<AppState>, Json(body): Json<Value>) -> R
     let code = body["userCode"].as_str().unwrap_or_default();
     let user = body["user"].as_str();
     let decline = body["decline"].as_bool().unwrap_or(false);
-    match crate::aad::decide_device_code(&state, code, user, decline) {
+    let result = if body["expire"].as_bool().unwrap_or(false) { crate::aad::expire_device_code(&state, code) } else { crate::aad::decide_device_code(&state, code, user, decline) };
+    match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
     }
 }
 
 async fn get_faults(State(state): State<AppState>) -> Response {
-    Json(state.lock().faults.clone()).into_response()
+    Json(json!({ "rules": state.lock().faults.clone() })).into_response()
 }
 
-async fn set_faults(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
-    match serde_json::from_value::<Faults>(body) {
-        Ok(f) if f.mode.as_deref().is_none_or(|m| matches!(m, "throttle" | "error" | "drop" | "slow")) && (0.0..=1.0).contains(&f.rate) => {
-            state.lock().faults = f;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(_) => (StatusCode::BAD_REQUEST, Json(json!({ "error": "mode must be throttle, error, drop, slow or null; rate 0..1" }))).into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e.to_string() }))).into_response(),
+/// One rule (`{"mode":"throttle","rate":0.5,...}`) or several (`{"rules":[...]}`), replacing the
+/// rules in force; `{"mode":null}` or `{"rules":[]}` switches faults off.
+async fn set_faults(State(state): State<AppState>, Json(mut body): Json<Value>) -> Response {
+    let rules = match body.get_mut("rules").map(Value::take) {
+        Some(list) => serde_json::from_value::<Vec<Faults>>(list),
+        None => serde_json::from_value::<Faults>(body).map(|f| vec![f]),
+    };
+    let rules = match rules {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("bad fault rule: {e}") }))).into_response(),
+    };
+    if let Some(e) = rules.iter().find_map(|r| r.check().err()) {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response();
     }
+    state.lock().faults = rules.into_iter().filter(|r| r.mode.is_some()).collect();
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn counters(State(state): State<AppState>) -> Response {
-    use std::sync::atomic::Ordering::Relaxed;
-    let c = &state.counters;
-    Json(json!({ "requests": c.requests.load(Relaxed), "throttled": c.throttled.load(Relaxed), "errors": c.errors.load(Relaxed),
-        "dropped": c.dropped.load(Relaxed), "slowed": c.slowed.load(Relaxed) }))
-    .into_response()
+    Json(state.counters.to_json()).into_response()
 }
 
 async fn ingestion_delay(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
@@ -166,37 +172,59 @@ fn query_string(tenant: &str, user: &User) -> String {
     s.finish()
 }
 
+/// Rows per page of the device list.
+const PAGE_SIZE: usize = 100;
+
 async fn device_list(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let (tenant, user) = match context(&state, &q) {
         Ok(c) => c,
         Err(e) => return (StatusCode::BAD_REQUEST, page("Error", &esc(&e))).into_response(),
     };
     let qs = query_string(&tenant, &user);
+    let search = q.get("search").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let terms: Vec<Term> = search.iter().map(|s| Term::StartsWith("deviceName".into(), s.clone())).collect();
+    let after = q.get("skiptoken").and_then(|t| Cursor::decode(t));
     let inner = state.lock();
+    let (found, next) = crate::devices::page(&inner.data, &tenant, &terms, after.as_ref(), PAGE_SIZE, crate::server::now_ms());
     let mut rows = String::new();
-    let now = crate::server::now_ms();
-    let mut count = 0;
-    for o in inner.data.onboardings.values().filter(|o| o.tenant_id == tenant) {
-        for d in inner.data.devices.get(&o.hierarchy_id).into_iter().flat_map(|t| t.values()).filter(|d| d.visible_after_ms <= now).take(500) {
-            count += 1;
-            let r = d.fields();
-            rows.push_str(&format!(
-                "<tr><td><a href=\"/devices/{id}?{qs}\">{name}</a></td><td>ConfigMgr</td><td>{os}</td><td>{sync}</td></tr>",
-                id = esc(&d.managed_device_id),
-                name = esc(r["name"].as_str().unwrap_or("")),
-                os = esc(r["deviceOS"].as_str().unwrap_or("")),
-                sync = esc(&d.last_sync_date_time),
-            ));
-        }
+    for d in &found {
+        let r = Uploaded::of(d);
+        rows.push_str(&format!(
+            "<tr><td><a href=\"/devices/{id}?{qs}\">{name}</a></td><td>ConfigMgr</td><td>{os}</td><td>{version}</td><td>{sync}</td></tr>",
+            id = esc(&d.managed_device_id),
+            name = esc(r.name.as_deref().unwrap_or("")),
+            os = esc(r.operating_system()),
+            version = esc(r.device_os_build.as_deref().unwrap_or("")),
+            sync = esc(&d.last_sync_date_time),
+        ));
     }
+    let total: usize = inner.data.onboardings.values().filter(|o| o.tenant_id == tenant).filter_map(|o| inner.data.devices.get(&o.hierarchy_id)).map(|t| t.len()).sum();
     let tenant_name = inner.data.tenants.get(&tenant).map(|t| t.display_name.clone()).unwrap_or_default();
+    let shown = found.len();
+    drop(inner);
+    let mut more = String::new();
+    if let Some(cursor) = next {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(search) = &search {
+            s.append_pair("search", search);
+        }
+        s.append_pair("skiptoken", &cursor.encode());
+        more = format!("<p><a id=\"next\" href=\"/?{qs}&{}\">Next page</a></p>", esc(&s.finish()));
+    }
     page(
         "All devices",
         &format!(
-            "<h1>Devices | All devices</h1><p>Tenant {} — signed in as {}</p><p>{count} devices shown (first 500 per hierarchy)</p>\
-             <table id=\"devices\"><thead><tr><th>Device name</th><th>Managed by</th><th>OS</th><th>Last check-in</th></tr></thead><tbody>{rows}</tbody></table>",
+            "<h1>Devices | All devices</h1><p>Tenant {} — signed in as {}</p>\
+             <form method=\"get\" action=\"/\"><input type=\"hidden\" name=\"tenant\" value=\"{}\"><input type=\"hidden\" name=\"user\" value=\"{}\">\
+             <label>Search by device name <input name=\"search\" value=\"{}\"></label> <button type=\"submit\">Search</button></form>\
+             <p>{total} devices in the tenant; {} shown</p>\
+             <table id=\"devices\"><thead><tr><th>Device name</th><th>Managed by</th><th>OS</th><th>OS version</th><th>Last check-in</th></tr></thead><tbody>{rows}</tbody></table>{more}",
             esc(&tenant_name),
-            esc(&user.user_principal_name)
+            esc(&user.user_principal_name),
+            esc(&tenant),
+            esc(&user.user_principal_name),
+            esc(search.as_deref().unwrap_or("")),
+            shown,
         ),
     )
     .into_response()
@@ -214,8 +242,8 @@ async fn device_page(State(state): State<AppState>, Path(id): Path<String>, Quer
         inner.data.devices.get(&o.hierarchy_id)?.get(s)
     });
     let Some(d) = found else { return (StatusCode::NOT_FOUND, page("Not found", "<h1>Device not found</h1>")).into_response() };
-    let r = d.fields();
-    let name = r["name"].as_str().unwrap_or("");
+    let r = Uploaded::of(d);
+    let name = r.name.as_deref().unwrap_or("");
     let mut buttons = String::new();
     for (action, label) in [("refreshMachinePolicy", "Sync machine policy"), ("refreshUserPolicy", "Sync user policy"), ("appEvaluation", "App evaluation cycle")] {
         buttons.push_str(&format!(
@@ -224,7 +252,7 @@ async fn device_page(State(state): State<AppState>, Path(id): Path<String>, Quer
         ));
     }
     let mut history = String::new();
-    for n in inner.data.notifications.values().filter(|n| n.managed_device_id == id) {
+    for n in inner.data.notifications_of(&id) {
         history.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&n.action),
@@ -241,8 +269,8 @@ async fn device_page(State(state): State<AppState>, Path(id): Path<String>, Quer
             "<p><a href=\"/?{qs}\">All devices</a></p><h1>{}</h1>{message}<p>Managed by ConfigMgr · {} · client {}</p><p>{buttons}</p>\
              <h2>Device actions status</h2><table id=\"history\"><thead><tr><th>Action</th><th>Status</th><th>Date/Time</th><th>Initiated by</th><th>Reason</th></tr></thead><tbody>{history}</tbody></table>",
             esc(name),
-            esc(r["deviceOS"].as_str().unwrap_or("")),
-            esc(r["clientVersion"].as_str().unwrap_or(""))
+            esc(r.device_os.as_deref().unwrap_or("")),
+            esc(r.client_version.as_deref().unwrap_or(""))
         ),
     )
     .into_response()
@@ -263,36 +291,23 @@ async fn device_action(State(state): State<AppState>, Path(id): Path<String>, Qu
     if !user.intune_permissions.iter().any(|p| p == INITIATE_CONFIGMGR_ACTION) {
         return back(&format!("{} lacks the Intune permission '{INITIATE_CONFIGMGR_ACTION}'", user.user_principal_name));
     }
-    if !["refreshMachinePolicy", "refreshUserPolicy", "appEvaluation"].contains(&action.as_str()) {
-        return back("unsupported action");
+    if let Err(message) = crate::graph::check_action(&action) {
+        return back(&message);
     }
-    let mut inner = state.lock();
-    let Some((hierarchy, sms_id)) = inner.data.device_index.get(&id).cloned() else { return back("device not found") };
-    let Some(d) = inner.data.devices.get(&hierarchy).and_then(|t| t.get(&sms_id)).cloned() else { return back("device not found") };
-    if !inner.data.onboardings.get(&hierarchy).is_some_and(|o| o.tenant_id == tenant) {
-        return back("device not found");
-    }
-    let n = Notification {
-        notification_id: uuid::Uuid::new_v4().to_string(),
-        hierarchy_id: hierarchy,
-        tenant_id: tenant.clone(),
-        managed_device_id: id.clone(),
-        sms_id,
-        device_name: d.fields()["name"].as_str().unwrap_or_default().to_owned(),
-        action: action.clone(),
-        initiated_by: json!({ "aadUserId": user.id, "userPrincipalName": user.user_principal_name }),
-        created_date_time: now_iso(),
-        delivery_count: 0,
-        state: "pending".into(),
-        lease_until_ms: 0,
-        reason: None,
-        task_guid: None,
+    let found = {
+        let inner = state.lock();
+        inner
+            .data
+            .device_index
+            .get(&id)
+            .filter(|(h, _)| inner.data.onboardings.get(h).is_some_and(|o| o.tenant_id == tenant))
+            .and_then(|(h, s)| Some((h.clone(), inner.data.devices.get(h)?.get(s)?.clone())))
     };
-    if let Err(r) = inner.mutate(json!({ "op": "putNotification", "notification": n })) {
+    let Some((hierarchy, d)) = found else { return back("device not found") };
+    let by = crate::graph::initiator(&user.id, &user.user_principal_name, None);
+    if let Err(r) = crate::graph::queue_action(&state, &hierarchy, &tenant, &d, &action, by) {
         return r;
     }
-    drop(inner);
-    state.notify.notify_waiters();
     back(&format!("{action} was sent to the device"))
 }
 

@@ -17,7 +17,9 @@ use crate::server::{authenticate, graph_error, now_iso, now_ms, AppState, Caller
 
 pub const MAX_RECORDS: usize = 5_000;
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
-const LEASE_MS: i64 = 300_000;
+/// How long a delivered notification waits for its result before it is delivered again.
+const DEFAULT_LEASE_SECONDS: u64 = 300;
+const MAX_LEASE_SECONDS: u64 = 3600;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -87,7 +89,7 @@ async fn onboard(State(state): State<AppState>, Extension(RequestId(rid)): Exten
         return r;
     }
     let mut inner = state.lock();
-    if !inner.data.apps.get(&app_id).is_some_and(|a| a.tenant_id == tenant) {
+    if inner.data.apps.get(&app_id).is_none_or(|a| a.tenant_id != tenant) {
         return bad(&rid, &format!("the app {app_id} is not registered in tenant {tenant}"));
     }
     if let Some(existing) = inner.data.onboardings.get(&hierarchy) {
@@ -95,8 +97,8 @@ async fn onboard(State(state): State<AppState>, Extension(RequestId(rid)): Exten
             let holder = inner.data.tenants.get(&existing.tenant_id).map(|t| t.display_name.clone()).unwrap_or_default();
             // Graph's error shape, plus the holding tenant's id for programs.
             let message = format!("Hierarchy {hierarchy} is attached to another tenant: {holder} ({}). Offboard it from that tenant first.", existing.tenant_id);
-            let body = json!({ "error": { "code": "HierarchyAttachedToAnotherTenant", "message": message, "tenantId": existing.tenant_id,
-                "innerError": { "request-id": rid, "date": now_iso() } } });
+            let mut body = crate::server::graph_error_body("HierarchyAttachedToAnotherTenant", &message, &rid);
+            body["error"]["tenantId"] = json!(existing.tenant_id);
             return (StatusCode::CONFLICT, Json(body)).into_response();
         }
         return bad_code(
@@ -250,11 +252,12 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
     if devices + deletions > MAX_RECORDS {
         return graph_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", &format!("a batch may hold at most {MAX_RECORDS} records (devices + deletions); this one has {}", devices + deletions), &rid);
     }
-    if let Some(i) = body.devices.iter().position(|d| crate::server::sms_id_of(d).is_none()) {
-        return bad(&rid, &format!("devices[{i}] has no smsId; the batch was not applied"));
-    }
+    let sms_ids = match body.sms_ids() {
+        Ok(ids) => ids,
+        Err(i) => return bad(&rid, &format!("devices[{i}] has no smsId (or is not an object); the batch was not applied")),
+    };
     let mut inner = state.lock();
-    let duplicate = inner.data.applied_batches.get(&hierarchy).is_some_and(|s| s.contains(&format!("{sync_id}/{sequence}")));
+    let duplicate = inner.data.batch_applied(&hierarchy, &sync_id, sequence);
     if !duplicate {
         let visible_after_ms = now_ms() + inner.ingestion_delay_ms as i64;
         let now = now_iso();
@@ -263,7 +266,7 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
         let mut line = format!("{{\"op\":\"devicePost\",\"tenantId\":{},\"now\":{},\"visibleAfterMs\":{visible_after_ms},\"body\":", json!(o.tenant_id), json!(now)).into_bytes();
         line.extend(raw.iter().map(|b| if matches!(b, b'\n' | b'\r') { b' ' } else { *b }));
         line.push(b'}');
-        if let Err(r) = inner.mutate_device_post(line, &o.tenant_id, &now, visible_after_ms, &raw) {
+        if let Err(r) = inner.mutate_device_post(line, &body, &sms_ids, &o.tenant_id, &now, visible_after_ms) {
             return r;
         }
     }
@@ -278,11 +281,12 @@ async fn notifications(State(state): State<AppState>, Extension(RequestId(rid)):
     }
     let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(30).min(60);
     let max = q.get("max").and_then(|t| t.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
+    let lease_ms = q.get("leaseSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(DEFAULT_LEASE_SECONDS).clamp(1, MAX_LEASE_SECONDS) as i64 * 1000;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     loop {
         // Register interest before looking, so a notification queued in between wakes us.
         let woken = state.notify.notified();
-        let taken = take_due(&state, &hierarchy, max);
+        let taken = take_due(&state, &hierarchy, max, lease_ms);
         match taken {
             Err(r) => return r,
             Ok(list) if !list.is_empty() || tokio::time::Instant::now() >= deadline => {
@@ -296,29 +300,34 @@ async fn notifications(State(state): State<AppState>, Extension(RequestId(rid)):
 }
 
 /// Pending notifications, and delivered ones whose lease ran out, marked delivered.
-fn take_due(state: &AppState, hierarchy: &str, max: usize) -> Result<Vec<Value>, Response> {
+fn take_due(state: &AppState, hierarchy: &str, max: usize, lease_ms: i64) -> Result<Vec<Value>, Response> {
     let mut inner = state.lock();
     let now = now_ms();
-    let due: Vec<Notification> = inner
+    let mut due: Vec<&Notification> = inner
         .data
         .notifications
         .values()
         .filter(|n| n.hierarchy_id == hierarchy && (n.state == "pending" || (n.state == "delivered" && n.lease_until_ms < now)))
-        .take(max)
-        .cloned()
         .collect();
+    // Oldest first (ids are random).
+    due.sort_by(|a, b| (&a.created_date_time, &a.notification_id).cmp(&(&b.created_date_time, &b.notification_id)));
+    let due: Vec<Notification> = due.into_iter().take(max).cloned().collect();
     let mut out = Vec::new();
+    let mut changes = Vec::new();
     for mut n in due {
         n.state = "delivered".into();
         n.delivery_count += 1;
-        n.lease_until_ms = now + LEASE_MS;
-        inner.mutate(json!({ "op": "putNotification", "notification": n }))?;
+        n.lease_until_ms = now + lease_ms;
+        n.last_updated_date_time = now_iso();
         out.push(json!({
             "notificationId": n.notification_id, "hierarchyId": n.hierarchy_id, "tenantId": n.tenant_id,
             "managedDeviceId": n.managed_device_id, "smsId": n.sms_id, "deviceName": n.device_name, "action": n.action,
             "initiatedBy": n.initiated_by, "createdDateTime": n.created_date_time, "deliveryCount": n.delivery_count,
         }));
+        changes.push(json!({ "op": "putNotification", "notification": n }));
     }
+    // Durable before the answer: after a crash, what was handed out stays leased to the site.
+    inner.mutate_all(changes)?;
     Ok(out)
 }
 
@@ -343,6 +352,7 @@ async fn notification_result(State(state): State<AppState>, Extension(RequestId(
         n.state = status.to_owned();
         n.reason = body.get("reason").and_then(Value::as_str).map(str::to_owned);
         n.task_guid = body.get("taskGuid").and_then(Value::as_str).map(str::to_owned);
+        n.last_updated_date_time = now_iso();
         if let Err(r) = inner.mutate(json!({ "op": "putNotification", "notification": n })) {
             return r;
         }

@@ -12,6 +12,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::devices;
 use crate::model::{App, Device, Notification, Secret, ServicePrincipal};
 use crate::seed::{sha256_hex, GLOBAL_ADMINISTRATOR, INITIATE_CONFIGMGR_ACTION, READ_MANAGED_DEVICES};
 use crate::server::{authenticate, graph_error, now_iso, now_ms, AppState, Caller, RequestId, GRAPH_AUDIENCE};
@@ -20,7 +21,7 @@ pub const MAX_BATCH: usize = 20;
 const DEFAULT_TOP: usize = 100;
 const MAX_TOP: usize = 1000;
 pub const PRIVILEGED_OPERATIONS: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
-const SUPPORTED_ACTIONS: [&str; 3] = ["refreshMachinePolicy", "refreshUserPolicy", "appEvaluation"];
+pub const SUPPORTED_ACTIONS: [&str; 3] = ["refreshMachinePolicy", "refreshUserPolicy", "appEvaluation"];
 const OTHER_ACTIONS: [&str; 4] = ["wakeUpClient", "quickScan", "fullScan", "windowsDefenderUpdateSignatures"];
 
 pub fn routes() -> Router<AppState> {
@@ -96,7 +97,8 @@ async fn create_application(State(state): State<AppState>, Extension(RequestId(r
     };
     let uris: Vec<String> = body.get("identifierUris").and_then(Value::as_array).map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect()).unwrap_or_default();
     let mut inner = state.lock();
-    if let Some(taken) = uris.iter().find(|u| inner.data.apps.values().any(|a| a.identifier_uris.contains(u))) {
+    // Azure AD keeps identifier URIs unique within a tenant.
+    if let Some(taken) = uris.iter().find(|u| inner.data.apps.values().any(|a| a.tenant_id == c.tenant_id && a.identifier_uris.contains(u))) {
         return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("Another object with the same value for property identifierUris already exists: {taken}"), &rid);
     }
     let app = App {
@@ -175,7 +177,9 @@ async fn create_service_principal(State(state): State<AppState>, Extension(Reque
     }
     let sp = ServicePrincipal { id: uuid::Uuid::new_v4().to_string(), app_id: app_id.clone(), tenant_id: c.tenant_id.clone(), display_name: app.display_name };
     try_r!(inner.mutate(json!({ "op": "putServicePrincipal", "servicePrincipal": sp })));
-    (StatusCode::CREATED, Json(json!({ "id": sp.id, "appId": sp.app_id, "displayName": sp.display_name, "servicePrincipalType": "Application" }))).into_response()
+    let body = json!({ "@odata.context": format!("{}/v1.0/$metadata#servicePrincipals/$entity", state.base_url),
+        "id": sp.id, "appId": sp.app_id, "displayName": sp.display_name, "servicePrincipalType": "Application" });
+    (StatusCode::CREATED, Json(body)).into_response()
 }
 
 async fn organization(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap) -> Response {
@@ -199,6 +203,9 @@ async fn me(State(state): State<AppState>, Extension(RequestId(rid)): Extension<
 
 async fn member_of(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
+    if c.is_app {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "/me request is only valid with delegated authentication flow.", &rid);
+    }
     let inner = state.lock();
     let roles = inner.data.users.get(&c.object_id).map(|u| u.directory_roles.clone()).unwrap_or_default();
     let list = roles
@@ -229,162 +236,55 @@ fn user_has(state: &AppState, c: &Caller, permission: &str) -> bool {
     state.lock().data.users.get(&c.object_id).is_some_and(|u| u.intune_permissions.iter().any(|p| p == permission))
 }
 
-/// A device as Graph's managedDevice.
-fn device_json(d: &Device, notifications: &[&Notification]) -> Value {
-    let r = &d.fields();
-    let os = r["deviceOS"].as_str().unwrap_or("");
-    let operating_system = if os.contains("Windows") { "Windows" } else if os.is_empty() { "Unknown" } else { os };
-    json!({
-        "id": d.managed_device_id,
-        "deviceName": r["name"],
-        "managementAgent": "configurationManagerClient",
-        "managedDeviceOwnerType": "company",
-        "operatingSystem": operating_system,
-        "osVersion": r["deviceOSBuild"],
-        "azureADDeviceId": r["aadDeviceId"],
-        "model": r["model"],
-        "manufacturer": r["manufacturer"],
-        "serialNumber": r["serialNumber"],
-        "userId": r["aadPrimaryUserId"],
-        "lastSyncDateTime": d.last_sync_date_time,
-        "configurationManagerClientInformation": { "clientIdentifier": r["smsId"], "isBlocked": false, "clientVersion": r["clientVersion"] },
-        "deviceActionResults": notifications.iter().map(|n| json!({
-            "actionName": n.action,
-            "actionState": match n.state.as_str() { "pending" => "pending", "delivered" => "active", "succeeded" => "done", _ => "failed" },
-            "startDateTime": n.created_date_time,
-            "lastUpdatedDateTime": n.created_date_time,
-            "errorMessage": n.reason,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// One `$filter` term.
-enum Term {
-    Eq(String, String),
-    StartsWith(String, String),
-}
-
-fn parse_filter(filter: &str) -> Result<Vec<Term>, String> {
-    let mut terms = Vec::new();
-    for raw in split_and(filter) {
-        let t = raw.trim();
-        let quoted = |s: &str| -> Result<String, String> {
-            let s = s.trim();
-            s.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).map(|s| s.replace("''", "'")).ok_or_else(|| format!("expected a quoted value in '{t}'"))
-        };
-        if let Some(args) = t.strip_prefix("startswith(").and_then(|a| a.strip_suffix(')')) {
-            let (field, value) = args.split_once(',').ok_or_else(|| format!("bad startswith in '{t}'"))?;
-            terms.push(Term::StartsWith(field.trim().to_owned(), quoted(value)?));
-        } else if let Some((field, value)) = t.split_once(" eq ") {
-            terms.push(Term::Eq(field.trim().to_owned(), quoted(value)?));
-        } else {
-            return Err(format!("Invalid filter clause: '{t}'. Supported: field eq 'value', startswith(field,'value'), joined by 'and'."));
-        }
-    }
-    Ok(terms)
-}
-
-/// Splits on ` and ` outside quotes.
-fn split_and(filter: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let mut in_quote = false;
-    let mut i = 0;
-    let chars: Vec<char> = filter.chars().collect();
-    while i < chars.len() {
-        if chars[i] == '\'' {
-            in_quote = !in_quote;
-        }
-        if !in_quote && chars[i..].iter().take(5).collect::<String>().eq_ignore_ascii_case(" and ") {
-            parts.push(String::new());
-            i += 5;
-            continue;
-        }
-        if let Some(last) = parts.last_mut() {
-            last.push(chars[i]);
-        }
-        i += 1;
-    }
-    parts
-}
-
-fn field<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
-    path.split('/').try_fold(v, |v, k| v.get(k)).and_then(Value::as_str)
-}
-
-fn matches(device: &Value, terms: &[Term]) -> bool {
-    terms.iter().all(|t| match t {
-        Term::Eq(f, v) => field(device, f).is_some_and(|x| x.eq_ignore_ascii_case(v)),
-        Term::StartsWith(f, v) => field(device, f).is_some_and(|x| x.to_lowercase().starts_with(&v.to_lowercase())),
-    })
-}
-
-/// The devices a tenant sees, in a stable order, without action history (added per page).
-fn visible_devices<'a>(data: &'a crate::model::Data, tenant: &'a str) -> impl Iterator<Item = &'a Device> + 'a {
-    let now = now_ms();
-    data.onboardings
-        .values()
-        .filter(move |o| o.tenant_id == tenant)
-        .filter_map(move |o| data.devices.get(&o.hierarchy_id))
-        .flat_map(|table| table.values())
-        .filter(move |d| d.visible_after_ms <= now)
-}
-
-fn notifications_of<'a>(data: &'a crate::model::Data, device_id: &str) -> Vec<&'a Notification> {
-    data.notifications.values().filter(|n| n.managed_device_id == device_id).collect()
-}
-
 async fn list_devices(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     try_r!(may_read_devices(&c, &rid, &state));
-    let terms = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
+    let terms = match q.get("$filter").map(|f| devices::parse_filter(f)).transpose() {
         Ok(t) => t.unwrap_or_default(),
         Err(e) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &e, &rid),
     };
-    let top = q.get("$top").and_then(|t| t.parse::<usize>().ok()).unwrap_or(DEFAULT_TOP).clamp(1, MAX_TOP);
-    let skip = q.get("$skiptoken").and_then(|t| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).ok()).and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
-    let select: Option<Vec<String>> = q.get("$select").map(|s| s.split(',').map(|f| f.trim().to_owned()).collect());
+    let top = match q.get("$top").map(|t| t.parse::<usize>()) {
+        None => DEFAULT_TOP,
+        Some(Ok(n)) if n >= 1 => n.min(MAX_TOP),
+        Some(_) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Invalid $top value '{}': a positive integer is expected (at most {MAX_TOP} per page).", q["$top"]), &rid),
+    };
+    let after = match q.get("$skiptoken").map(|t| devices::Cursor::decode(t)) {
+        None => None,
+        Some(Some(cursor)) => Some(cursor),
+        Some(None) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "The $skiptoken is not valid: use the @odata.nextLink as given.", &rid),
+    };
+    let select: Option<Vec<String>> = q.get("$select").map(|s| s.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect());
     let inner = state.lock();
-    let mut matched = 0usize;
-    let mut page = Vec::new();
-    let mut more = false;
-    for d in visible_devices(&inner.data, &c.tenant_id) {
-        // Building a device's JSON costs: only for filtering, and only when there is a filter.
-        if !terms.is_empty() && !matches(&device_json(d, &[]), &terms) {
-            continue;
-        }
-        if matched >= skip {
-            if page.len() == top {
-                more = true;
-                break;
+    let (found, next) = devices::page(&inner.data, &c.tenant_id, &terms, after.as_ref(), top, now_ms());
+    let page: Vec<Value> = found
+        .into_iter()
+        .map(|d| {
+            let full = devices::managed_device(d, &inner.data.notifications_of(&d.managed_device_id));
+            match &select {
+                Some(fields) => devices::select(full, fields),
+                None => full,
             }
-            let mut full = device_json(d, &notifications_of(&inner.data, &d.managed_device_id));
-            if let Some(fields) = &select {
-                let keep: serde_json::Map<String, Value> = fields.iter().filter_map(|f| full.get(f).map(|v| (f.clone(), v.clone()))).collect();
-                full = Value::Object(keep);
-            }
-            page.push(full);
-        }
-        matched += 1;
-    }
+        })
+        .collect();
+    drop(inner);
     let mut body = json!({ "@odata.context": format!("{}/beta/$metadata#deviceManagement/managedDevices", state.base_url), "value": page });
-    if more {
-        let mut next = url::Url::parse(&format!("{}/beta/deviceManagement/managedDevices", state.base_url)).expect("base URL is valid");
-        {
-            let mut pairs = next.query_pairs_mut();
-            pairs.append_pair("$top", &top.to_string());
-            if let Some(f) = q.get("$filter") {
-                pairs.append_pair("$filter", f);
+    if let Some(cursor) = next {
+        let mut link = format!("{}/beta/deviceManagement/managedDevices?", state.base_url);
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        pairs.append_pair("$top", &top.to_string());
+        for key in ["$filter", "$select"] {
+            if let Some(v) = q.get(key) {
+                pairs.append_pair(key, v);
             }
-            if let Some(s) = q.get("$select") {
-                pairs.append_pair("$select", s);
-            }
-            pairs.append_pair("$skiptoken", &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode((skip + top).to_string()));
         }
-        body["@odata.nextLink"] = json!(next.to_string());
+        pairs.append_pair("$skiptoken", &cursor.encode());
+        link.push_str(&pairs.finish());
+        body["@odata.nextLink"] = json!(link);
     }
     Json(body).into_response()
 }
 
+/// A device of the caller's tenant, visible in Graph: (hierarchy, device).
 fn find_device(state: &AppState, tenant: &str, id: &str) -> Option<(String, Device)> {
     let inner = state.lock();
     let (hierarchy, sms_id) = inner.data.device_index.get(id)?.clone();
@@ -397,67 +297,104 @@ fn device_not_found(rid: &str, id: &str) -> Response {
     graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("The managed device {id} was not found."), rid)
 }
 
-async fn get_device(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn get_device(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     try_r!(may_read_devices(&c, &rid, &state));
     let Some((_, d)) = find_device(&state, &c.tenant_id, &id) else { return device_not_found(&rid, &id) };
-    let inner = state.lock();
-    let mut body = device_json(&d, &notifications_of(&inner.data, &d.managed_device_id));
+    let mut body = devices::managed_device(&d, &state.lock().data.notifications_of(&d.managed_device_id));
+    if let Some(fields) = q.get("$select") {
+        body = devices::select(body, &fields.split(',').map(|f| f.trim().to_owned()).collect::<Vec<_>>());
+    }
     body["@odata.context"] = json!(format!("{}/beta/$metadata#deviceManagement/managedDevices/$entity", state.base_url));
     Json(body).into_response()
 }
 
-async fn trigger(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
-    let c = try_r!(auth(&state, &headers, &rid));
-    let allowed = if c.is_app { c.has_role(PRIVILEGED_OPERATIONS) } else { user_has(&state, &c, INITIATE_CONFIGMGR_ACTION) };
-    if !allowed {
-        return forbidden(&rid, &format!(
-            "The caller lacks the Intune permission '{INITIATE_CONFIGMGR_ACTION}' (Remote tasks > Initiate Configuration Manager action) needed to run a Configuration Manager action{}.",
-            if c.is_app { format!(" (applications need {PRIVILEGED_OPERATIONS})") } else { String::new() }
-        ));
-    }
-    let action = body.as_ref().and_then(|Json(b)| b["configurationManagerAction"]["action"].as_str()).unwrap_or("").to_owned();
-    if !SUPPORTED_ACTIONS.contains(&action.as_str()) {
-        let what = if OTHER_ACTIONS.contains(&action.as_str()) { "is not available for Configuration Manager (tenant attach) devices" } else { "is not a valid configurationManagerActionType" };
-        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("The action '{action}' {what}. Supported actions: refreshMachinePolicy, refreshUserPolicy, appEvaluation."), &rid);
-    }
-    let Some((hierarchy, d)) = find_device(&state, &c.tenant_id, &id) else { return device_not_found(&rid, &id) };
+/// Who queued an action, as the site's notification shows it.
+pub fn initiator(user_id: &str, upn: &str, app_id: Option<&str>) -> Value {
+    json!({ "aadUserId": user_id, "userPrincipalName": upn, "appId": app_id })
+}
+
+/// Queues a ConfigMgr action for a device (journaled, then the site's long-poll is woken).
+pub fn queue_action(state: &AppState, hierarchy: &str, tenant: &str, d: &Device, action: &str, initiated_by: Value) -> Result<(), Response> {
+    let uploaded = devices::Uploaded::of(d);
+    let now = now_iso();
     let n = Notification {
         notification_id: uuid::Uuid::new_v4().to_string(),
-        hierarchy_id: hierarchy,
-        tenant_id: c.tenant_id.clone(),
+        hierarchy_id: hierarchy.to_owned(),
+        tenant_id: tenant.to_owned(),
         managed_device_id: d.managed_device_id.clone(),
-        sms_id: d.fields()["smsId"].as_str().unwrap_or_default().to_owned(),
-        device_name: d.fields()["name"].as_str().unwrap_or_default().to_owned(),
-        action,
-        initiated_by: json!({ "aadUserId": c.object_id, "userPrincipalName": c.upn(), "appId": if c.is_app { json!(c.app_id) } else { Value::Null } }),
-        created_date_time: now_iso(),
+        sms_id: uploaded.sms_id.as_deref().unwrap_or_default().to_owned(),
+        device_name: uploaded.name.as_deref().unwrap_or_default().to_owned(),
+        action: action.to_owned(),
+        initiated_by,
+        created_date_time: now.clone(),
+        last_updated_date_time: now,
         delivery_count: 0,
         state: "pending".into(),
         lease_until_ms: 0,
         reason: None,
         task_guid: None,
     };
-    {
-        let mut inner = state.lock();
-        try_r!(inner.mutate(json!({ "op": "putNotification", "notification": n })));
-    }
+    state.lock().mutate(json!({ "op": "putNotification", "notification": n }))?;
     state.notify.notify_waiters();
+    Ok(())
+}
+
+async fn trigger(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    let allowed = if c.is_app { c.has_role(PRIVILEGED_OPERATIONS) } else { user_has(&state, &c, INITIATE_CONFIGMGR_ACTION) };
+    if !allowed {
+        let message = if c.is_app {
+            format!("The application lacks the application permission {PRIVILEGED_OPERATIONS} needed to run a Configuration Manager action.")
+        } else {
+            format!("The user lacks the Intune permission '{INITIATE_CONFIGMGR_ACTION}' (Remote tasks > Initiate Configuration Manager action) needed to run a Configuration Manager action.")
+        };
+        return forbidden(&rid, &message);
+    }
+    let action = body.as_ref().and_then(|Json(b)| b["configurationManagerAction"]["action"].as_str()).unwrap_or("").to_owned();
+    if let Err(message) = check_action(&action) {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &message, &rid);
+    }
+    let Some((hierarchy, d)) = find_device(&state, &c.tenant_id, &id) else { return device_not_found(&rid, &id) };
+    let by = initiator(&c.object_id, &c.upn(), c.is_app.then_some(c.app_id.as_str()));
+    try_r!(queue_action(&state, &hierarchy, &c.tenant_id, &d, &action, by));
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// JSON batching: each request is run through the Graph routes with the batch's headers.
-async fn batch(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+/// Only the three actions ConfigMgr tenant attach supports; the message names them.
+pub fn check_action(action: &str) -> Result<(), String> {
+    if SUPPORTED_ACTIONS.contains(&action) {
+        return Ok(());
+    }
+    let what = if OTHER_ACTIONS.contains(&action) { "is not available for Configuration Manager (tenant attach) devices" } else { "is not a valid configurationManagerActionType" };
+    Err(format!("The action '{action}' {what}. Supported actions: refreshMachinePolicy, refreshUserPolicy, appEvaluation."))
+}
+
+/// JSON batching: each request is run through the Graph routes with the batch's headers, in
+/// order; a step whose `dependsOn` step failed answers 424, as Graph does.
+async fn batch(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, uri: axum::http::Uri, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    try_r!(auth(&state, &headers, &rid));
     let Some(requests) = body.get("requests").and_then(Value::as_array) else {
         return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "The batch must have a 'requests' array.", &rid);
     };
     if requests.len() > MAX_BATCH {
         return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Number of batch request steps exceeds the maximum of {MAX_BATCH}."), &rid);
     }
+    let mut ids = std::collections::HashSet::new();
+    for r in requests {
+        let id = r.get("id").and_then(Value::as_str).unwrap_or("");
+        if id.is_empty() || r.get("method").and_then(Value::as_str).is_none() || r.get("url").and_then(Value::as_str).is_none() {
+            return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Every batch step needs a string 'id', a 'method' and a relative 'url'.", &rid);
+        }
+        if !ids.insert(id) {
+            return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Batch request id '{id}' is used more than once; ids must be unique."), &rid);
+        }
+    }
     let Some(router) = state.graph_router.get().cloned() else {
         return graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "batching is not ready", &rid);
     };
-    let answer = crate::server::GROUP_COMMIT.scope(true, run_steps(router, requests.clone(), headers)).await;
+    let version = if uri.path().starts_with("/v1.0") { "/v1.0" } else { "/beta" };
+    let answer = crate::server::GROUP_COMMIT.scope(true, run_steps(router, version, requests.clone(), headers)).await;
     // Every step's change is durable before the batch answers.
     if let Some(p) = state.lock().persistence.as_mut() {
         if let Err(e) = p.sync() {
@@ -467,16 +404,26 @@ async fn batch(State(state): State<AppState>, Extension(RequestId(rid)): Extensi
     answer
 }
 
-async fn run_steps(router: axum::Router, requests: Vec<Value>, headers: HeaderMap) -> Response {
+async fn run_steps(router: axum::Router, version: &str, requests: Vec<Value>, headers: HeaderMap) -> Response {
+    use tower::ServiceExt;
     let mut responses = Vec::new();
+    let mut failed: std::collections::HashSet<String> = Default::default();
     for r in &requests {
-        let id = r.get("id").cloned().unwrap_or(Value::Null);
-        let method = r.get("method").and_then(Value::as_str).and_then(|m| Method::from_bytes(m.as_bytes()).ok()).unwrap_or(Method::GET);
+        let id = r["id"].as_str().unwrap_or_default().to_owned();
+        let depends: Vec<&str> = r.get("dependsOn").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        if let Some(dep) = depends.iter().find(|d| failed.contains(**d)) {
+            failed.insert(id.clone());
+            responses.push(json!({ "id": id, "status": 424, "body": crate::server::graph_error_body("FailedDependency", &format!("The step it depends on ({dep}) failed."), "") }));
+            continue;
+        }
+        let method = r.get("method").and_then(Value::as_str).and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()).unwrap_or(Method::GET);
         let url = r.get("url").and_then(Value::as_str).unwrap_or("/");
-        let path = if url.starts_with("/v1.0") || url.starts_with("/beta") { url.to_owned() } else { format!("/beta{}", if url.starts_with('/') { url.to_owned() } else { format!("/{url}") }) };
+        let path = if url.starts_with("/v1.0/") || url.starts_with("/beta/") { url.to_owned() } else { format!("{version}/{}", url.trim_start_matches('/')) };
         let mut builder = axum::http::Request::builder().method(method).uri(path);
-        if let Some(auth) = headers.get("authorization") {
-            builder = builder.header("authorization", auth);
+        for name in ["authorization", "client-request-id"] {
+            if let Some(v) = headers.get(name) {
+                builder = builder.header(name, v);
+            }
         }
         for (k, v) in r.get("headers").and_then(Value::as_object).into_iter().flatten() {
             if let Some(v) = v.as_str() {
@@ -491,17 +438,20 @@ async fn run_steps(router: axum::Router, requests: Vec<Value>, headers: HeaderMa
             _ => axum::body::Body::empty(),
         };
         let Ok(request) = builder.body(sub_body) else {
-            responses.push(json!({ "id": id, "status": 400, "body": { "error": { "code": "BadRequest", "message": "malformed batch step" } } }));
+            failed.insert(id.clone());
+            responses.push(json!({ "id": id, "status": 400, "body": crate::server::graph_error_body("BadRequest", "The batch step is not a valid request (method, url or headers).", "") }));
             continue;
         };
-        use tower::ServiceExt;
         let answer = match router.clone().oneshot(request).await {
             Ok(a) => a,
             Err(e) => match e {},
         };
         let status = answer.status().as_u16();
+        if status >= 400 {
+            failed.insert(id.clone());
+        }
         let mut out_headers = serde_json::Map::new();
-        for name in ["content-type", "retry-after", "request-id"] {
+        for name in ["content-type", "retry-after", "request-id", "location"] {
             if let Some(v) = answer.headers().get(name).and_then(|v| v.to_str().ok()) {
                 out_headers.insert(name.to_owned(), json!(v));
             }

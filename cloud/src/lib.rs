@@ -13,6 +13,8 @@
 
 pub mod aad;
 pub mod admin;
+pub mod devices;
+pub mod faults;
 pub mod gateway;
 pub mod graph;
 pub mod model;
@@ -58,7 +60,7 @@ pub struct CloudHandle {
     state: server::AppState,
     shutdown: Option<axum_server::Handle>,
     runtime: Option<tokio::runtime::Runtime>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
     _temp: Option<TempDir>,
 }
 
@@ -80,8 +82,7 @@ impl Cloud {
     pub fn start(options: CloudOptions) -> Result<CloudHandle, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("tenant-attach-cloud").build()?;
         let (state, listener, tls, ca_file) = prepare(&options)?;
-        let url = format!("{}://{}", if options.http { "http" } else { "https" }, listener.local_addr()?);
-        state_set_url(&state, &url);
+        let url = state.base_url.clone();
         let handle = axum_server::Handle::new();
         let app = router(state.clone());
         let server_handle = handle.clone();
@@ -102,17 +103,14 @@ impl Cloud {
             let _ = tx.send(());
         });
         rx.recv_timeout(std::time::Duration::from_secs(30)).map_err(|_| "the server did not start listening")?;
-        let thread = std::thread::spawn(move || drop(task));
-        Ok(CloudHandle { url, ca_file, data_dir: options.data_dir, state, shutdown: Some(handle), runtime: Some(runtime), thread: Some(thread), _temp: None })
+        Ok(CloudHandle { url, ca_file, data_dir: options.data_dir, state, shutdown: Some(handle), runtime: Some(runtime), server: Some(task), _temp: None })
     }
 
     /// Runs the cloud on the current thread until it is stopped (the binary).
     pub fn run(options: CloudOptions, on_listening: impl FnOnce(&str, Option<&Path>)) -> Result<(), Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let (state, listener, tls, ca_file) = prepare(&options)?;
-        let url = format!("{}://{}", if options.http { "http" } else { "https" }, listener.local_addr()?);
-        state_set_url(&state, &url);
-        on_listening(&url, ca_file.as_deref());
+        on_listening(&state.base_url, ca_file.as_deref());
         let app = router(state);
         runtime.block_on(async move {
             let handle = axum_server::Handle::new();
@@ -147,11 +145,6 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn state_set_url(state: &server::AppState, url: &str) {
-    // base_url is fixed at construction; prepare() built it from the bound address already.
-    debug_assert_eq!(state.base_url, url);
-}
-
 type Prepared = (server::AppState, std::net::TcpListener, Option<axum_server::tls_rustls::RustlsConfig>, Option<PathBuf>);
 
 /// Loads the data dir (seeding a new one), binds the port, builds TLS.
@@ -182,14 +175,16 @@ fn prepare(options: &CloudOptions) -> Result<Prepared, Error> {
     let key = tls::signing_key(&options.data_dir)?;
     let issuer = token::Issuer::new(&key)?;
     let is_new = !options.data_dir.join("cloud-state.json").exists() && !options.data_dir.join("cloud-journal.ndjson").exists();
-    let (persistence, mut data) = model::Persistence::open(&options.data_dir, server::apply)?;
+    let (mut persistence, mut data) = model::Persistence::open(&options.data_dir, server::apply_line)?;
     data.rebuild_index();
+    if persistence.wants_compaction_at_start() {
+        persistence.compact(&data)?;
+    }
     let state = Arc::new(server::Shared {
         inner: std::sync::Mutex::new(server::Inner {
             data,
             persistence: Some(persistence),
             device_codes: Default::default(),
-            refresh_tokens: Default::default(),
             faults: Default::default(),
             ingestion_delay_ms: 0,
             auto_approve: Default::default(),
@@ -214,14 +209,19 @@ fn prepare(options: &CloudOptions) -> Result<Prepared, Error> {
 /// All routes, with request ids and fault injection.
 pub fn router(state: server::AppState) -> axum::Router {
     let graph = graph::routes().with_state(state.clone());
-    let _ = state.graph_router.set(graph.clone().layer(axum::middleware::from_fn(server::request_ids)));
+    let _ = state.graph_router.set(graph.clone().layer(axum::middleware::from_fn(server::error_bodies)).layer(axum::middleware::from_fn(server::request_ids)));
     axum::Router::new()
         .merge(aad::routes().with_state(state.clone()))
         .merge(graph)
         .merge(gateway::routes().with_state(state.clone()))
         .merge(admin::routes().with_state(state.clone()))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), server::faults))
+        // Innermost first: error bodies fixed before a fault may cut them, ids around everything.
+        .layer(axum::middleware::from_fn(server::error_bodies))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject))
         .layer(axum::middleware::from_fn(server::request_ids))
+        // Method, path, status and time of each request at RUST_LOG=tower_http=debug (no headers
+        // or bodies: they carry tokens and secrets).
+        .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 impl CloudHandle {
@@ -248,17 +248,24 @@ impl CloudHandle {
         aad::decide_device_code(&self.state, user_code, None, true)
     }
 
-    /// Sets fault injection (`None` mode switches it off).
-    pub fn set_faults(&self, faults: server::Faults) {
-        self.state.lock().faults = faults;
+    /// Makes a pending device code expire now (the next poll gets `expired_token`).
+    pub fn expire_device_code(&self, user_code: &str) -> Result<(), String> {
+        aad::expire_device_code(&self.state, user_code)
     }
 
-    /// Counters of requests and injected faults.
+    /// Sets one fault rule, replacing any others (`mode: None` switches faults off).
+    pub fn set_faults(&self, faults: server::Faults) {
+        self.set_fault_rules(vec![faults]);
+    }
+
+    /// Sets several fault rules at once (first match wins; empty switches faults off).
+    pub fn set_fault_rules(&self, rules: Vec<server::Faults>) {
+        self.state.lock().faults = rules.into_iter().filter(|r| r.mode.is_some()).collect();
+    }
+
+    /// Counters of requests and injected faults: `{"requests","throttled","errors","dropped","reset","slowed"}`.
     pub fn counters(&self) -> Value {
-        use std::sync::atomic::Ordering::Relaxed;
-        let c = &self.state.counters;
-        serde_json::json!({ "requests": c.requests.load(Relaxed), "throttled": c.throttled.load(Relaxed), "errors": c.errors.load(Relaxed),
-            "dropped": c.dropped.load(Relaxed), "slowed": c.slowed.load(Relaxed) })
+        self.state.counters.to_json()
     }
 
     pub fn set_ingestion_delay_ms(&self, ms: u64) {
@@ -295,8 +302,8 @@ impl CloudHandle {
         if let Some(h) = self.shutdown.take() {
             h.shutdown();
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let (Some(task), Some(rt)) = (self.server.take(), self.runtime.as_ref()) {
+            let _ = rt.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(5), task).await });
         }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(std::time::Duration::from_secs(5));

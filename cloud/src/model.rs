@@ -2,7 +2,7 @@
 //! and how it survives a restart (a snapshot plus a journal of the mutations since, each fsynced
 //! before the request that made it is answered).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -137,6 +137,9 @@ pub struct Notification {
     pub action: String,
     pub initiated_by: Value,
     pub created_date_time: String,
+    /// When the state last changed (Graph's deviceActionResults.lastUpdatedDateTime).
+    #[serde(default)]
+    pub last_updated_date_time: String,
     pub delivery_count: u32,
     /// pending, delivered, succeeded, failed.
     pub state: String,
@@ -148,12 +151,37 @@ pub struct Notification {
     pub task_guid: Option<String>,
 }
 
-impl Device {
-    /// The uploaded fields, parsed.
-    pub fn fields(&self) -> Value {
-        serde_json::from_str(self.record.get()).unwrap_or(Value::Null)
-    }
+/// The batches applied of one upload run (idempotent replays).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedSync {
+    pub sync_id: String,
+    pub sequences: BTreeSet<u64>,
 }
+
+/// A full sync in progress: the SMSIDs its batches mentioned, swept against at its final batch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FullSyncProgress {
+    pub sync_id: String,
+    pub mentioned: HashSet<String>,
+}
+
+/// A refresh token's grant, stored under the SHA-256 of the token (never the token itself).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshGrant {
+    pub user_id: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub expires_ms: i64,
+}
+
+/// Upload runs remembered per hierarchy for idempotency; a replay of an older run's batch is
+/// applied again (harmless: upserts carry the record as sent).
+pub const REMEMBERED_SYNCS: usize = 32;
+/// Completed actions kept per device (its history in Graph and on the admin page).
+pub const ACTION_HISTORY: usize = 25;
 
 /// Everything that survives a restart.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -166,14 +194,22 @@ pub struct Data {
     pub onboardings: BTreeMap<String, Onboarding>,
     /// hierarchy id → SMSID → device.
     pub devices: HashMap<String, BTreeMap<String, Device>>,
-    /// hierarchy id → "syncId/sequence" of applied batches.
-    pub applied_batches: HashMap<String, HashSet<String>>,
-    /// syncId → SMSIDs mentioned so far (full syncs, until their final batch).
-    pub full_sync_mentions: HashMap<String, HashSet<String>>,
+    /// hierarchy id → the recent upload runs and their applied sequences, newest last.
+    #[serde(default)]
+    pub applied_syncs: HashMap<String, Vec<AppliedSync>>,
+    /// hierarchy id → the full sync in progress (one at a time; a new one replaces it).
+    #[serde(default)]
+    pub full_syncs: HashMap<String, FullSyncProgress>,
     pub notifications: BTreeMap<String, Notification>,
+    /// SHA-256 of a refresh token → its grant.
+    #[serde(default)]
+    pub refresh_grants: HashMap<String, RefreshGrant>,
     /// managed device id → (hierarchy id, SMSID); rebuilt on load.
     #[serde(skip)]
     pub device_index: HashMap<String, (String, String)>,
+    /// managed device id → its notification ids, oldest first; rebuilt on load.
+    #[serde(skip)]
+    pub device_notifications: HashMap<String, Vec<String>>,
 }
 
 impl Data {
@@ -184,6 +220,70 @@ impl Data {
                 self.device_index.insert(d.managed_device_id.clone(), (hierarchy.clone(), sms_id.clone()));
             }
         }
+        self.device_notifications.clear();
+        let mut by_time: Vec<&Notification> = self.notifications.values().collect();
+        by_time.sort_by(|a, b| a.created_date_time.cmp(&b.created_date_time));
+        for n in by_time {
+            self.device_notifications.entry(n.managed_device_id.clone()).or_default().push(n.notification_id.clone());
+        }
+    }
+
+    /// Was batch `sequence` of run `sync_id` applied to `hierarchy` already?
+    pub fn batch_applied(&self, hierarchy: &str, sync_id: &str, sequence: u64) -> bool {
+        self.applied_syncs.get(hierarchy).is_some_and(|runs| runs.iter().any(|r| r.sync_id == sync_id && r.sequences.contains(&sequence)))
+    }
+
+    /// Marks a batch applied; false when it was already.
+    pub fn mark_batch_applied(&mut self, hierarchy: &str, sync_id: &str, sequence: u64) -> bool {
+        let runs = self.applied_syncs.entry(hierarchy.to_owned()).or_default();
+        if let Some(run) = runs.iter_mut().find(|r| r.sync_id == sync_id) {
+            return run.sequences.insert(sequence);
+        }
+        runs.push(AppliedSync { sync_id: sync_id.to_owned(), sequences: BTreeSet::from([sequence]) });
+        if runs.len() > REMEMBERED_SYNCS {
+            runs.remove(0);
+        }
+        true
+    }
+
+    /// Stores a notification (new or changed) and keeps each device's history bounded: beyond
+    /// [`ACTION_HISTORY`], the oldest finished actions are forgotten (pending ones never are).
+    pub fn put_notification(&mut self, n: Notification) {
+        let device = n.managed_device_id.clone();
+        let id = n.notification_id.clone();
+        if self.notifications.insert(id.clone(), n).is_none() {
+            let list = self.device_notifications.entry(device).or_default();
+            list.push(id);
+            while list.len() > ACTION_HISTORY {
+                let finished = list.iter().position(|old| self.notifications.get(old).is_none_or(|o| o.state == "succeeded" || o.state == "failed"));
+                match finished {
+                    Some(i) => {
+                        let old = list.remove(i);
+                        self.notifications.remove(&old);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// The actions of a device, oldest first.
+    pub fn notifications_of(&self, managed_device_id: &str) -> Vec<&Notification> {
+        self.device_notifications.get(managed_device_id).into_iter().flatten().filter_map(|id| self.notifications.get(id)).collect()
+    }
+
+    /// Forgets a hierarchy: onboarding, devices, upload progress and actions.
+    pub fn remove_hierarchy(&mut self, hierarchy: &str) {
+        self.onboardings.remove(hierarchy);
+        if let Some(table) = self.devices.remove(hierarchy) {
+            for d in table.values() {
+                self.device_index.remove(&d.managed_device_id);
+                self.device_notifications.remove(&d.managed_device_id);
+            }
+        }
+        self.applied_syncs.remove(hierarchy);
+        self.full_syncs.remove(hierarchy);
+        self.notifications.retain(|_, n| n.hierarchy_id != hierarchy);
     }
 }
 
@@ -198,10 +298,11 @@ const SNAPSHOT: &str = "cloud-state.json";
 const JOURNAL: &str = "cloud-journal.ndjson";
 /// Beyond this the journal is folded into a new snapshot at the next opportunity.
 const COMPACT_BYTES: u64 = 512 * 1024 * 1024;
+const START_COMPACT_BYTES: u64 = 32 * 1024 * 1024;
 
 impl Persistence {
     /// Loads the snapshot and replays the journal through `apply`.
-    pub fn open(dir: &Path, mut apply: impl FnMut(&mut Data, &Value)) -> std::io::Result<(Persistence, Data)> {
+    pub fn open(dir: &Path, mut apply: impl FnMut(&mut Data, &str) -> bool) -> std::io::Result<(Persistence, Data)> {
         std::fs::create_dir_all(dir)?;
         let mut data: Data = match std::fs::read(dir.join(SNAPSHOT)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{SNAPSHOT}: {e}")))?,
@@ -211,10 +312,9 @@ impl Persistence {
         if let Ok(file) = File::open(dir.join(JOURNAL)) {
             for line in BufReader::new(file).lines() {
                 let line = line?;
-                // A torn last line (killed while appending) was never acknowledged: skip it.
-                if let Ok(mutation) = serde_json::from_str::<Value>(&line) {
-                    apply(&mut data, &mutation);
-                }
+                // A torn last line (killed while appending) was never acknowledged: `apply` skips
+                // what does not parse.
+                apply(&mut data, &line);
             }
         }
         let journal = OpenOptions::new().create(true).append(true).open(dir.join(JOURNAL))?;
@@ -222,19 +322,15 @@ impl Persistence {
         Ok((Persistence { dir: dir.to_path_buf(), journal, journal_bytes }, data))
     }
 
-    /// Appends a mutation; durable at once when `sync`, else at the next [`Persistence::sync`]
-    /// (group commit: a `$batch` syncs once for its steps, before it answers).
-    pub fn record(&mut self, mutation: &Value, sync: bool) -> std::io::Result<()> {
-        self.record_bytes(serde_json::to_vec(mutation)?, sync)
+    /// Appends a mutation; durable after the next [`Persistence::sync`].
+    pub fn record(&mut self, mutation: &Value) -> std::io::Result<()> {
+        self.record_bytes(serde_json::to_vec(mutation)?)
     }
 
     /// Appends a mutation given as JSON bytes (one line, no newline inside).
-    pub fn record_bytes(&mut self, mut line: Vec<u8>, sync: bool) -> std::io::Result<()> {
+    pub fn record_bytes(&mut self, mut line: Vec<u8>) -> std::io::Result<()> {
         line.push(b'\n');
         self.journal.write_all(&line)?;
-        if sync {
-            self.journal.sync_data()?;
-        }
         self.journal_bytes += line.len() as u64;
         Ok(())
     }
@@ -247,7 +343,15 @@ impl Persistence {
         self.journal_bytes > COMPACT_BYTES
     }
 
-    /// Writes a snapshot atomically and empties the journal.
+    /// Worth folding at start, while nothing waits on the lock (replaying is the slow part of a
+    /// start; a snapshot loads several times faster than the journal that built it).
+    pub fn wants_compaction_at_start(&self) -> bool {
+        self.journal_bytes > START_COMPACT_BYTES
+    }
+
+    /// Writes a snapshot atomically and empties the journal. Killed between the two, the next
+    /// start replays the journal over a snapshot that already holds it: harmless, as every
+    /// mutation is idempotent (puts replace, batches are skipped by their (syncId, sequence)).
     pub fn compact(&mut self, data: &Data) -> std::io::Result<()> {
         let temp = self.dir.join(format!("{SNAPSHOT}.tmp"));
         {
@@ -264,5 +368,85 @@ impl Persistence {
         self.journal.sync_all()?;
         self.journal_bytes = 0;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn post(sync: &str, sequence: u64, kind: &str, last: bool, ids: &[&str]) -> String {
+        let devices: Vec<Value> = ids.iter().map(|id| json!({ "smsId": id, "name": id })).collect();
+        json!({ "op": "devicePost", "tenantId": "t", "now": "2026-01-01T00:00:00Z", "visibleAfterMs": 0,
+            "body": { "hierarchyId": "h", "syncId": sync, "sequence": sequence, "kind": kind, "final": last, "devices": devices } })
+        .to_string()
+    }
+
+    fn ids(data: &Data) -> Vec<String> {
+        data.devices.get("h").map(|t| t.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_journal_replays_over_a_snapshot_and_skips_a_torn_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut p, mut data) = Persistence::open(dir.path(), crate::server::apply_line).expect("open");
+        for line in [post("a", 0, "full", false, &["GUID:1", "GUID:2"]), post("a", 1, "full", true, &["GUID:3"])] {
+            p.record_bytes(line.clone().into_bytes()).expect("record");
+            crate::server::apply_line(&mut data, &line);
+        }
+        p.compact(&data).expect("compact");
+        let delta = post("b", 0, "delta", true, &["GUID:4"]);
+        p.record_bytes(delta.into_bytes()).expect("record");
+        p.sync().expect("sync");
+        // A line cut short by a kill: never acknowledged, so it must not count.
+        use std::io::Write;
+        let mut journal = OpenOptions::new().append(true).open(dir.path().join(JOURNAL)).expect("journal");
+        journal.write_all(br#"{"op":"devicePost","tenantId":"t","body":{"hierarchyId":"h","syncId":"c","seq"#).expect("torn");
+        drop((p, journal));
+        let (_, mut again) = Persistence::open(dir.path(), crate::server::apply_line).expect("reopen");
+        again.rebuild_index();
+        assert_eq!(ids(&again), ["GUID:1", "GUID:2", "GUID:3", "GUID:4"]);
+        assert_eq!(again.device_index.len(), 4);
+        assert!(again.batch_applied("h", "a", 1) && again.batch_applied("h", "b", 0));
+    }
+
+    #[test]
+    fn a_newer_full_sync_replaces_an_unfinished_one() {
+        let mut data = Data::default();
+        crate::server::apply_line(&mut data, &post("old", 0, "full", false, &["GUID:1", "GUID:2"]));
+        crate::server::apply_line(&mut data, &post("new", 0, "full", false, &["GUID:2"]));
+        // The old run's final batch arrives late: it may not sweep with what it no longer knows.
+        crate::server::apply_line(&mut data, &post("old", 1, "full", true, &["GUID:3"]));
+        assert_eq!(ids(&data), ["GUID:1", "GUID:2", "GUID:3"]);
+        crate::server::apply_line(&mut data, &post("new", 1, "full", true, &["GUID:4"]));
+        assert_eq!(ids(&data), ["GUID:2", "GUID:4"], "the finished run sweeps what it did not mention");
+        assert!(data.full_syncs.is_empty());
+    }
+
+    #[test]
+    fn remembered_runs_and_action_history_stay_bounded() {
+        let mut data = Data::default();
+        for run in 0..(REMEMBERED_SYNCS + 5) {
+            assert!(data.mark_batch_applied("h", &format!("run-{run}"), 0));
+        }
+        assert_eq!(data.applied_syncs["h"].len(), REMEMBERED_SYNCS);
+        assert!(!data.batch_applied("h", "run-0", 0) && data.batch_applied("h", &format!("run-{}", REMEMBERED_SYNCS + 4), 0));
+
+        let action = |i: usize, state: &str| Notification {
+            notification_id: format!("n{i:03}"),
+            managed_device_id: "d".into(),
+            state: state.into(),
+            created_date_time: format!("2026-01-01T00:00:{:02}Z", i % 60),
+            ..Notification::default()
+        };
+        data.put_notification(action(0, "pending"));
+        for i in 1..(ACTION_HISTORY + 10) {
+            data.put_notification(action(i, "succeeded"));
+        }
+        let kept = data.notifications_of("d");
+        assert_eq!(kept.len(), ACTION_HISTORY);
+        assert_eq!(kept[0].notification_id, "n000", "a pending action is never forgotten");
+        assert_eq!(data.notifications.len(), ACTION_HISTORY);
     }
 }

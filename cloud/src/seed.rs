@@ -111,6 +111,7 @@ impl Seed {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn user(id: &str, tenant: &str, upn: &str, name: &str, roles: &[&str], perms: &[&str], ad: bool, aad: bool) -> User {
     User {
         id: id.into(),

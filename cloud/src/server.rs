@@ -2,11 +2,9 @@
 //! ids, bearer-token checks, Graph-shaped errors and fault injection.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -33,56 +31,14 @@ pub struct DeviceCode {
     pub last_poll: i64,
 }
 
-/// A refresh token's grant.
-#[derive(Clone, Debug)]
-pub struct RefreshGrant {
-    pub user_id: String,
-    pub tenant_id: String,
-    pub client_id: String,
-}
-
-/// Fault injection, switched from `/_admin/faults`.
-#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Faults {
-    /// One of "throttle" (429 with Retry-After), "error" (503/500), "drop" (the connection breaks
-    /// in the middle of the answer, after the request was handled), "slow" (answer delayed).
-    #[serde(default)]
-    pub mode: Option<String>,
-    /// Probability 0..1 that a request gets the fault.
-    #[serde(default)]
-    pub rate: f64,
-    /// Only requests whose path starts with this.
-    #[serde(default)]
-    pub path_prefix: Option<String>,
-    #[serde(default = "default_retry_after")]
-    pub retry_after_seconds: u64,
-    #[serde(default)]
-    pub slow_ms: u64,
-    /// Answer status for "error" mode (default 503).
-    #[serde(default)]
-    pub status: Option<u16>,
-}
-
-fn default_retry_after() -> u64 {
-    1
-}
-
-#[derive(Default, Debug)]
-pub struct Counters {
-    pub requests: AtomicU64,
-    pub throttled: AtomicU64,
-    pub errors: AtomicU64,
-    pub dropped: AtomicU64,
-    pub slowed: AtomicU64,
-}
+pub use crate::faults::{Counters, Faults};
 
 pub struct Inner {
     pub data: Data,
     pub persistence: Option<Persistence>,
     pub device_codes: HashMap<String, DeviceCode>,
-    pub refresh_tokens: HashMap<String, RefreshGrant>,
-    pub faults: Faults,
+    /// Fault rules, first match wins (empty: no faults).
+    pub faults: Vec<Faults>,
     pub ingestion_delay_ms: u64,
     /// Public client id → user who approves its device codes at once (tests of callers that
     /// cannot reach `/_admin` themselves, e.g. C programs).
@@ -112,53 +68,83 @@ impl Shared {
 impl Inner {
     /// Records `mutation` in the journal, then applies it. The caller answers only after this.
     pub fn mutate(&mut self, mutation: Value) -> Result<(), Response> {
-        self.mutate_with_line(mutation, None)
+        self.mutate_all(vec![mutation])
+    }
+
+    /// Journals several mutations with one fsync, then applies them (e.g. notifications handed out
+    /// by one long-poll answer).
+    pub fn mutate_all(&mut self, mutations: Vec<Value>) -> Result<(), Response> {
+        self.journal(|p| mutations.iter().try_for_each(|m| p.record(m)))?;
+        for m in &mutations {
+            apply(&mut self.data, m);
+        }
+        self.compact_if_due();
+        Ok(())
     }
 
     /// Journals `line` (an upload batch's mutation, from the bytes that came in) and applies the
-    /// batch from those bytes, without building a JSON tree of its devices.
-    pub fn mutate_device_post(&mut self, line: Vec<u8>, tenant: &str, now: &str, visible_after_ms: i64, raw: &[u8]) -> Result<(), Response> {
-        let deferred = GROUP_COMMIT.try_with(|d| *d).unwrap_or(false);
-        if let Some(p) = self.persistence.as_mut() {
-            if let Err(e) = p.record_bytes(line, !deferred) {
-                return Err(graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("cannot persist the change: {e}"), ""));
-            }
-        }
-        apply_device_post_raw(&mut self.data, tenant, now, visible_after_ms, raw)
-            .map_err(|e| graph_error(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("the batch is not valid: {e}"), ""))?;
-        if let Some(p) = self.persistence.as_mut() {
-            if p.wants_compaction() {
-                let _ = p.compact(&self.data);
-            }
-        }
+    /// batch, already parsed and checked, without building a JSON tree of its devices.
+    pub fn mutate_device_post(&mut self, line: Vec<u8>, batch: &DevicePostBody<'_>, sms_ids: &[String], tenant: &str, now: &str, visible_after_ms: i64) -> Result<(), Response> {
+        self.journal(|p| p.record_bytes(line))?;
+        apply_device_post(&mut self.data, batch, sms_ids, tenant, now, visible_after_ms);
+        self.compact_if_due();
         Ok(())
     }
 
-    /// As `mutate`, journaling `line` (the mutation's JSON, already serialised).
-    pub fn mutate_with_line(&mut self, mutation: Value, line: Option<Vec<u8>>) -> Result<(), Response> {
+    /// Appends to the journal and makes it durable, unless a `$batch` makes it durable once for
+    /// all its steps (group commit).
+    fn journal(&mut self, write: impl FnOnce(&mut Persistence) -> std::io::Result<()>) -> Result<(), Response> {
         let deferred = GROUP_COMMIT.try_with(|d| *d).unwrap_or(false);
-        if let Some(p) = self.persistence.as_mut() {
-            let written = match line {
-                Some(bytes) => p.record_bytes(bytes, !deferred),
-                None => p.record(&mutation, !deferred),
-            };
-            if let Err(e) = written {
-                return Err(graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("cannot persist the change: {e}"), ""));
-            }
-        }
-        apply(&mut self.data, &mutation);
+        let Some(p) = self.persistence.as_mut() else { return Ok(()) };
+        write(p)
+            .and_then(|_| if deferred { Ok(()) } else { p.sync() })
+            .map_err(|e| graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("cannot persist the change: {e}"), ""))
+    }
+
+    fn compact_if_due(&mut self) {
         if let Some(p) = self.persistence.as_mut() {
             if p.wants_compaction() {
-                let _ = p.compact(&self.data);
+                if let Err(e) = p.compact(&self.data) {
+                    // The journal keeps growing and stays complete; the next attempt may succeed.
+                    eprintln!("tenant-attach-cloud: cannot write a snapshot (the journal stays complete): {e}");
+                }
             }
         }
-        Ok(())
     }
 }
 
 tokio::task_local! {
     /// Set while a `$batch` runs its steps: their mutations are synced once, before it answers.
     pub static GROUP_COMMIT: bool;
+}
+
+/// Applies one journal line (replay on start); false when it does not parse (a torn last line).
+pub fn apply_line(data: &mut Data, line: &str) -> bool {
+    // Upload batches are most of the journal: read their devices as text, not as JSON trees.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct DevicePostLine<'a> {
+        op: &'a str,
+        #[serde(default)]
+        tenant_id: String,
+        #[serde(default)]
+        now: String,
+        #[serde(default)]
+        visible_after_ms: i64,
+        #[serde(borrow)]
+        body: Option<&'a serde_json::value::RawValue>,
+    }
+    if let Ok(DevicePostLine { op: "devicePost", tenant_id, now, visible_after_ms, body: Some(body) }) = serde_json::from_str::<DevicePostLine<'_>>(line) {
+        let _ = apply_device_post_raw(data, &tenant_id, &now, visible_after_ms, body.get().as_bytes());
+        return true;
+    }
+    match serde_json::from_str::<Value>(line) {
+        Ok(mutation) => {
+            apply(data, &mutation);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// Applies one journaled mutation (also used to replay the journal on start).
@@ -190,18 +176,22 @@ pub fn apply(data: &mut Data, m: &Value) {
                 data.onboardings.insert(o.hierarchy_id.clone(), o);
             }
         }
-        "deleteOnboarding" => {
-            let id = m["hierarchyId"].as_str().unwrap_or_default().to_owned();
-            data.onboardings.remove(&id);
-            data.devices.remove(&id);
-            data.device_index.retain(|_, (h, _)| *h != id);
-            data.applied_batches.remove(&id);
-            data.notifications.retain(|_, n| n.hierarchy_id != id);
+        "deleteOnboarding" => data.remove_hierarchy(m["hierarchyId"].as_str().unwrap_or_default()),
+        "devicePost" => {
+            let raw = m["body"].to_string();
+            let (tenant, now, visible) = (m["tenantId"].as_str().unwrap_or_default(), m["now"].as_str().unwrap_or_default(), m["visibleAfterMs"].as_i64().unwrap_or(0));
+            let _ = apply_device_post_raw(data, tenant, now, visible, raw.as_bytes());
         }
-        "devicePost" => apply_device_post(data, m),
         "putNotification" => {
             if let Ok(n) = serde_json::from_value::<Notification>(from("notification")) {
-                data.notifications.insert(n.notification_id.clone(), n);
+                data.put_notification(n);
+            }
+        }
+        "putRefreshGrant" => {
+            if let (Some(hash), Ok(grant)) = (m["sha256"].as_str(), serde_json::from_value::<crate::model::RefreshGrant>(from("grant"))) {
+                let now = now_ms();
+                data.refresh_grants.retain(|_, g| g.expires_ms > now);
+                data.refresh_grants.insert(hash.to_owned(), grant);
             }
         }
         _ => {}
@@ -211,18 +201,6 @@ pub fn apply(data: &mut Data, m: &Value) {
 /// The managed device id Graph shows: stable for (tenant, hierarchy, SMSID).
 pub fn managed_device_id(tenant: &str, hierarchy: &str, sms_id: &str) -> String {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{tenant}/{hierarchy}/{}", sms_id.to_ascii_uppercase()).as_bytes()).to_string()
-}
-
-fn apply_device_post(data: &mut Data, m: &Value) {
-    // Replaying the journal: the body comes back as a parsed tree; the live path skips that.
-    let raw = m["body"].to_string();
-    let _ = apply_device_post_raw(
-        data,
-        m["tenantId"].as_str().unwrap_or_default(),
-        m["now"].as_str().unwrap_or_default(),
-        m["visibleAfterMs"].as_i64().unwrap_or(0),
-        raw.as_bytes(),
-    );
 }
 
 /// A DevicePost body, its devices left as JSON text.
@@ -235,7 +213,7 @@ pub struct DevicePostBody<'a> {
     pub kind: String,
     #[serde(default, rename = "final")]
     pub is_final: bool,
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     pub devices: Vec<&'a serde_json::value::RawValue>,
     #[serde(default)]
     pub deletions: Vec<String>,
@@ -252,24 +230,46 @@ pub fn sms_id_of(device: &serde_json::value::RawValue) -> Option<String> {
     serde_json::from_str::<SmsIdOnly>(device.get()).ok()?.sms_id.filter(|s| !s.is_empty())
 }
 
-/// Applies an upload batch given as bytes (idempotent by syncId and sequence).
+/// Applies an upload batch given as bytes (journal replay).
 pub fn apply_device_post_raw(data: &mut Data, tenant: &str, now: &str, visible_after_ms: i64, raw: &[u8]) -> Result<(), String> {
     let body: DevicePostBody<'_> = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
-    let hierarchy = body.hierarchy_id.clone();
-    let sync_id = body.sync_id.clone();
-    let key = format!("{sync_id}/{}", body.sequence);
-    if !data.applied_batches.entry(hierarchy.clone()).or_default().insert(key) {
-        return Ok(());
+    let sms_ids = body.sms_ids().map_err(|i| format!("devices[{i}] has no smsId"))?;
+    apply_device_post(data, &body, &sms_ids, tenant, now, visible_after_ms);
+    Ok(())
+}
+
+impl DevicePostBody<'_> {
+    /// Each device's SMSID, or the index of the first device without one.
+    pub fn sms_ids(&self) -> Result<Vec<String>, usize> {
+        self.devices.iter().enumerate().map(|(i, d)| sms_id_of(d).ok_or(i)).collect()
+    }
+}
+
+/// Applies an upload batch (idempotent by syncId and sequence); `sms_ids[i]` is `devices[i]`'s.
+pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[String], tenant: &str, now: &str, visible_after_ms: i64) {
+    let hierarchy = body.hierarchy_id.as_str();
+    let sync_id = body.sync_id.as_str();
+    let known_run = data.applied_syncs.get(hierarchy).is_some_and(|runs| runs.iter().any(|r| r.sync_id == sync_id));
+    if !data.mark_batch_applied(hierarchy, sync_id, body.sequence) {
+        return;
     }
     let full = body.kind == "full";
-    let table = data.devices.entry(hierarchy.clone()).or_default();
-    for d in &body.devices {
-        let Some(sms_id) = sms_id_of(d) else { continue };
-        if full {
-            data.full_sync_mentions.entry(sync_id.clone()).or_default().insert(sms_id.clone());
+    if full && !known_run {
+        // A new full run: an unfinished older one can no longer sweep (extra devices at worst,
+        // removed by the next full run that finishes).
+        data.full_syncs.insert(hierarchy.to_owned(), crate::model::FullSyncProgress { sync_id: sync_id.to_owned(), mentioned: Default::default() });
+    }
+    // A late batch of a superseded full run only upserts.
+    let tracked = full && data.full_syncs.get(hierarchy).is_some_and(|p| p.sync_id == sync_id);
+    let table = data.devices.entry(hierarchy.to_owned()).or_default();
+    let mut progress = if tracked { data.full_syncs.get_mut(hierarchy) } else { None };
+    for (d, sms_id) in body.devices.iter().zip(sms_ids) {
+        let sms_id = sms_id.clone();
+        if let Some(p) = progress.as_mut() {
+            p.mentioned.insert(sms_id.clone());
         }
-        let id = managed_device_id(tenant, &hierarchy, &sms_id);
-        data.device_index.insert(id.clone(), (hierarchy.clone(), sms_id.clone()));
+        let id = managed_device_id(tenant, hierarchy, &sms_id);
+        data.device_index.insert(id.clone(), (hierarchy.to_owned(), sms_id.clone()));
         table.insert(sms_id, Device { managed_device_id: id, record: (*d).to_owned(), last_sync_date_time: now.to_owned(), visible_after_ms });
     }
     for gone in &body.deletions {
@@ -277,35 +277,48 @@ pub fn apply_device_post_raw(data: &mut Data, tenant: &str, now: &str, visible_a
             data.device_index.remove(&d.managed_device_id);
         }
     }
-    if full && body.is_final {
-        let keep = data.full_sync_mentions.remove(&sync_id).unwrap_or_default();
-        let index = &mut data.device_index;
-        table.retain(|sms_id, d| {
-            let kept = keep.contains(sms_id);
-            if !kept {
-                index.remove(&d.managed_device_id);
-            }
-            kept
-        });
-    }
-    if body.is_final {
-        if let Some(o) = data.onboardings.get_mut(&hierarchy) {
-            o.last_sync = Some(json!({ "syncId": sync_id, "kind": body.kind, "completedDateTime": now, "deviceCount": table.len() }));
+    if tracked && body.is_final {
+        if let Some(keep) = data.full_syncs.remove(hierarchy).map(|p| p.mentioned) {
+            let index = &mut data.device_index;
+            table.retain(|sms_id, d| {
+                let kept = keep.contains(sms_id);
+                if !kept {
+                    index.remove(&d.managed_device_id);
+                }
+                kept
+            });
         }
     }
-    Ok(())
+    if body.is_final {
+        let count = table.len();
+        if let Some(o) = data.onboardings.get_mut(hierarchy) {
+            o.last_sync = Some(json!({ "syncId": sync_id, "kind": body.kind, "completedDateTime": now, "deviceCount": count }));
+        }
+    }
 }
 
 /// The request id of this request (set by [`request_ids`]).
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
+/// The ids of the request being answered, for error bodies built far from the handler.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub client_request_id: Option<String>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestContext;
+}
+
 /// Gives every answer `request-id` and echoes `client-request-id`, as Graph does.
 pub async fn request_ids(mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
     let client = req.headers().get("client-request-id").cloned();
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut res = next.run(req).await;
+    let context = RequestContext { request_id: id.clone(), client_request_id: client.as_ref().and_then(|c| c.to_str().ok()).map(str::to_owned) };
+    let mut res = REQUEST.scope(context, next.run(req)).await;
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert("request-id", v.clone());
@@ -317,11 +330,53 @@ pub async fn request_ids(mut req: Request, next: Next) -> Response {
     res
 }
 
-/// Graph's error shape.
+/// Error answers that axum made itself (a body it could not read, an unknown route, a wrong
+/// method: plain text or nothing) get the service's error shape instead: Azure AD's on the token
+/// service, Graph's everywhere else. Clients parse those bodies; they must never meet a bare text.
+pub async fn error_bodies(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    let status = res.status();
+    let structured = res.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json") || c.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || structured {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned()).unwrap_or_default();
+    let (code, default) = match status {
+        StatusCode::NOT_FOUND => ("ResourceNotFound", format!("No resource at '{path}'.")),
+        StatusCode::METHOD_NOT_ALLOWED => ("MethodNotAllowed", format!("The method is not allowed on '{path}'.")),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UnsupportedMediaType", "The body must be JSON (Content-Type: application/json).".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("RequestTooLarge", "The request body is too large.".to_owned()),
+        s if s.is_client_error() => ("BadRequest", "The request is not valid.".to_owned()),
+        _ => ("InternalServerError", "The service failed to answer.".to_owned()),
+    };
+    let message = if text.is_empty() { default } else { text };
+    let mut fixed = if path.contains("/oauth2/") {
+        crate::aad::aad_error(status, "invalid_request", 9002313, &format!("Invalid request. Request is malformed or invalid: {message}"))
+    } else {
+        graph_error(status, code, &message, "")
+    };
+    for (name, value) in parts.headers.iter().filter(|(n, _)| *n == axum::http::header::ALLOW) {
+        fixed.headers_mut().insert(name, value.clone());
+    }
+    fixed
+}
+
+/// Graph's error shape; `request_id` may be empty (the current request's is used).
 pub fn graph_error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response {
-    let body = json!({ "error": { "code": code, "message": message, "innerError": {
-        "request-id": request_id, "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) } } });
-    (status, axum::Json(body)).into_response()
+    (status, axum::Json(graph_error_body(code, message, request_id))).into_response()
+}
+
+/// The body of [`graph_error`], for answers that add members to it.
+pub fn graph_error_body(code: &str, message: &str, request_id: &str) -> Value {
+    let context = REQUEST.try_with(Clone::clone).unwrap_or_default();
+    let request_id = if request_id.is_empty() { context.request_id.as_str() } else { request_id };
+    let mut inner = json!({ "request-id": request_id, "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
+    if let Some(c) = context.client_request_id {
+        inner["client-request-id"] = json!(c);
+    }
+    json!({ "error": { "code": code, "message": message, "innerError": inner } })
 }
 
 /// The caller, from a verified token.
@@ -378,70 +433,6 @@ pub fn authenticate(state: &Shared, headers: &HeaderMap, audience: &str, request
         tenant_id,
         claims,
     })
-}
-
-/// Fault injection for every route but `/_admin`.
-pub async fn faults(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    state.counters.requests.fetch_add(1, Ordering::Relaxed);
-    let path = req.uri().path().to_owned();
-    let faults = state.lock().faults.clone();
-    let hit = match &faults.mode {
-        Some(_) if !path.starts_with("/_admin") => {
-            faults.path_prefix.as_deref().is_none_or(|p| path.starts_with(p)) && rand::random::<f64>() < faults.rate
-        }
-        _ => false,
-    };
-    if !hit {
-        return next.run(req).await;
-    }
-    match faults.mode.as_deref() {
-        Some("throttle") => {
-            state.counters.throttled.fetch_add(1, Ordering::Relaxed);
-            let mut res = graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests (injected fault)", "");
-            if let Ok(v) = HeaderValue::from_str(&faults.retry_after_seconds.to_string()) {
-                res.headers_mut().insert("Retry-After", v);
-            }
-            res
-        }
-        Some("error") => {
-            state.counters.errors.fetch_add(1, Ordering::Relaxed);
-            let status = faults.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            graph_error(status, "ServiceUnavailable", "The service is unavailable (injected fault)", "")
-        }
-        Some("slow") => {
-            state.counters.slowed.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(std::time::Duration::from_millis(faults.slow_ms)).await;
-            next.run(req).await
-        }
-        Some("drop") => {
-            // Handled, then the connection breaks before the answer is complete.
-            state.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            let res = next.run(req).await;
-            let (mut parts, _) = res.into_parts();
-            parts.headers.remove("content-length");
-            let broken = futures_stream_error();
-            Response::from_parts(parts, broken)
-        }
-        _ => next.run(req).await,
-    }
-}
-
-/// A body that fails after its first bytes: hyper then aborts the connection mid-answer.
-fn futures_stream_error() -> Body {
-    let chunks: Vec<Result<&'static [u8], std::io::Error>> =
-        vec![Ok(b"{\"partial\":"), Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected drop"))];
-    Body::from_stream(tokio_stream_iter(chunks))
-}
-
-fn tokio_stream_iter(items: Vec<Result<&'static [u8], std::io::Error>>) -> impl futures_core::Stream<Item = Result<&'static [u8], std::io::Error>> {
-    struct Iter(std::vec::IntoIter<Result<&'static [u8], std::io::Error>>);
-    impl futures_core::Stream for Iter {
-        type Item = Result<&'static [u8], std::io::Error>;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
-            std::task::Poll::Ready(self.0.next())
-        }
-    }
-    Iter(items.into_iter())
 }
 
 pub fn now_iso() -> String {

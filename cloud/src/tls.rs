@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 
 pub struct TlsFiles {
     pub ca_file: PathBuf,
@@ -21,6 +21,12 @@ pub fn ensure(dir: &Path) -> std::io::Result<TlsFiles> {
     let cert_file = dir.join("server.pem");
     let key_file = dir.join("server.key");
     if !(ca_file.is_file() && cert_file.is_file() && key_file.is_file()) {
+        // Midnight UTC, `days` from today.
+        let time_from_now = |days: i64| {
+            use chrono::Datelike;
+            let date = (chrono::Utc::now() + chrono::Duration::days(days)).date_naive();
+            rcgen::date_time_ymd(date.year(), date.month() as u8, date.day() as u8)
+        };
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(io)?;
         let mut name = DistinguishedName::new();
         name.push(DnType::CommonName, "tenant-attach-cloud local CA");
@@ -28,7 +34,9 @@ pub fn ensure(dir: &Path) -> std::io::Result<TlsFiles> {
         ca_params.distinguished_name = name;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        ca_params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+        let yesterday = time_from_now(-1);
+        ca_params.not_before = yesterday;
+        ca_params.not_after = time_from_now(3650);
         let ca_key = KeyPair::generate().map_err(io)?;
         let ca_cert = ca_params.self_signed(&ca_key).map_err(io)?;
 
@@ -36,7 +44,12 @@ pub fn ensure(dir: &Path) -> std::io::Result<TlsFiles> {
         let mut leaf_name = DistinguishedName::new();
         leaf_name.push(DnType::CommonName, "localhost");
         leaf.distinguished_name = leaf_name;
-        leaf.not_after = rcgen::date_time_ymd(2035, 1, 1);
+        // What strict verifiers (OpenSSL's X509_STRICT, Python 3.13's default) ask of a leaf.
+        leaf.use_authority_key_identifier_extension = true;
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        leaf.not_before = yesterday;
+        leaf.not_after = time_from_now(3000);
         let leaf_key = KeyPair::generate().map_err(io)?;
         let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).map_err(io)?;
 

@@ -126,7 +126,7 @@ fn gateway_onboarding_upload_and_notifications() {
     let (s, patched) = json(c.patch(&onboarding).header("Authorization", &admin_gw).json(&json!({ "hierarchyId": HIERARCHY, "uploadScope": { "kind": "collection", "collectionId": "PS100012" } })).send().expect("patch"));
     assert_eq!((s, patched["scopeVersion"].as_u64()), (200, Some(2)));
     // Fabrikam tries to attach the same hierarchy.
-    let (fab_app, _) = (FABRIKAM_AUTOMATION_APP, ());
+    let fab_app = FABRIKAM_AUTOMATION_APP;
     let fab_admin = user_bearer(&cloud, FABRIKAM_TENANT, "admin@fabrikam.onmicrosoft.com", GATEWAY);
     let (s, conflict) = json(c.post(&onboarding).header("Authorization", &fab_admin)
         .json(&json!({ "hierarchyId": HIERARCHY, "siteCode": "PS1", "tenantId": FABRIKAM_TENANT, "appId": fab_app, "appIdUri": "api://f/y" })).send().expect("conflict"));

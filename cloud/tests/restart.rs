@@ -11,9 +11,18 @@ use common::*;
 use serde_json::{json, Value};
 use tenant_attach_cloud::*;
 
+/// The cloud process; dropping it kills it with SIGKILL (`Child::kill`) and reaps it, also when a
+/// test fails half-way.
 struct Running {
     child: Child,
     url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn start(data_dir: &Path) -> Running {
@@ -27,12 +36,14 @@ fn start(data_dir: &Path) -> Running {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn the cloud");
+    let mut running = Running { child, url: String::new() };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(text) = std::fs::read_to_string(&ready) {
             let v: Value = serde_json::from_str(&text).expect("ready JSON");
-            assert_eq!(v["pid"], child.id());
-            return Running { child, url: v["url"].as_str().expect("url").to_owned() };
+            assert_eq!(v["pid"], running.child.id());
+            running.url = v["url"].as_str().expect("url").to_owned();
+            return running;
         }
         assert!(Instant::now() < deadline, "the cloud did not get ready");
         std::thread::sleep(Duration::from_millis(50));
@@ -87,10 +98,20 @@ fn killed_and_restarted_it_keeps_everything() {
         .json(&json!({ "configurationManagerAction": { "action": "refreshMachinePolicy" } })).send().expect("trigger");
     assert_eq!(triggered.status().as_u16(), 204);
 
+    // A new tenant, and a user's refresh token (device code flow, approved through /_admin).
+    let woodgrove = json!({ "tenants": [{ "id": "d0000000-0000-4000-8000-00000000000d", "displayName": "Woodgrove", "domains": ["woodgrove.onmicrosoft.com"] }] });
+    assert_eq!(c.post(format!("{url}/_admin/seed")).json(&woodgrove).send().expect("seed").status().as_u16(), 204);
+    let code: Value = c.post(format!("{url}/organizations/oauth2/v2.0/devicecode"))
+        .form(&[("client_id", GRAPH_POWERSHELL_CLIENT), ("scope", "https://graph.microsoft.com/.default offline_access")]).send().expect("devicecode").json().expect("json");
+    let approved = c.post(format!("{url}/_admin/devicecode")).json(&json!({ "userCode": code["user_code"], "user": "helpdesk@contoso.onmicrosoft.com" })).send().expect("approve");
+    assert_eq!(approved.status().as_u16(), 204);
+    let signed_in: Value = c.post(format!("{url}/organizations/oauth2/v2.0/token"))
+        .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", GRAPH_POWERSHELL_CLIENT), ("device_code", code["device_code"].as_str().expect("device_code"))])
+        .send().expect("token").json().expect("json");
+    let refresh_token = signed_in["refresh_token"].as_str().unwrap_or_else(|| panic!("{signed_in}")).to_owned();
+
     // SIGKILL: no chance to flush anything.
-    let mut child = first.child;
-    child.kill().expect("kill");
-    child.wait().expect("reaped");
+    drop(first);
 
     let second = start(&data);
     let url = second.url.clone();
@@ -105,7 +126,14 @@ fn killed_and_restarted_it_keeps_everything() {
     assert!(listed["value"].as_array().unwrap().iter().any(|d| d["deviceName"] == "PC-ÅÄÖ-7"));
     let pending: Value = c.get(format!("{url}/api/gateway/Notification?hierarchyId={hierarchy}&timeoutSeconds=1")).header("Authorization", &gateway).send().expect("poll").json().expect("json");
     assert_eq!(pending["notifications"][0]["managedDeviceId"], id.as_str(), "the pending action survived");
-    let mut child = second.child;
-    let _ = child.kill();
-    let _ = child.wait();
+    let discovery = c.get(format!("{url}/woodgrove.onmicrosoft.com/v2.0/.well-known/openid-configuration")).send().expect("discovery");
+    assert_eq!(discovery.status().as_u16(), 200, "the seeded tenant survived");
+    let refreshed = c.post(format!("{url}/organizations/oauth2/v2.0/token"))
+        .form(&[("grant_type", "refresh_token"), ("client_id", GRAPH_POWERSHELL_CLIENT), ("refresh_token", refresh_token.as_str()), ("scope", GATEWAY)])
+        .send().expect("refresh");
+    assert_eq!(refreshed.status().as_u16(), 200, "the refresh token survived");
+    // The journal holds no secret in clear: not the app's secret, not the refresh token.
+    let journal = std::fs::read_to_string(data.join("cloud-journal.ndjson")).unwrap_or_default() + &std::fs::read_to_string(data.join("cloud-state.json")).unwrap_or_default();
+    assert!(!journal.contains(secret) && !journal.contains(&refresh_token), "no secret in the data dir");
+    drop(second);
 }
