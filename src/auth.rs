@@ -6,6 +6,7 @@
 //! stampede the token service.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,8 +21,8 @@ use crate::redact;
 
 /// Microsoft Graph PowerShell: the public client used for the device code flow unless configured.
 pub const DEFAULT_PUBLIC_CLIENT: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
-/// Renew this long before expiry.
-const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// Renew this long before expiry (by default; see [`Auth::set_renew_before`]).
+pub const RENEW_BEFORE: Duration = Duration::from_secs(300);
 
 /// What the person must do to sign in (device code flow).
 #[derive(Clone, Debug, serde::Serialize)]
@@ -37,8 +38,11 @@ pub type PromptFn = dyn Fn(&DeviceCodePrompt) + Send + Sync;
 
 struct Cached {
     token: String,
-    renew_at: Instant,
+    expires_at: Instant,
 }
+
+/// The name the design gives it: what hands out tokens per resource.
+pub type TokenProvider = Auth;
 
 pub struct Auth {
     method: AuthConfig,
@@ -50,6 +54,62 @@ pub struct Auth {
     fetching: Mutex<()>,
     prompt: Mutex<Option<Box<PromptFn>>>,
     logger: Option<Logger>,
+    renew_before_ms: AtomicU64,
+}
+
+/// The claims of a token the library uses, decoded WITHOUT verifying the signature: a client cannot
+/// verify a token meant for another audience (the service does), so these only serve to tell a
+/// person early and clearly what they lack ("you are not a Global Administrator"), never to decide
+/// what they may do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Claims {
+    /// The signed-in user's (or the app's service principal's) object id.
+    pub oid: Option<String>,
+    pub tid: Option<String>,
+    pub upn: Option<String>,
+    /// The client application: v1 tokens say `appid`, v2 tokens `azp` (see [`Claims::app`]).
+    pub appid: Option<String>,
+    pub azp: Option<String>,
+    /// Directory role template ids of a user (Global Administrator: 62e90394-...).
+    pub wids: Vec<String>,
+    /// Application permissions of an app token.
+    pub roles: Vec<String>,
+    pub aud: Option<String>,
+    /// Expiry, seconds since 1970.
+    pub exp: Option<i64>,
+}
+
+/// Directory role template id of Global Administrator.
+pub const GLOBAL_ADMINISTRATOR_ROLE: &str = "62e90394-69f5-4237-9190-012177145e10";
+
+impl Claims {
+    /// The claims of a JWT; None when `token` is not one (an opaque token).
+    pub fn of(token: &str) -> Option<Claims> {
+        // Read leniently, claim by claim: one oddly typed claim must not hide the others.
+        let c = claims(token)?;
+        let text = |k: &str| c[k].as_str().map(str::to_owned);
+        let list = |k: &str| c[k].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+        Some(Claims {
+            oid: text("oid"),
+            tid: text("tid"),
+            upn: text("upn").or_else(|| text("preferred_username")),
+            appid: text("appid"),
+            azp: text("azp"),
+            wids: list("wids"),
+            roles: list("roles"),
+            aud: text("aud").or_else(|| list("aud").into_iter().next()),
+            exp: c["exp"].as_i64().or_else(|| c["exp"].as_f64().map(|f| f as i64)),
+        })
+    }
+
+    /// The client application the token was issued to.
+    pub fn app(&self) -> Option<&str> {
+        self.appid.as_deref().or(self.azp.as_deref())
+    }
+
+    pub fn is_global_administrator(&self) -> bool {
+        self.wids.iter().any(|w| w.eq_ignore_ascii_case(GLOBAL_ADMINISTRATOR_ROLE))
+    }
 }
 
 /// Claims of a token, decoded without verification (the client cannot verify a token; the
@@ -66,8 +126,10 @@ impl Auth {
             Error::invalid_config("no sign-in is configured: set \"auth\" to {\"kind\":\"clientSecret\",...}, {\"kind\":\"deviceCode\"} or {\"kind\":\"accessToken\",...}")
         })?;
         let tenant = config.tenant_id.clone().ok_or_else(|| Error::invalid_config("tenantId is required to sign in"))?;
-        if let AuthConfig::AccessToken { access_token } = &method {
-            redact::register_secret(access_token);
+        match &method {
+            AuthConfig::AccessToken { access_token } => redact::register_secret(access_token),
+            AuthConfig::ClientSecret { client_secret, .. } => redact::register_secret(client_secret),
+            AuthConfig::DeviceCode { .. } => {}
         }
         Ok(Auth {
             method,
@@ -77,7 +139,13 @@ impl Auth {
             fetching: Mutex::new(()),
             prompt: Mutex::new(None),
             logger,
+            renew_before_ms: AtomicU64::new(RENEW_BEFORE.as_millis() as u64),
         })
+    }
+
+    /// How long before expiry a cached token is renewed (tests shorten or lengthen it).
+    pub fn set_renew_before(&self, margin: Duration) {
+        self.renew_before_ms.store(u64::try_from(margin.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Where the device code flow's instructions go (default: the log and standard error).
@@ -114,33 +182,46 @@ impl Auth {
                     Some(refresh) => {
                         let scope = format!("{resource}/.default offline_access");
                         let form = [("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", refresh.as_str()), ("scope", scope.as_str())];
-                        self.token_request(transport, &form, cancelled)?
+                        match self.token_request(transport, &form, cancelled) {
+                            Ok(answer) => answer,
+                            // The sign-in is over (revoked, expired, password changed): ask the person again.
+                            Err(e) if e.kind == ErrorKind::AuthFailed && e.http_status == Some(400) => {
+                                if let Some(log) = &self.logger {
+                                    log.warning(format!("The sign-in could not be renewed ({}); asking to sign in again", e.message));
+                                }
+                                *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                                self.device_code(transport, client_id, resource, cancelled)?
+                            }
+                            Err(e) => return Err(e),
+                        }
                     }
                     None => self.device_code(transport, client_id, resource, cancelled)?,
                 }
             }
             AuthConfig::AccessToken { .. } => unreachable!("handled above"),
         };
-        let token = answer["access_token"].as_str().ok_or_else(|| Error::new(ErrorKind::AuthFailed, "the token service answered without an access token"))?.to_owned();
-        if let Some(refresh) = answer["refresh_token"].as_str() {
+        let token = answer["access_token"].as_str().filter(|t| !t.is_empty()).ok_or_else(|| Error::new(ErrorKind::AuthFailed, "the token service answered without an access token"))?.to_owned();
+        redact::register_secret(&token);
+        if let Some(refresh) = answer["refresh_token"].as_str().filter(|t| !t.is_empty()) {
             redact::register_secret(refresh);
             *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(refresh.to_owned());
         }
-        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(3600));
+        // AAD v2 sends a number, older endpoints a string.
+        let expires_in = answer["expires_in"].as_u64().or_else(|| answer["expires_in"].as_str().and_then(|s| s.parse().ok())).unwrap_or(3600);
+        let lifetime = Duration::from_secs(expires_in);
         if let Some(log) = &self.logger {
-            let who = claims(&token).and_then(|c| c["upn"].as_str().or(c["appid"].as_str()).map(str::to_owned)).unwrap_or_default();
-            log.info(format!("Acquired a token for {resource} as {who}, valid {} minutes", lifetime.as_secs() / 60));
+            let who = Claims::of(&token).and_then(|c| c.upn.clone().or_else(|| c.app().map(str::to_owned))).map(|w| format!(" as {w}")).unwrap_or_default();
+            let expires = (chrono::Local::now() + chrono::Duration::seconds(expires_in as i64)).format("%H:%M:%S");
+            log.info(format!("Acquired a token for {resource}{who} (expires {expires})"));
         }
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(resource.to_owned(), Cached { token: token.clone(), renew_at: Instant::now() + lifetime.saturating_sub(RENEW_BEFORE) });
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(resource.to_owned(), Cached { token: token.clone(), expires_at: Instant::now() + lifetime });
         Ok(token)
     }
 
     fn cached(&self, resource: &str) -> Option<String> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(resource).filter(|c| Instant::now() < c.renew_at).map(|c| c.token.clone())
+        let margin = Duration::from_millis(self.renew_before_ms.load(Ordering::Relaxed));
+        cache.get(resource).filter(|c| Instant::now() + margin < c.expires_at).map(|c| c.token.clone())
     }
 
     fn token_request(&self, transport: &Transport, form: &[(&str, &str)], cancelled: Cancelled<'_>) -> Result<Value> {
@@ -163,7 +244,7 @@ impl Auth {
             return Err(service_error(&res, "device code sign-in"));
         }
         let start = res.json()?;
-        let device_code = start["device_code"].as_str().unwrap_or_default().to_owned();
+        let device_code = start["device_code"].as_str().filter(|c| !c.is_empty()).ok_or_else(|| Error::new(ErrorKind::AuthFailed, "the token service started no device code sign-in (no device_code in its answer)"))?.to_owned();
         redact::register_secret(&device_code);
         let prompt = DeviceCodePrompt {
             verification_uri: start["verification_uri"].as_str().unwrap_or_default().to_owned(),
@@ -210,7 +291,7 @@ impl Auth {
 
 /// A caller-supplied token is used as is; when it is a JWT that has expired, say so plainly.
 fn check_given_token(token: &str) -> Result<String> {
-    if let Some(exp) = claims(token).and_then(|c| c["exp"].as_i64()) {
+    if let Some(exp) = Claims::of(token).and_then(|c| c.exp) {
         if exp < chrono::Utc::now().timestamp() {
             let when = chrono::DateTime::from_timestamp(exp, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
             return Err(Error::new(ErrorKind::Expired, format!("the access token given in the configuration expired at {when}; get a new one")));

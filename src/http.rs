@@ -59,13 +59,23 @@ impl<'a> Request<'a> {
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
+    /// Every header of the answer (names lower-case), for the few callers that need more than the
+    /// request id (`Location`, `Content-Type`).
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub request_id: Option<String>,
     pub retry_after: Option<String>,
     pub attempts: u32,
+    /// From the first attempt to the end of this answer, waits between attempts included.
+    pub elapsed: Duration,
 }
 
 impl Response {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
     pub fn json(&self) -> Result<Value> {
         serde_json::from_slice(&self.body).map_err(|e| Error::new(ErrorKind::Server, format!("the service answered something that is not JSON ({e})")))
     }
@@ -115,6 +125,7 @@ impl Transport {
     /// usually with [`service_error`]); running out of attempts or budget on retryable answers or
     /// connection faults is an error saying so.
     pub fn send(&self, req: &Request<'_>, cancelled: Cancelled<'_>) -> Result<Response> {
+        require_https(req.url)?;
         let started = Instant::now();
         let budget = Duration::from_millis(self.timeouts.retry_budget_ms);
         let max_attempts = self.timeouts.max_attempts.max(1);
@@ -129,13 +140,18 @@ impl Transport {
             let (retry_after, last) = match outcome {
                 Ok(mut res) => {
                     res.attempts = attempt;
-                    if !matches!(res.status, 429 | 500 | 502 | 503 | 504) {
+                    res.elapsed = started.elapsed();
+                    // A 429 was refused unprocessed, so even a call that is not idempotent may be
+                    // repeated; a 5xx may have come after the service acted on it.
+                    let retryable = res.status == 429 || (req.idempotent && matches!(res.status, 500 | 502 | 503 | 504));
+                    if !retryable {
                         return Ok(res);
                     }
                     (retry_after(&res), Last::Status(res))
                 }
-                Err(fault) => {
+                Err(mut fault) => {
                     if !req.idempotent && fault.maybe_sent {
+                        fault.error.message.push_str("; not repeated, because the request may have reached the service and repeating it is not safe");
                         return Err(fault.error);
                     }
                     if fault.permanent {
@@ -187,6 +203,8 @@ impl Transport {
             Err(ureq::Error::Transport(t)) => return Err(self.transport_fault(req, &t)),
         };
         let status = response.status();
+        let headers: Vec<(String, String)> =
+            response.headers_names().into_iter().filter_map(|name| response.header(&name).map(|v| (name.to_ascii_lowercase(), v.to_owned()))).collect();
         let request_id = response.header("request-id").or_else(|| response.header("x-ms-request-id")).map(str::to_owned);
         let retry_after_header = response.header("retry-after").map(str::to_owned);
         let mut body = Vec::new();
@@ -198,15 +216,23 @@ impl Transport {
                 permanent: false,
             });
         }
-        let res = Response { status, body, request_id, retry_after: retry_after_header, attempts: 0 };
+        let res = Response { status, headers, body, request_id, retry_after: retry_after_header, attempts: 0, elapsed: Duration::ZERO };
         Ok(res)
     }
 
     fn transport_fault(&self, req: &Request<'_>, t: &ureq::Transport) -> Fault {
         let text = redact::scrub(&t.to_string()).into_owned();
         let host = host_of(req.url);
+        // Only the proxy's host and port: its URL may carry a password.
+        let proxy = self.proxy.as_deref().map(host_of);
         use ureq::ErrorKind as K;
         let (kind, message, maybe_sent, permanent) = match t.kind() {
+            K::Dns | K::ConnectionFailed if proxy.is_some() && !text.contains("certificate") && !text.contains("UnknownIssuer") => (
+                ErrorKind::Network,
+                format!("cannot reach {host} through the proxy {} ({text}); check the proxy setting", proxy.as_deref().unwrap_or_default()),
+                false,
+                false,
+            ),
             K::Dns => (ErrorKind::Network, format!("cannot resolve {host}; check the name and DNS ({text})"), false, false),
             K::ConnectionFailed if text.contains("certificate") || text.contains("Certificate") || text.contains("UnknownIssuer") => (
                 ErrorKind::Tls,
@@ -217,7 +243,7 @@ impl Transport {
             K::ConnectionFailed => (ErrorKind::Network, format!("cannot connect to {host} ({text})"), false, false),
             K::InvalidProxyUrl | K::ProxyConnect | K::ProxyUnauthorized => (
                 ErrorKind::Network,
-                format!("the proxy {} failed to reach {host} ({text})", self.proxy.as_deref().map(|p| redact::scrub(p).into_owned()).unwrap_or_default()),
+                format!("the proxy {} failed to reach {host} ({text}); check the proxy setting", proxy.as_deref().unwrap_or_default()),
                 false,
                 false,
             ),
@@ -313,8 +339,71 @@ fn strip_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
+/// `host:port` of a URL, for messages (never the path or query, which may carry a secret).
 pub fn host_of(url: &str) -> String {
-    url::Url::parse(url).ok().map(|u| format!("{}{}", u.host_str().unwrap_or(""), u.port().map(|p| format!(":{p}")).unwrap_or_default())).unwrap_or_else(|| url.to_owned())
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}{}", u.host_str().unwrap_or(""), u.port_or_known_default().map(|p| format!(":{p}")).unwrap_or_default()),
+        Err(_) => "an unparsable address".to_owned(),
+    }
+}
+
+/// Plain http only to this machine (the local cloud); anything else must be https, whatever
+/// built the URL (configuration, a `@odata.nextLink`, a redirect target given to us).
+fn require_https(raw: &str) -> Result<()> {
+    let url = url::Url::parse(raw).map_err(|e| Error::invalid_config(format!("`{}` is not a URL ({e})", redact::scrub(strip_query(raw)))))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if crate::config::is_loopback(&url) => Ok(()),
+        other => Err(Error::invalid_config(format!(
+            "refusing `{}`: {other}:// to a host that is not this machine; use https:// (plain http is allowed only for 127.0.0.0/8, ::1 and localhost)",
+            redact::scrub(strip_query(raw))
+        ))),
+    }
+}
+
+/// What an endpoint check found: any HTTP answer (even 404) means the host is reachable.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeResult {
+    pub url: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it is not reachable (DNS, TLS, proxy, refused, timeout), or why the check was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    pub elapsed_ms: u64,
+}
+
+impl Transport {
+    /// One unauthenticated GET to `url`, not retried: whether this machine can reach it through the
+    /// configured proxy and trust its certificate.
+    pub fn probe(&self, url: &str, cancelled: Cancelled<'_>) -> ProbeResult {
+        let started = Instant::now();
+        let req = Request { method: "GET", url, bearer: None, body: Body::None, idempotent: false, what: "endpoint check", timeout: None };
+        let outcome = self.send_once(&req, cancelled);
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let url = redact::scrub(strip_query(url)).into_owned();
+        match outcome {
+            Ok(res) => ProbeResult { url, reachable: true, status: Some(res.status), error: None, error_kind: None, elapsed_ms },
+            Err(e) => ProbeResult { url, reachable: false, status: None, error: Some(e.message), error_kind: Some(e.kind), elapsed_ms },
+        }
+    }
+
+    /// A single attempt (no retry whatever happens).
+    fn send_once(&self, req: &Request<'_>, cancelled: Cancelled<'_>) -> Result<Response> {
+        require_https(req.url)?;
+        if cancelled() {
+            return Err(cancelled_error(req.what));
+        }
+        let started = Instant::now();
+        let mut res = self.attempt(req, &uuid::Uuid::new_v4().to_string()).map_err(|f| f.error)?;
+        res.attempts = 1;
+        res.elapsed = started.elapsed();
+        Ok(res)
+    }
 }
 
 /// The library's error for a service's non-success answer: Azure AD's (`error`,
@@ -347,7 +436,7 @@ pub fn service_error(res: &Response, what: &str) -> Error {
         _ => ErrorKind::Server,
     };
     let hint = match code.as_deref() {
-        Some("AADSTS7000215") => " Check the client secret: use the secret's value, not its id.",
+        Some("AADSTS7000215") => " Check the client secret: give the secret's value (not its id), and create a new one if it has expired or was deleted.",
         Some("AADSTS7000222") => " The client secret has expired: create a new one and update the configuration.",
         Some("AADSTS700016") => " Check the client id and that the app is registered in this tenant.",
         Some("AADSTS90002") => " Check tenantId: it must be the tenant's GUID or a verified domain.",
