@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on Debian 12: compilers for the C tests, mono for the C# tests,
 # chromium for the admin page tests, Python packages for the PowerShell parse check and the MSAL
-# interop tests, npm packages for the Graph SDK interop tests. Idempotent and quick when all is there.
+# interop tests, npm packages for the Graph SDK interop tests, cargo-nextest and cargo-fuzz. Idempotent
+# and quick when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,4 +43,9 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "install-deps: cargo install cargo-nextest"
   cargo install cargo-nextest --locked
+fi
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "install-deps: cargo install cargo-fuzz"
+  cargo install cargo-fuzz --locked
 fi

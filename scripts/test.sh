@@ -8,6 +8,7 @@
 #   PS-parse  every .ps1/.psm1/.psd1 parsed with the tree-sitter PowerShell grammar
 #   Pester    tests/powershell/*.Tests.ps1 when pwsh is installed (reported as skipped otherwise)
 #   Interop   tests/interop/run.sh (MSAL, Graph SDK, Chromium against the local cloud) when present
+#   Fuzz      scripts/fuzz.sh: each cargo fuzz target for FUZZ_SECONDS (default 20)
 #   Demo      cargo run --example demo
 # New tests are found without editing this file: any tests/c/test_*.c, any tests/csharp/*.cs (its
 # public static Run(Action<bool,string>) is called), any tests/powershell/*.Tests.ps1, any Rust test.
@@ -241,6 +242,11 @@ else
   echo "SKIPPED: Pester tests (pwsh not installed; ${pester_count:-0} tests in tests/powershell/*.Tests.ps1 not run)"
   record "Pester" 0 0 "${pester_count:-0}"
 fi
+
+# --- Fuzzing --------------------------------------------------------------------------------------
+section "Fuzz (cargo fuzz: configuration, device records, notifications; FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
+run_tap "$BUILD/fuzz.out" $(( 3 * ${FUZZ_SECONDS:-20} + 900 )) bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+record "Fuzz" "$TAP_OK" "$TAP_NOT_OK" 0
 
 if [ -f tests/interop/run.sh ]; then
   section "Interop (Microsoft clients against the local cloud)"

@@ -165,6 +165,26 @@ pub enum Decision {
     Refused { notification_id: Option<String>, reason: String, unauthorized: bool },
 }
 
+/// Reads one notification as the gateway delivered it. A notification that is not an object, or
+/// has a member of the wrong type, is an error with the reason, together with what could be read of
+/// it (its `notificationId` when that is a string), so that it can still be reported back as failed
+/// instead of being redelivered for ever.
+pub fn parse_notification(raw: &serde_json::Value) -> std::result::Result<Notification, (Notification, String)> {
+    match serde_path_to_error::deserialize::<_, Notification>(raw) {
+        Ok(n) => Ok(n),
+        Err(e) => {
+            let id = raw.get("notificationId").and_then(|v| v.as_str()).map(str::to_owned);
+            let path = e.path().to_string();
+            let why = if raw.is_object() {
+                format!("the notification is malformed at {path}: {}", e.inner())
+            } else {
+                "the notification is not a JSON object".to_owned()
+            };
+            Err((Notification { notification_id: id, ..Notification::default() }, why))
+        }
+    }
+}
+
 /// The site's checks, in the order CMGatewayNotificationWorker.log shows them, each step logged
 /// through `log` (the caller's CMTrace logger). `hierarchy_id` is this site's hierarchy.
 pub fn validate(n: &Notification, hierarchy_id: &str, users: &[DiscoveredUser], log: &dyn Fn(Severity, String)) -> Decision {
@@ -270,6 +290,21 @@ mod tests {
         let lines = RefCell::new(Vec::new());
         let decision = validate(n, HIERARCHY, &users(), &|_, line| lines.borrow_mut().push(line));
         (decision, lines.into_inner())
+    }
+
+    #[test]
+    fn a_wrong_typed_notification_keeps_its_id_so_it_can_be_reported() {
+        let id = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9";
+        let (n, why) = parse_notification(&serde_json::json!({"notificationId": id, "smsId": 42})).unwrap_err();
+        assert_eq!(n.notification_id.as_deref(), Some(id));
+        assert!(why.contains("smsId"), "{why}");
+        let (n, why) = parse_notification(&serde_json::json!({"notificationId": 7})).unwrap_err();
+        assert_eq!(n.notification_id, None);
+        assert!(why.contains("notificationId"), "{why}");
+        let (_, why) = parse_notification(&serde_json::json!([1, 2])).unwrap_err();
+        assert_eq!(why, "the notification is not a JSON object");
+        let good = serde_json::to_value(notification("SyncMachinePolicy", "both")).unwrap();
+        assert_eq!(parse_notification(&good).unwrap(), notification("SyncMachinePolicy", "both"));
     }
 
     #[test]
@@ -455,8 +490,14 @@ pub fn receive(
     let body = crate::services::expect_ok(res, "receiving device actions")?;
     let mut decisions = Vec::new();
     for raw in body["notifications"].as_array().into_iter().flatten() {
-        let n: Notification = serde_json::from_value(raw.clone()).unwrap_or_default();
-        let decision = validate(&n, hierarchy, users, log);
+        let decision = match parse_notification(raw) {
+            Ok(n) => validate(&n, hierarchy, users, log),
+            Err((n, why)) => {
+                log(Severity::Info, "Received new notification. Validating basic notification details...".into());
+                log(Severity::Error, format!("Notification {} refused: {why}", n.notification_id.as_deref().unwrap_or("(no id)")));
+                Decision::Refused { notification_id: n.notification_id, reason: why, unauthorized: false }
+            }
+        };
         if let Decision::Refused { notification_id: Some(id), reason, .. } = &decision {
             complete(services, hierarchy, id, false, Some(reason), None, cancelled)?;
         }

@@ -265,6 +265,7 @@ impl Client {
         let users: Vec<crate::actions::DiscoveredUser> = serde_json::from_str(discovered_users_json).map_err(|e| {
             Error::new(crate::error::ErrorKind::InvalidJson, format!("the discovered users must be a JSON array of {{\"aadUserId\",\"userPrincipalName\",\"adDiscovered\",\"azureAdDiscovered\"}}: {e}"))
         })?;
+        crate::json::refuse_duplicate_keys(discovered_users_json, crate::error::ErrorKind::InvalidJson, "the discovered users")?;
         let log = self.log_file("CMGatewayNotificationWorker");
         let sink = |severity: crate::cmtrace::Severity, line: String| {
             if let Some(l) = &log {
@@ -291,5 +292,8 @@ pub fn parse_options<T: serde::de::DeserializeOwned + Default>(json: &str, what:
     if json.trim().is_empty() {
         return Ok(T::default());
     }
-    serde_json::from_str(json).map_err(|e| Error::new(crate::error::ErrorKind::InvalidJson, format!("the {what} are not valid: {e}")))
+    crate::json::expect_object(json, &format!("the {what}"))?;
+    let options = serde_json::from_str(json).map_err(|e| Error::new(crate::error::ErrorKind::InvalidJson, format!("the {what} are not valid: {e}")))?;
+    crate::json::refuse_duplicate_keys(json, crate::error::ErrorKind::InvalidJson, &format!("the {what}"))?;
+    Ok(options)
 }

@@ -79,6 +79,28 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// Longest accepted values, in characters. Far beyond anything ConfigMgr holds (a device name is
+/// at most 255 characters as an FQDN, an SMSID under 60), they stop a damaged or hostile record
+/// from filling the upload, the sync state and the report.
+pub const MAX_NAME_CHARS: usize = 1024;
+pub const MAX_SMS_ID_CHARS: usize = 256;
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// The reason for a value over its limit: its length, never its text.
+fn too_long(what: &str, value: &str, max: usize) -> String {
+    format!("{what} is {} characters long; at most {max} are accepted", value.chars().count())
+}
+
+/// A value as a report shows it: an over-long one by its start only.
+fn shown(value: &str) -> String {
+    if value.len() <= MAX_NAME_CHARS {
+        return value.to_owned();
+    }
+    let mut short: String = value.chars().take(64).collect();
+    short.push('…');
+    short
+}
+
 /// One item of the input: a usable record or the reason it is skipped.
 pub type Item = std::result::Result<Record, Skipped>;
 
@@ -340,18 +362,22 @@ impl RawDevice {
         let mut skipped = Skipped { index, line, name: None, sms_id: None, reason: String::new() };
         let name = self.take(Field::Name);
         let sms_id = self.take(Field::SmsId);
-        skipped.name = name.as_ref().and_then(Value::as_str).map(str::to_owned).filter(|_| self.not_object.is_none());
+        skipped.name = name.as_ref().and_then(Value::as_str).map(shown).filter(|_| self.not_object.is_none());
         if let Some(what) = self.not_object {
             skipped.reason = format!("the record is {what}, not a device object");
             return Err(skipped);
         }
         let sms_id = match sms_id {
+            Some(Value::String(s)) if s.len() > MAX_SMS_ID_CHARS && s.chars().count() > MAX_SMS_ID_CHARS => {
+                return Err(Skipped { reason: too_long("SMSID", &s, MAX_SMS_ID_CHARS), ..skipped });
+            }
             Some(Value::String(s)) if s.chars().any(char::is_control) => Err("SMSID holds control characters".to_owned()),
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(if s.trim().len() == s.len() { s } else { s.trim().to_owned() }),
             Some(Value::String(_)) | None => Err("SMSID is missing: devices are identified by their SMSID (GUID:...)".to_owned()),
             Some(other) => Err(format!("SMSID must be a string, not {}", type_name(&other))),
         };
         let name = match name {
+            Some(Value::String(s)) if s.len() > MAX_NAME_CHARS && s.chars().count() > MAX_NAME_CHARS => Err(too_long("Name", &s, MAX_NAME_CHARS)),
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
             Some(Value::String(_)) | None => Err("Name is missing".to_owned()),
             Some(other) => Err(format!("Name must be a string, not {}", type_name(&other))),
@@ -408,10 +434,12 @@ impl RawDevice {
     /// Checks every property's type (nothing taken yet), returning the non-text ones.
     fn fields(&self) -> std::result::Result<(bool, Option<u64>, Vec<String>), String> {
         for (field, name) in TEXT_FIELDS {
-            if let Some(v) = self.get(field) {
-                if !matches!(v, Value::String(_) | Value::Number(_)) {
-                    return Err(format!("{name} must be text, not {}", type_name(v)));
+            match self.get(field) {
+                Some(Value::String(s)) if s.len() > MAX_TEXT_CHARS && s.chars().count() > MAX_TEXT_CHARS => {
+                    return Err(too_long(name, s, MAX_TEXT_CHARS));
                 }
+                Some(Value::String(_) | Value::Number(_)) | None => {}
+                Some(v) => return Err(format!("{name} must be text, not {}", type_name(v))),
             }
         }
         for (field, name) in [(Field::CollectionIds, "CollectionIDs"), (Field::DomainNames, "DomainNames")] {
@@ -559,6 +587,25 @@ mod tests {
         assert!(reasons[2].starts_with("2:IsClient must be"));
         assert!(reasons[3].starts_with("3:the record is a number"));
         assert!(items[4].is_ok());
+    }
+
+    #[test]
+    fn over_long_values_are_skipped_by_their_length_and_shown_by_their_start() {
+        let long = |n: usize| "Ä".repeat(n);
+        let text = serde_json::json!([
+            {"Name": long(MAX_NAME_CHARS), "SMSID": "GUID:1", "IsClient": true, "Model": long(MAX_TEXT_CHARS)},
+            {"Name": long(MAX_NAME_CHARS + 1), "SMSID": "GUID:2", "IsClient": true},
+            {"Name": "PC", "SMSID": format!("GUID:{}", long(MAX_SMS_ID_CHARS)), "IsClient": true},
+            {"Name": "PC", "SMSID": "GUID:4", "IsClient": true, "Model": long(MAX_TEXT_CHARS + 1)},
+        ])
+        .to_string();
+        let items = parse_json(&text).expect("parses");
+        assert!(items[0].is_ok(), "values at their limit are accepted");
+        let skipped: Vec<&Skipped> = items[1..].iter().map(|i| i.as_ref().expect_err("over the limit")).collect();
+        assert_eq!(skipped[0].reason, "Name is 1025 characters long; at most 1024 are accepted");
+        assert_eq!(skipped[0].name.as_deref().map(|n| n.chars().count()), Some(65), "the name is shown by its start");
+        assert_eq!(skipped[1].reason, "SMSID is 261 characters long; at most 256 are accepted");
+        assert_eq!(skipped[2].reason, "Model is 4097 characters long; at most 4096 are accepted");
     }
 
     #[test]

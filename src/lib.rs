@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod inventory;
+pub mod json;
 pub mod onboarding;
 pub mod redact;
 pub mod services;

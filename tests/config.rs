@@ -251,6 +251,47 @@ fn proxies_are_checked_and_an_http_proxy_is_fine() {
     );
 }
 
+/// Found by the `config` fuzz target: `http:/user:pass@host` parses as a URL with a password, but
+/// the password was not recognised as a secret, so the effective configuration showed it.
+#[test]
+fn a_leniently_spelled_proxy_url_is_refused_without_showing_its_password() {
+    for proxy in [
+        "http:/ouser:pa55word-17@proxy.contoso.com:8080",
+        "http:\\\\ouser:pa55word-17@proxy.contoso.com:8080",
+        "http://ouser:pa55\tword-17@proxy.contoso.com:8080",
+        " http://ouser:pa55word-17@proxy.contoso.com:8080",
+    ] {
+        let err = refused(&with(valid(), "/proxy", json!(proxy)));
+        assert_eq!(err.kind, ErrorKind::InvalidConfig, "{proxy:?}: {}", err.message);
+        assert!(err.message.contains("http://[user:password@]host:port"), "{}", err.message);
+        assert!(!err.message.contains("pa55"), "{}", err.message);
+    }
+}
+
+#[test]
+fn a_proxy_url_with_a_path_is_refused_without_showing_its_password() {
+    // Found by fuzzing: the password in the authority was hidden, its copy in the path was not.
+    let err = refused(&with(valid(), "/proxy", json!("http://user:pa55word@pr//user:pa55word@proxy.contoso.com:80")));
+    assert_eq!(err.kind, ErrorKind::InvalidConfig, "{}", err.message);
+    assert!(err.message.contains("path, query or fragment"), "{}", err.message);
+    assert!(!err.message.contains("pa55"), "{}", err.message);
+}
+
+#[test]
+fn a_key_written_twice_is_refused_by_name_not_silently_resolved() {
+    let text = valid().to_string();
+    for doubled in [
+        text.replacen("\"siteCode\":\"PS1\"", "\"siteCode\":\"PS1\",\"siteCode\":\"PS2\"", 1),
+        text.replacen("\"graph\":", "\"graph\":\"https://graph.microsoft.com\",\"graph\":", 1),
+    ] {
+        assert_ne!(doubled, text);
+        let err = Config::from_json(&doubled).expect_err("a doubled key is refused");
+        assert_eq!(err.kind, ErrorKind::InvalidConfig, "{}", err.message);
+        assert!(err.message.contains("appears twice"), "{}", err.message);
+        assert!(err.details.as_ref().and_then(|d| d["duplicateKey"].as_str()).is_some(), "{:?}", err.details);
+    }
+}
+
 #[test]
 fn identifiers_must_have_their_shape() {
     let cases = [

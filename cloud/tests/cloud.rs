@@ -80,6 +80,10 @@ fn graph_checks_tokens_permissions_and_tenants() {
     assert_eq!(c.get(&devices).bearer_auth(forged).send().expect("forged").status().as_u16(), 401);
     let expired = cloud.issue_token(json!({ "aud": "https://graph.microsoft.com", "tid": CONTOSO_TENANT, "exp": 1_000_000, "idtyp": "app", "roles": ["DeviceManagementManagedDevices.Read.All"] }));
     assert!(json(c.get(&devices).bearer_auth(&expired).send().expect("expired")).1["error"]["message"].as_str().unwrap().contains("expired"));
+    // A token the cloud signed, for a tenant it does not hold: refused, not an empty answer.
+    let stranger = cloud.issue_token(json!({ "aud": "https://graph.microsoft.com", "tid": "0badc0de-0000-4000-8000-000000000000", "exp": 4_102_444_800u64, "idtyp": "app", "roles": ["DeviceManagementManagedDevices.Read.All"] }));
+    let (s, body) = json(c.get(&devices).bearer_auth(&stranger).send().expect("stranger"));
+    assert_eq!(s, 401, "{body}");
     let gateway_token = bearer(&app_token(&cloud, CONTOSO_TENANT, CONTOSO_AUTOMATION_APP, CONTOSO_AUTOMATION_SECRET, GATEWAY));
     assert_eq!(c.get(&devices).header("Authorization", &gateway_token).send().expect("aud").status().as_u16(), 401);
 

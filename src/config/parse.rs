@@ -33,6 +33,7 @@ pub(super) fn parse(text: &str) -> Result<Config> {
             .with_details(serde_json::json!({ "path": "." })));
     }
     register_secrets(&value);
+    crate::json::refuse_duplicate_keys(text, ErrorKind::InvalidConfig, "the configuration")?;
     serde_path_to_error::deserialize(value).map_err(shape_error)
 }
 
@@ -114,11 +115,8 @@ pub(super) fn url_password(raw: &str) -> Option<&str> {
 /// The URL with its password (if any) replaced by `***`.
 pub(super) fn redact_url_password(raw: &str) -> String {
     match url_password(raw) {
-        Some(password) => raw.replacen(
-            &format!(":{password}@"),
-            &format!(":{}@", super::REDACTED),
-            1,
-        ),
+        // Every occurrence: the same text may appear again later in the value.
+        Some(password) => raw.replace(&format!(":{password}@"), &format!(":{}@", super::REDACTED)),
         None => raw.to_owned(),
     }
 }

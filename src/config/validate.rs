@@ -164,6 +164,22 @@ fn check_proxy(raw: &str) -> Result<()> {
             format!("the proxy URL has scheme `{}`; use http:// (an HTTP proxy; HTTPS traffic is tunnelled through it and stays encrypted end to end) or socks5://", url.scheme()),
         ));
     }
+    // Lenient spellings (`http:/host`, `http:\\host`, a tab inside) parse, but the user name and
+    // password they hold would not be found where secrets are looked for (config/parse.rs), so
+    // they could be shown; only the plain `scheme://user:password@host:port` form is accepted.
+    let plain = raw.split_once("://").is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case(url.scheme()));
+    if !plain || raw.contains('\\') || raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(invalid(
+            "proxy",
+            format!("write the proxy URL as {}://[user:password@]host:port, without spaces or backslashes, e.g. http://proxy.contoso.com:8080", url.scheme()),
+        ));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "proxy",
+            "the proxy URL has a path, query or fragment; a proxy is only scheme://[user:password@]host:port, e.g. http://proxy.contoso.com:8080".to_owned(),
+        ));
+    }
     if url.host().is_none() || url.port_or_known_default().is_none() {
         return Err(invalid(
             "proxy",

@@ -34,15 +34,37 @@ pub(super) fn store(err: Error) {
     let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = Some(err));
 }
 
+/// Longest message kept whole; a longer one (a huge value echoed back) keeps its start and its end,
+/// where the advice usually is. Scrubbing comes first so that no secret is cut in two and missed.
+const MESSAGE_HEAD: usize = 2000;
+const MESSAGE_TAIL: usize = 500;
+/// Longest string kept whole inside `details`.
+const DETAIL_CHARS: usize = 1000;
+
 fn scrubbed(mut err: Error) -> Error {
-    err.message = redact::scrub(&err.message).into_owned();
-    err.request_id = err.request_id.map(|s| redact::scrub(&s).into_owned());
-    err.code = err.code.map(|s| redact::scrub(&s).into_owned());
+    err.message = crate::json::shorten_middle(&redact::scrub(&err.message), MESSAGE_HEAD, MESSAGE_TAIL).into_owned();
+    err.request_id = err.request_id.map(|s| crate::json::shorten(&redact::scrub(&s), DETAIL_CHARS).into_owned());
+    err.code = err.code.map(|s| crate::json::shorten(&redact::scrub(&s), DETAIL_CHARS).into_owned());
     err.details = err.details.and_then(|d| {
         let text = serde_json::to_string(&d).ok()?;
-        serde_json::from_str(&redact::scrub(&text)).ok()
+        let mut details = serde_json::from_str(&redact::scrub(&text)).ok()?;
+        shorten_strings(&mut details);
+        Some(details)
     });
     err
+}
+
+fn shorten_strings(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(short) = crate::json::shorten(s, DETAIL_CHARS) {
+                *s = short;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(shorten_strings),
+        serde_json::Value::Object(map) => map.values_mut().for_each(shorten_strings),
+        _ => {}
+    }
 }
 
 /// The documented shape (docs/CONVENTIONS.md); absent members are omitted.

@@ -108,6 +108,7 @@ pub fn json_arg<T: DeserializeOwned>(text: &str, name: &str) -> Result<T> {
         .map_err(|e| error(e.path().to_string(), e.into_inner()))?;
     // Trailing text after the value ("{}x") is malformed JSON too.
     de.end().map_err(|e| error(".".to_owned(), e))?;
+    crate::json::refuse_duplicate_keys(text, ErrorKind::InvalidJson, &format!("`{name}`"))?;
     Ok(value)
 }
 

@@ -15,7 +15,7 @@ use super::client::ta_client;
 use super::progress::{ta_progress_fn, Progress};
 use super::strings::into_c_string;
 use super::{boundary, c_str, handle, json_arg, out_ptr, ta_status};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Receives the device code sign-in's instructions as JSON
 /// (`{"verificationUri","userCode","message","expiresIn"}`), on the thread whose call needs the
@@ -180,7 +180,10 @@ struct SyncOptions {
 
 fn sync_options(json: Option<&str>) -> Result<crate::sync::Options> {
     let o: SyncOptions = match json {
-        Some(text) if !text.trim().is_empty() => json_arg(text, "options_json")?,
+        Some(text) if !text.trim().is_empty() => {
+            crate::json::expect_object(text, "`options_json`")?;
+            json_arg(text, "options_json")?
+        }
         _ => SyncOptions::default(),
     };
     let mode = match o.mode.as_deref().unwrap_or("auto") {
@@ -256,8 +259,12 @@ pub unsafe extern "C" fn ta_client_sync_devices_file(
             // SAFETY: NULL or valid for the call.
             let options = sync_options(unsafe { opt_str(options_json, "options_json") }?)?;
             let open = || std::fs::File::open(&path).map_err(|e| Error::io(&format!("cannot open the device file {}", path.display()), &e));
+            if path.is_dir() {
+                return Err(Error::new(ErrorKind::InvalidArgument, format!("`path` {} is a folder; give the path of the device file (a JSON array or NDJSON, one device per line)", path.display())));
+            }
             let mut head = [0u8; 64];
-            let n = std::io::Read::read(&mut open()?, &mut head).unwrap_or(0);
+            let n = std::io::Read::read(&mut open()?, &mut head)
+                .map_err(|e| Error::io(&format!("cannot read the device file {}", path.display()), &e))?;
             let is_array = head[..n].iter().find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF) == Some(&b'[');
             let report = if is_array {
                 let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&format!("cannot read {} as UTF-8 text", path.display()), &e))?;

@@ -4,6 +4,7 @@
 #define TA_TEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tenant_attach.h"
@@ -33,6 +34,19 @@ static inline void ta_test_last_error(char *buf, size_t size) {
         buf[size - 1] = '\0';
         ta_string_free(json);
     }
+}
+
+/* The test cloud scripts/test.sh started (TA_CLOUD_URL, TA_CLOUD_CA) into url and ca; 0, with a
+ * TAP failure line, when it is not given. */
+static inline int ta_test_cloud(char *url, size_t url_size, char *ca, size_t ca_size) {
+    const char *u = getenv("TA_CLOUD_URL"), *c = getenv("TA_CLOUD_CA");
+    if (u == NULL || c == NULL || *u == '\0') {
+        printf("not ok 1 - TA_CLOUD_URL and TA_CLOUD_CA must name the test cloud (scripts/test.sh starts it)\n");
+        return 0;
+    }
+    snprintf(url, url_size, "%s", u);
+    snprintf(ca, ca_size, "%s", c);
+    return 1;
 }
 
 static inline int ta_test_done(void) {

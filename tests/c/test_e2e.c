@@ -81,13 +81,7 @@ static char *call_json(enum ta_status got, enum ta_status want, char *out, const
 }
 
 int main(void) {
-    const char *u = getenv("TA_CLOUD_URL"), *c = getenv("TA_CLOUD_CA");
-    if (u == NULL || c == NULL || *u == '\0') {
-        printf("not ok 1 - TA_CLOUD_URL and TA_CLOUD_CA must name the test cloud (scripts/test.sh starts it)\n");
-        return 1;
-    }
-    snprintf(url, sizeof url, "%s", u);
-    snprintf(ca, sizeof ca, "%s", c);
+    if (!ta_test_cloud(url, sizeof url, ca, sizeof ca)) return 1;
     CHECK(mkdtemp(dir) != NULL, "a work folder");
     char *out = NULL;
 
