@@ -225,7 +225,17 @@ impl Client {
         let hierarchy = self.hierarchy_id()?;
         let state_dir = self.config.state_dir.as_ref().ok_or_else(|| Error::invalid_config("`stateDir` is required to upload: it keeps what the cloud has acknowledged"))?;
         let services = self.services()?;
-        let onboarding = crate::onboarding::get(&services, hierarchy, cancelled)?.ok_or_else(|| crate::services::not_onboarded(hierarchy))?;
+        // The sign-in and the onboarding read wait on the network; the state (175,000 snapshot lines
+        // at hierarchy scale) is read meanwhile on another thread. The onboarding's answer decides
+        // first: a hierarchy that is not onboarded is reported as such even if the state is locked.
+        let (onboarding, store) = std::thread::scope(|scope| {
+            let store = scope.spawn(|| crate::sync::state::StateStore::open(state_dir, hierarchy));
+            let onboarding = crate::onboarding::get(&services, hierarchy, cancelled);
+            let store = store.join().unwrap_or_else(|_| Err(Error::internal("reading the sync state failed unexpectedly (a bug, please report it)")));
+            (onboarding, store)
+        });
+        let onboarding = onboarding?.ok_or_else(|| crate::services::not_onboarded(hierarchy))?;
+        let mut store = store?;
         let target = crate::sync::Target {
             hierarchy_id: hierarchy.to_owned(),
             tenant_id: onboarding["tenantId"].as_str().map(str::to_owned),
@@ -233,7 +243,6 @@ impl Client {
             scope_version: onboarding["scopeVersion"].as_u64().unwrap_or(1),
         };
         options.interval_minutes = self.config.sync_interval_minutes;
-        let mut store = crate::sync::state::StateStore::open(state_dir, hierarchy)?;
         let log = self.log_file("CMGatewaySyncUploadWorker");
         let mut uploader = crate::sync::GatewayUploader { services: &services, cancelled };
         let mut hooks = crate::sync::Hooks { progress, cancelled, logger: log.as_ref() };

@@ -354,8 +354,13 @@ fn ndjson_runs_skip_unchanged_lines_yet_catch_every_change() {
     assert_eq!((first.kind, first.uploaded), ("full", 500));
     assert!(dir.path().join(HIERARCHY).join("DeviceSync.lines").is_file(), "the line cache is written");
 
+    let cache_file = dir.path().join(HIERARCHY).join("DeviceSync.lines");
+    let written = std::fs::metadata(&cache_file).and_then(|m| m.modified()).expect("cache written");
+    std::thread::sleep(std::time::Duration::from_millis(20));
     let same = run_file(dir.path(), &records, &small_batches(), &mut gw);
     assert_eq!((same.kind, same.uploaded, same.unchanged, same.batches), ("delta", 0, 500, 0));
+    let kept = std::fs::metadata(&cache_file).and_then(|m| m.modified()).expect("cache kept");
+    assert_eq!(kept, written, "a run that changed nothing leaves the line cache as it was");
 
     records[7]["ClientVersion"] = json!("5.00.9132.1011");
     records[8]["IsClient"] = json!(false);

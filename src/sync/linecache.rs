@@ -9,15 +9,17 @@
 //! without fsync.
 
 use rustc_hash::FxHashMap;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 const FILE: &str = "DeviceSync.lines";
 const FORMAT: &str = "tenant-attach-lines 1";
 
 #[derive(Default)]
 pub struct LineCache {
-    map: FxHashMap<u64, (Box<str>, u64)>,
+    /// The SMSIDs are shared (`Arc`) with the run's list of seen devices: a hit costs no allocation.
+    map: FxHashMap<u64, (Arc<str>, u64)>,
 }
 
 impl LineCache {
@@ -37,9 +39,9 @@ impl LineCache {
     }
 
     fn read(dir: &Path) -> Option<(u64, LineCache)> {
-        let mut reader = BufReader::new(std::fs::File::open(dir.join(FILE)).ok()?);
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
+        let bytes = std::fs::read(dir.join(FILE)).ok()?;
+        let (header, mut body) = bytes.split_at(bytes.iter().position(|b| *b == b'\n')? + 1);
+        let header = std::str::from_utf8(header).ok()?;
         let mut parts = header.trim_end().rsplitn(3, ' ');
         let count: usize = parts.next()?.parse().ok()?;
         let context = u64::from_str_radix(parts.next()?, 16).ok()?;
@@ -47,20 +49,27 @@ impl LineCache {
             return None;
         }
         let mut map = FxHashMap::with_capacity_and_hasher(count, Default::default());
-        let mut line = String::new();
-        while reader.read_line(&mut line).ok()? > 0 {
-            let mut fields = line.trim_end_matches('\n').splitn(3, '\t');
-            let line_hash = u64::from_str_radix(fields.next()?, 16).ok()?;
-            let device_hash = u64::from_str_radix(fields.next()?, 16).ok()?;
-            map.insert(line_hash, (Box::from(fields.next()?), device_hash));
-            line.clear();
+        // Each line: 16 hex digits, a tab, 16 hex digits, a tab, the SMSID, a newline.
+        while !body.is_empty() {
+            let end = body.iter().position(|b| *b == b'\n')?;
+            let (line, rest) = (&body[..end], &body[end + 1..]);
+            if line.len() < 35 || line[16] != b'\t' || line[33] != b'\t' {
+                return None;
+            }
+            let sms_id = std::str::from_utf8(&line[34..]).ok()?;
+            map.insert(hex_u64(&line[..16])?, (Arc::from(sms_id), hex_u64(&line[17..33])?));
+            body = rest;
         }
         // A torn file (a crash while writing it) is simply not used.
         (map.len() == count).then_some((context, LineCache { map }))
     }
 
-    pub fn get(&self, line_hash: u64) -> Option<&(Box<str>, u64)> {
+    pub fn get(&self, line_hash: u64) -> Option<&(Arc<str>, u64)> {
         self.map.get(&line_hash)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
     }
 
     /// Replaces the cache with `entries`; failures are ignored (it is only a cache).
@@ -84,5 +93,33 @@ impl LineCache {
     /// Forgets the cache (after offboarding or a state reset).
     pub fn remove(dir: &Path) {
         let _ = std::fs::remove_file(dir.join(FILE));
+    }
+}
+
+/// Sixteen lowercase or uppercase hex digits.
+fn hex_u64(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |value, d| Some(value << 4 | (*d as char).to_digit(16)? as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = [(0x0123_4567_89ab_cdefu64, "GUID:ÅÄÖ-1", 7u64), (u64::MAX, "GUID:2", 0)];
+        LineCache::save(dir.path(), 42, entries.iter().map(|(l, s, h)| (*l, *s, *h)));
+        let (context, cache) = LineCache::read(dir.path()).expect("read back");
+        assert_eq!(context, 42);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.get(0x0123_4567_89ab_cdef).map(|(s, h)| (&**s, *h)), Some(("GUID:ÅÄÖ-1", 7)));
+        assert_eq!(cache.get(u64::MAX).map(|(s, h)| (&**s, *h)), Some(("GUID:2", 0)));
+        // Torn (one line short), a bad digit, a missing tab: not used.
+        let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        for damaged in [text.rsplitn(3, '\n').nth(2).unwrap().to_owned() + "\n", text.replacen("0123", "01g3", 1), text.replacen('\t', " ", 1)] {
+            std::fs::write(dir.path().join(FILE), damaged).unwrap();
+            assert!(LineCache::read(dir.path()).is_none());
+        }
     }
 }

@@ -173,8 +173,8 @@ pub fn run(
         let (bytes, index, line) = next?;
         let line_hash = xxhash_rust::xxh3::xxh3_64(bytes);
         if let Some((sms_id, hash)) = cache.get(line_hash) {
-            if run.sender.store.state().devices.get(sms_id) == Some(hash) && !run.seen.contains_key(sms_id) {
-                run.unchanged_known(sms_id, *hash, line_hash);
+            if run.sender.store.state().devices.get(&**sms_id) == Some(hash) && !run.seen.contains_key(&**sms_id) {
+                run.unchanged_known(sms_id.clone(), *hash, line_hash);
                 continue;
             }
         }
@@ -182,7 +182,10 @@ pub fn run(
         let item = crate::inventory::parse_line(crate::inventory::line_text(bytes, line)?, index, line);
         run.accept(item, Some(line_hash))?;
     }
-    run.finish(Some(context))
+    // Every line was a hit and every cached line was met: the next cache would be this one.
+    let cache_still_true = !run.full && cache.len() > 0 && run.cache_hits == cache.len() as u64 && run.sender.report.considered == run.cache_hits;
+    drop(cache);
+    run.finish(Some(context).filter(|_| !cache_still_true))
 }
 
 /// What makes a cached line's eligibility still valid: the scope and the collection tree.
@@ -205,7 +208,11 @@ struct Run<'a, 'h> {
     /// Every eligible SMSID of the input, with the hash of its NDJSON line (0 for parsed items)
     /// and of its content: the deletions are what the state has beyond it, the next line cache
     /// is made of it.
-    seen: FxHashMap<Box<str>, (u64, u64)>,
+    seen: FxHashMap<std::sync::Arc<str>, (u64, u64)>,
+    /// How many of `seen` the state already holds: when all of them, nothing is to be deleted.
+    seen_known: u64,
+    /// Lines recognised through the line cache.
+    cache_hits: u64,
     batcher: Batcher,
     json: Vec<u8>,
     sender: Sender<'a>,
@@ -251,6 +258,8 @@ impl<'a, 'h> Run<'a, 'h> {
             full: kind == "full",
             in_scope: scope_members(&target.scope, &options.collection_tree),
             seen: FxHashMap::with_capacity_and_hasher(store.state().devices.len(), Default::default()),
+            seen_known: 0,
+            cache_hits: 0,
             batcher: Batcher::new(options.max_records, options.max_bytes),
             json: Vec::with_capacity(1024),
             sender: Sender { target, kind, dry_run: options.dry_run, pending: None, uploader, store, report, sync_id: sync_id.clone() },
@@ -262,12 +271,14 @@ impl<'a, 'h> Run<'a, 'h> {
     }
 
     /// A line known unchanged from the cache: counted, remembered as seen, not parsed.
-    fn unchanged_known(&mut self, sms_id: &str, hash: u64, line_hash: u64) {
+    fn unchanged_known(&mut self, sms_id: std::sync::Arc<str>, hash: u64, line_hash: u64) {
         let report = &mut self.sender.report;
         report.considered += 1;
         report.eligible += 1;
         report.unchanged += 1;
-        self.seen.insert(Box::from(sms_id), (line_hash, hash));
+        self.cache_hits += 1;
+        self.seen_known += 1;
+        self.seen.insert(sms_id, (line_hash, hash));
     }
 
     fn accept(&mut self, item: Item, line_hash: Option<u64>) -> Result<()> {
@@ -301,8 +312,10 @@ impl<'a, 'h> Run<'a, 'h> {
         self.json.clear();
         serde_json::to_writer(&mut self.json, &record.device).map_err(|e| Error::internal(format!("cannot serialise a device: {e}")))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&self.json);
-        self.seen.insert(Box::from(record.device.sms_id.as_str()), (line_hash.unwrap_or(0), hash));
-        if !self.full && self.sender.store.state().devices.get(record.device.sms_id.as_str()) == Some(&hash) {
+        self.seen.insert(std::sync::Arc::from(record.device.sms_id.as_str()), (line_hash.unwrap_or(0), hash));
+        let known = self.sender.store.state().devices.get(record.device.sms_id.as_str());
+        self.seen_known += u64::from(known.is_some());
+        if !self.full && known == Some(&hash) {
             self.sender.report.unchanged += 1;
             return Ok(());
         }
@@ -315,10 +328,11 @@ impl<'a, 'h> Run<'a, 'h> {
     /// Sends the deletions and the last batches, records the end of the run, reports; for NDJSON
     /// input (`cache_context`), writes the next run's line cache.
     fn finish(self, cache_context: Option<u64>) -> Result<Report> {
-        let Run { started, kind, full, sync_id, total, options, seen, mut batcher, mut sender, hooks, .. } = self;
-        if kind == "delta" {
+        let Run { started, kind, full, sync_id, total, options, seen, seen_known, mut batcher, mut sender, hooks, .. } = self;
+        // The state's devices that the input did not list are deleted; none when it listed them all.
+        if kind == "delta" && seen_known < sender.store.state().devices.len() as u64 {
             let mut gone: Vec<String> =
-                sender.store.state().devices.keys().filter(|k| !seen.contains_key(*k)).map(|k| k.to_string()).collect();
+                sender.store.state().devices.keys().filter(|k| !seen.contains_key(&***k)).map(|k| k.to_string()).collect();
             gone.sort_unstable();
             for sms_id in gone {
                 if let Some(done) = batcher.add_deletion(&sms_id) {
