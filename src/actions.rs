@@ -374,9 +374,15 @@ mod tests {
     }
 }
 
+/// How many `$batch` requests are in flight at once: the client prepares and reads one while the
+/// service runs the other (Graph accepts concurrent batches; throttling answers 429 per step).
+const BATCHES_IN_FLIGHT: usize = 2;
+
 /// Admin side: triggers `action` on managed devices through Graph, 20 per `$batch` (Graph's
-/// limit); throttled steps are sent again after their Retry-After. One result per device:
-/// `accepted`, `notFound`, `forbidden` or `failed`, with the service's message.
+/// limit), two batches in flight; throttled steps are sent again after their Retry-After. One
+/// result per device, in the order given: `accepted`, `notFound`, `forbidden` or `failed`, with
+/// the service's message. The caller's `cancelled` is only ever called on the calling thread (a
+/// PowerShell or C# callback may not be callable from another one).
 pub fn trigger(
     services: &crate::services::Services,
     device_ids: &[String],
@@ -385,18 +391,22 @@ pub fn trigger(
     log: Option<&crate::cmtrace::Logger>,
 ) -> Result<Vec<serde_json::Value>> {
     use serde_json::{json, Value};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let info = action.info();
+    // Signed in on the calling thread first: a device code prompt (a host's callback) is shown there.
+    services.auth.token(&services.transport, crate::config::GRAPH_RESOURCE, cancelled)?;
     let mut results: Vec<Option<Value>> = vec![None; device_ids.len()];
     let mut pending: Vec<usize> = (0..device_ids.len()).collect();
     let mut round = 0;
     while !pending.is_empty() {
         round += 1;
-        let mut throttled = Vec::new();
-        let mut wait_s = 0u64;
-        for chunk in pending.chunks(20) {
-            if cancelled() {
-                return Err(Error::new(ErrorKind::Cancelled, "triggering the action was cancelled; devices already answered keep their action"));
-            }
+        let chunks: Vec<&[usize]> = pending.chunks(20).collect();
+        let next = AtomicUsize::new(0);
+        // Set by the calling thread when `cancelled()` says so, or by any sender on an error.
+        let stop = AtomicBool::new(false);
+        let failure: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        let answers: std::sync::Mutex<Vec<Value>> = std::sync::Mutex::new(Vec::with_capacity(chunks.len()));
+        let send = |chunk: &[usize], cancelled: &dyn Fn() -> bool| -> Result<Value> {
             let requests: Vec<Value> = chunk
                 .iter()
                 .map(|&i| json!({ "id": i.to_string(), "method": "POST",
@@ -404,7 +414,48 @@ pub fn trigger(
                     "headers": { "Content-Type": "application/json" },
                     "body": { "configurationManagerAction": { "action": info.graph } } }))
                 .collect();
-            let answer = services.graph("POST", "/beta/$batch", Some(&json!({ "requests": requests })), "triggering device actions", cancelled)?;
+            services.graph("POST", "/beta/$batch", Some(&json!({ "requests": requests })), "triggering device actions", cancelled)
+        };
+        // Takes the next chunk and sends it, until none is left or the run stops.
+        let sender = |cancelled: &dyn Fn() -> bool| {
+            while !stop.load(Ordering::SeqCst) {
+                let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::SeqCst)) else { return };
+                match send(chunk, cancelled) {
+                    Ok(answer) => answers.lock().unwrap_or_else(|e| e.into_inner()).push(answer),
+                    Err(e) => {
+                        stop.store(true, Ordering::SeqCst);
+                        failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                    }
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> =
+                (1..BATCHES_IN_FLIGHT.min(chunks.len())).map(|_| scope.spawn(|| sender(&|| stop.load(Ordering::SeqCst)))).collect();
+            // The calling thread sends too, and is the one that asks `cancelled()`.
+            let own = || {
+                if !stop.load(Ordering::SeqCst) && cancelled() {
+                    stop.store(true, Ordering::SeqCst);
+                    failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| {
+                        Error::new(ErrorKind::Cancelled, "triggering the action was cancelled; devices already answered keep their action")
+                    });
+                }
+                stop.load(Ordering::SeqCst)
+            };
+            sender(&own);
+            for helper in helpers {
+                if helper.join().is_err() {
+                    stop.store(true, Ordering::SeqCst);
+                    failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| Error::internal("a batch sender failed unexpectedly (a bug, please report it)"));
+                }
+            }
+        });
+        if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+        let mut throttled = Vec::new();
+        let mut wait_s = 0u64;
+        for answer in answers.into_inner().unwrap_or_else(|e| e.into_inner()) {
             for step in answer["responses"].as_array().into_iter().flatten() {
                 let Some(i) = step["id"].as_str().and_then(|s| s.parse::<usize>().ok()).filter(|i| *i < device_ids.len()) else { continue };
                 let status = step["status"].as_u64().unwrap_or(0);
@@ -425,6 +476,7 @@ pub fn trigger(
                     "message": if message.is_empty() { Value::Null } else { json!(crate::redact::scrub(&message)) }, "attempts": round }));
             }
         }
+        throttled.sort_unstable();
         if !throttled.is_empty() {
             if let Some(l) = log {
                 l.warning(format!("{} device actions were throttled; sending them again in {wait_s} s", throttled.len()));

@@ -40,8 +40,8 @@ fn discovered() -> String {
     .to_string()
 }
 
-#[test]
-fn actions_reach_the_site_worker_with_the_right_template_and_outcomes_show_in_graph() {
+/// A cloud with the hierarchy onboarded and 100 devices uploaded by its site.
+fn attached() -> (Arc<CloudHandle>, tempfile::TempDir, Client) {
     let cloud = Arc::new(TestCloud::start().expect("cloud"));
     let dir = tempfile::tempdir().expect("tempdir");
     let seed = serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] })).expect("seed");
@@ -52,7 +52,43 @@ fn actions_reach_the_site_worker_with_the_right_template_and_outcomes_show_in_gr
     let devices: Vec<Value> = (0..100).map(|i| json!({ "Name": format!("PC-{i:03}"), "SMSID": format!("GUID:{i:08}"), "IsClient": true })).collect();
     let items = tenant_attach::inventory::parse_json(&Value::Array(devices).to_string()).expect("parse");
     site.sync_devices(Input::Items(&mut items.into_iter().map(Ok)), 100, Options::default(), &mut |_, _| {}, NEVER).expect("uploaded");
+    (cloud, dir, site)
+}
 
+#[test]
+fn many_devices_answer_in_order_and_cancel_is_asked_on_the_calling_thread_only() {
+    let (cloud, dir, _site) = attached();
+    let helpdesk = admin(&cloud, dir.path(), "helpdesk@contoso.onmicrosoft.com");
+    let mut ids: Vec<String> = helpdesk.list_devices(None, NEVER).expect("list").iter().map(|d| d["id"].as_str().expect("id").to_owned()).collect();
+    // Unknown devices scattered over several $batch requests (two are in flight at once).
+    for at in [0, 7, 45, 99] {
+        ids.insert(at, format!("00000000-0000-0000-0000-{at:012}"));
+    }
+    let results = helpdesk.trigger_action(&ids, "SyncMachinePolicy", NEVER).expect("triggered");
+    assert_eq!(results.len(), ids.len());
+    for (r, id) in results.iter().zip(&ids) {
+        assert_eq!(r["managedDeviceId"], json!(id), "results are in the order given");
+        let expected = if id.starts_with("00000000-0000-0000-0000-") { "notFound" } else { "accepted" };
+        assert_eq!(r["result"], expected, "{r}");
+    }
+
+    // The cancel callback (a PowerShell or C# delegate) is only called on the calling thread.
+    let caller = std::thread::current().id();
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let cancel = || {
+        assert_eq!(std::thread::current().id(), caller, "cancel asked on another thread");
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 2
+    };
+    // 2,080 devices, 104 batches: the calling thread sends about half of them, asking each time.
+    let many: Vec<String> = ids.iter().cycle().take(ids.len() * 20).cloned().collect();
+    let e = helpdesk.trigger_action(&many, "SyncMachinePolicy", &cancel).expect_err("cancelled");
+    assert_eq!(e.kind, ErrorKind::Cancelled, "{}", e.message);
+    assert!(e.message.contains("cancelled"), "{}", e.message);
+}
+
+#[test]
+fn actions_reach_the_site_worker_with_the_right_template_and_outcomes_show_in_graph() {
+    let (cloud, dir, site) = attached();
     let helpdesk = admin(&cloud, dir.path(), "helpdesk@contoso.onmicrosoft.com");
     let listed = helpdesk.list_devices(None, NEVER).expect("list");
     assert_eq!(listed.len(), 100);
