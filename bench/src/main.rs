@@ -30,10 +30,18 @@ struct Args {
     devices: usize,
     runs: usize,
     seed: u64,
+    /// Run only the scenarios whose name contains this text (`--only "no change"`, `--only actions`).
+    only: Option<String>,
+}
+
+impl Args {
+    fn wants(&self, scenario: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| scenario.contains(only))
+    }
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { keep: None, devices: 175_000, runs: 5, seed: 42 };
+    let mut args = Args { keep: None, devices: 175_000, runs: 5, seed: 42, only: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = |it: &mut dyn Iterator<Item = String>| it.next().and_then(|v| v.parse::<u64>().ok());
@@ -42,6 +50,7 @@ fn parse_args() -> Args {
             "--runs" => args.runs = value(&mut it).unwrap_or_else(|| usage()).max(1) as usize,
             "--seed" => args.seed = value(&mut it).unwrap_or_else(|| usage()),
             "--keep" => args.keep = Some(it.next().map(PathBuf::from).unwrap_or_else(|| usage())),
+            "--only" => args.only = Some(it.next().unwrap_or_else(|| usage())),
             _ => usage(),
         }
     }
@@ -49,7 +58,7 @@ fn parse_args() -> Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: tenant-attach-bench [--devices N (175000)] [--runs R (5)] [--seed S (42)] [--keep DIR]");
+    eprintln!("usage: tenant-attach-bench [--devices N (175000)] [--runs R (5)] [--seed S (42)] [--keep DIR] [--only TEXT]");
     std::process::exit(2)
 }
 
@@ -437,6 +446,9 @@ fn main() {
         ("full sync, engine only (no network)", "engine", &base, None, "-"),
         ("no change, engine only", "engine", &base, Some(&synced_engine), "-"),
     ] {
+        if !args.wants(name) {
+            continue;
+        }
         let mut samples = Vec::new();
         for run in 0..args.runs {
             let state = work.path().join(format!("state-{kind}-{run}"));
@@ -459,18 +471,20 @@ fn main() {
     std::fs::write(&ids_file, ids.join("\n")).expect("ids");
     let mut batch = Vec::new();
     let mut single = Vec::new();
-    for _ in 0..args.runs {
+    for _ in 0..if args.wants("10,000 actions") { args.runs } else { 0 } {
         batch.push(run_child(&[std::ffi::OsStr::new("actions-batch"), &os(&ids_file)], &env));
         single.push(run_child(&[std::ffi::OsStr::new("actions-single"), &os(&ids_file)], &env));
     }
     let mut b: Vec<f64> = batch.iter().map(|s| s.ms).collect();
     let mut s1: Vec<f64> = single.iter().map(|s| s.ms).collect();
-    let ratio = median(&mut s1) / median(&mut b);
-    rows.push(Row { name: "10,000 actions through $batch", samples: batch, units: actions as f64, target: "< 2 s, >= 5x one-per-device" });
-    rows.push(Row { name: "10,000 actions, one call per device", samples: single, units: actions as f64, target: "(baseline)" });
+    let ratio = if b.is_empty() { None } else { Some(median(&mut s1) / median(&mut b)) };
+    if ratio.is_some() {
+        rows.push(Row { name: "10,000 actions through $batch", samples: batch, units: actions as f64, target: "< 2 s, >= 5x one-per-device" });
+        rows.push(Row { name: "10,000 actions, one call per device", samples: single, units: actions as f64, target: "(baseline)" });
+    }
 
     let mut latency = Vec::new();
-    for _ in 0..args.runs.min(3) {
+    for _ in 0..if args.wants("trigger-to-receive latency") { args.runs.min(3) } else { 0 } {
         latency.push(run_child(&[std::ffi::OsStr::new("latency"), std::ffi::OsStr::new("1000")], &env));
     }
     let _ = cloud.kill();
@@ -483,7 +497,12 @@ fn main() {
     for row in &rows {
         print_row(row);
     }
-    println!("$batch is {ratio:.1}x faster than one call per device (medians)");
+    if let Some(ratio) = ratio {
+        println!("$batch is {ratio:.1}x faster than one call per device (medians)");
+    }
+    if latency.is_empty() {
+        return;
+    }
     let mut p50: Vec<f64> = latency.iter().map(|s| s.ms).collect();
     let mut p99: Vec<f64> = latency.iter().map(|s| s.extra).collect();
     println!(
