@@ -36,8 +36,7 @@ fn main() {
     let crate_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env_var("OUT_DIR"));
 
-    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
-        .unwrap_or_else(|e| fail(&format!("cannot read cbindgen.toml: {e}")));
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).unwrap_or_else(|e| fail(&format!("cannot read cbindgen.toml: {e}")));
     let version_macros = version_macros();
     config.after_includes = Some(match config.after_includes.take() {
         Some(existing) => format!("{version_macros}{existing}"),
@@ -56,10 +55,7 @@ fn main() {
     if env::var_os("TA_UPDATE_HEADER").is_some_and(|v| v == "1") {
         let committed = crate_dir.join("include").join(HEADER_NAME);
         copy_header(&generated, &committed);
-        println!(
-            "cargo:warning=TA_UPDATE_HEADER=1: wrote {}",
-            committed.display()
-        );
+        println!("cargo:warning=TA_UPDATE_HEADER=1: wrote {}", committed.display());
     }
 }
 
@@ -79,17 +75,14 @@ fn version_macros() -> String {
 }
 
 fn copy_header(from: &Path, to: &Path) {
-    let generated =
-        fs::read(from).unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", from.display())));
+    let generated = fs::read(from).unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", from.display())));
     if fs::read(to).is_ok_and(|committed| committed == generated) {
         return; // Unchanged: keep its timestamp, so the next build does not rerun this script.
     }
     if let Some(dir) = to.parent() {
-        fs::create_dir_all(dir)
-            .unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", dir.display())));
+        fs::create_dir_all(dir).unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", dir.display())));
     }
-    fs::write(to, generated)
-        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", to.display())));
+    fs::write(to, generated).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", to.display())));
 }
 
 fn env_var(name: &str) -> String {

@@ -36,10 +36,7 @@ fn step(text: &str) {
 }
 
 fn run() -> Result<()> {
-    let input = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/devices.json"));
+    let input = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/devices.json"));
     let work = std::env::temp_dir().join(format!("tenant-attach-demo-{}", std::process::id()));
     let cloud = Arc::new(
         Cloud::start(CloudOptions::new(work.join("cloud"))).map_err(|e| tenant_attach::Error::internal(format!("the local cloud did not start: {e}")))?,
@@ -110,7 +107,17 @@ fn run() -> Result<()> {
         for decision in site.receive_notifications(&users, 5, NEVER)? {
             handled += 1;
             match decision {
-                Decision::Authorized { notification_id, device_name, action, notification_type, template_id, template_number, task_guid, user_principal_name, .. } => {
+                Decision::Authorized {
+                    notification_id,
+                    device_name,
+                    action,
+                    notification_type,
+                    template_id,
+                    template_number,
+                    task_guid,
+                    user_principal_name,
+                    ..
+                } => {
                     println!(
                         "   {action} for {} by {}: authorized; client notification {notification_type}, TemplateID {template_id} ({template_number}), task {task_guid}",
                         device_name.unwrap_or_default(),

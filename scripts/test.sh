@@ -8,6 +8,7 @@
 #   PS-parse  every .ps1/.psm1/.psd1 parsed with the tree-sitter PowerShell grammar
 #   Pester    tests/powershell/*.Tests.ps1 when pwsh is installed (reported as skipped otherwise)
 #   Interop   tests/interop/run.sh (MSAL, Graph SDK, Chromium against the local cloud) when present
+#   Format    cargo fmt --all --check (rustfmt.toml)
 #   Fuzz      scripts/fuzz.sh: each cargo fuzz target for FUZZ_SECONDS (default 20)
 #   Demo      cargo run --example demo
 # New tests are found without editing this file: any tests/c/test_*.c, any tests/csharp/*.cs (its
@@ -55,6 +56,21 @@ run_tap() {
 }
 
 # --- Rust -------------------------------------------------------------------------------------------
+section "Format (cargo fmt --check of the workspace and fuzz/, rustfmt.toml)"
+if cargo fmt --version >/dev/null 2>&1; then
+  if { cargo fmt --all --check && (cd fuzz && cargo fmt --check); } >"$BUILD/fmt.out" 2>&1; then
+    echo "ok 1 - the Rust code is formatted"
+    record "Format" 1 0 0
+  else
+    head -40 "$BUILD/fmt.out"
+    echo "not ok 1 - the Rust code is not formatted: run cargo fmt --all (and in fuzz/, cargo fmt)"
+    record "Format" 0 1 0
+  fi
+else
+  echo "SKIPPED: format check (rustfmt is not installed: rustup component add rustfmt)"
+  record "Format" 0 0 1
+fi
+
 section "Rust (cargo nextest, workspace, features tenant-attach/test-hooks)"
 # One build with the test hooks serves every suite: the C and C# tests call ta_test_panic.
 if cargo build --workspace --all-targets --features tenant-attach/test-hooks; then

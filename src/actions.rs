@@ -78,10 +78,7 @@ impl Action {
     pub fn parse(name: &str) -> Result<Action> {
         let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace() && *c != '-' && *c != '_').collect::<String>().to_lowercase();
         let wanted = squash(name);
-        if let Some(row) = ACTIONS
-            .iter()
-            .find(|row| [row.friendly, row.graph, row.label].iter().any(|n| squash(n) == wanted))
-        {
+        if let Some(row) = ACTIONS.iter().find(|row| [row.friendly, row.graph, row.label].iter().any(|n| squash(n) == wanted)) {
             return Ok(row.action);
         }
         let supported = ACTIONS.iter().map(|r| format!("{} ({})", r.friendly, r.graph)).collect::<Vec<_>>().join(", ");
@@ -236,10 +233,7 @@ pub fn validate(n: &Notification, hierarchy_id: &str, users: &[DiscoveredUser], 
     }
     log(Severity::Info, format!("Authorized to perform client action. {who}"));
     let task_guid = uuid::Uuid::new_v4().to_string().to_uppercase();
-    log(
-        Severity::Info,
-        format!("Forwarded BGB remote task. TemplateID: {} TaskGuid: {task_guid} TaskParam: TargetDeviceIDs: 1", action.template_number),
-    );
+    log(Severity::Info, format!("Forwarded BGB remote task. TemplateID: {} TaskGuid: {task_guid} TaskParam: TargetDeviceIDs: 1", action.template_number));
     Decision::Authorized {
         notification_id,
         managed_device_id: n.managed_device_id.clone(),
@@ -332,9 +326,7 @@ mod tests {
     #[test]
     fn a_user_discovered_by_both_is_authorized_with_the_documented_lines() {
         let (decision, lines) = run(&notification("refreshMachinePolicy", "both"));
-        let Decision::Authorized { template_id, template_number, notification_type, task_guid, .. } = decision else {
-            panic!("refused: {decision:?}")
-        };
+        let Decision::Authorized { template_id, template_number, notification_type, task_guid, .. } = decision else { panic!("refused: {decision:?}") };
         assert_eq!((template_id, template_number, notification_type), ("RequestMachinePolicy", 1, "ClientNotificationRequestMachinePolicyNow"));
         assert_eq!(lines[0], "Received new notification. Validating basic notification details...");
         assert_eq!(lines[1], "Validating device action message content...");
@@ -409,10 +401,12 @@ pub fn trigger(
         let send = |chunk: &[usize], cancelled: &dyn Fn() -> bool| -> Result<Value> {
             let requests: Vec<Value> = chunk
                 .iter()
-                .map(|&i| json!({ "id": i.to_string(), "method": "POST",
+                .map(|&i| {
+                    json!({ "id": i.to_string(), "method": "POST",
                     "url": format!("/deviceManagement/managedDevices/{}/triggerConfigurationManagerAction", device_ids[i]),
                     "headers": { "Content-Type": "application/json" },
-                    "body": { "configurationManagerAction": { "action": info.graph } } }))
+                    "body": { "configurationManagerAction": { "action": info.graph } } })
+                })
                 .collect();
             services.graph("POST", "/beta/$batch", Some(&json!({ "requests": requests })), "triggering device actions", cancelled)
         };
@@ -430,8 +424,7 @@ pub fn trigger(
             }
         };
         std::thread::scope(|scope| {
-            let helpers: Vec<_> =
-                (1..BATCHES_IN_FLIGHT.min(chunks.len())).map(|_| scope.spawn(|| sender(&|| stop.load(Ordering::SeqCst)))).collect();
+            let helpers: Vec<_> = (1..BATCHES_IN_FLIGHT.min(chunks.len())).map(|_| scope.spawn(|| sender(&|| stop.load(Ordering::SeqCst)))).collect();
             // The calling thread sends too, and is the one that asks `cancelled()`.
             let own = || {
                 if !stop.load(Ordering::SeqCst) && cancelled() {
@@ -446,7 +439,10 @@ pub fn trigger(
             for helper in helpers {
                 if helper.join().is_err() {
                     stop.store(true, Ordering::SeqCst);
-                    failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| Error::internal("a batch sender failed unexpectedly (a bug, please report it)"));
+                    failure
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert_with(|| Error::internal("a batch sender failed unexpectedly (a bug, please report it)"));
                 }
             }
         });
@@ -505,7 +501,8 @@ pub fn trigger(
 
 /// The devices as the admin center sees them (every page of Graph's managedDevices).
 pub fn list_devices(services: &crate::services::Services, filter: Option<&str>, cancelled: &dyn Fn() -> bool) -> Result<Vec<serde_json::Value>> {
-    let mut url = url::Url::parse(&format!("{}/beta/deviceManagement/managedDevices", services.graph)).map_err(|e| Error::invalid_config(format!("endpoints.graph: {e}")))?;
+    let mut url = url::Url::parse(&format!("{}/beta/deviceManagement/managedDevices", services.graph))
+        .map_err(|e| Error::invalid_config(format!("endpoints.graph: {e}")))?;
     url.query_pairs_mut().append_pair("$top", "1000");
     if let Some(f) = filter {
         url.query_pairs_mut().append_pair("$filter", f);

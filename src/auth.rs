@@ -123,7 +123,9 @@ pub fn claims(token: &str) -> Option<Value> {
 impl Auth {
     pub fn new(config: &Config, logger: Option<Logger>) -> Result<Auth> {
         let method = config.auth.clone().ok_or_else(|| {
-            Error::invalid_config("no sign-in is configured: set \"auth\" to {\"kind\":\"clientSecret\",...}, {\"kind\":\"deviceCode\"} or {\"kind\":\"accessToken\",...}")
+            Error::invalid_config(
+                "no sign-in is configured: set \"auth\" to {\"kind\":\"clientSecret\",...}, {\"kind\":\"deviceCode\"} or {\"kind\":\"accessToken\",...}",
+            )
         })?;
         let tenant = config.tenant_id.clone().ok_or_else(|| Error::invalid_config("tenantId is required to sign in"))?;
         match &method {
@@ -172,7 +174,12 @@ impl Auth {
         let answer = match &self.method {
             AuthConfig::ClientSecret { client_id, client_secret } => {
                 let scope = format!("{resource}/.default");
-                let form = [("grant_type", "client_credentials"), ("client_id", client_id.as_str()), ("client_secret", client_secret.as_str()), ("scope", scope.as_str())];
+                let form = [
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id.as_str()),
+                    ("client_secret", client_secret.as_str()),
+                    ("scope", scope.as_str()),
+                ];
                 self.token_request(transport, &form, cancelled)?
             }
             AuthConfig::DeviceCode { client_id } => {
@@ -200,7 +207,11 @@ impl Auth {
             }
             AuthConfig::AccessToken { .. } => unreachable!("handled above"),
         };
-        let token = answer["access_token"].as_str().filter(|t| !t.is_empty()).ok_or_else(|| Error::new(ErrorKind::AuthFailed, "the token service answered without an access token"))?.to_owned();
+        let token = answer["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::new(ErrorKind::AuthFailed, "the token service answered without an access token"))?
+            .to_owned();
         redact::register_secret(&token);
         if let Some(refresh) = answer["refresh_token"].as_str().filter(|t| !t.is_empty()) {
             redact::register_secret(refresh);
@@ -214,7 +225,10 @@ impl Auth {
             let expires = (chrono::Local::now() + chrono::Duration::seconds(expires_in as i64)).format("%H:%M:%S");
             log.info(format!("Acquired a token for {resource}{who} (expires {expires})"));
         }
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(resource.to_owned(), Cached { token: token.clone(), expires_at: Instant::now() + lifetime });
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(resource.to_owned(), Cached { token: token.clone(), expires_at: Instant::now() + lifetime });
         Ok(token)
     }
 
@@ -244,7 +258,11 @@ impl Auth {
             return Err(service_error(&res, "device code sign-in"));
         }
         let start = res.json()?;
-        let device_code = start["device_code"].as_str().filter(|c| !c.is_empty()).ok_or_else(|| Error::new(ErrorKind::AuthFailed, "the token service started no device code sign-in (no device_code in its answer)"))?.to_owned();
+        let device_code = start["device_code"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Error::new(ErrorKind::AuthFailed, "the token service started no device code sign-in (no device_code in its answer)"))?
+            .to_owned();
         redact::register_secret(&device_code);
         let prompt = DeviceCodePrompt {
             verification_uri: start["verification_uri"].as_str().unwrap_or_default().to_owned(),
@@ -270,7 +288,15 @@ impl Auth {
                 }
                 std::thread::sleep(Duration::from_millis(50).min(end - Instant::now()));
             }
-            let req = Request { method: "POST", url: &format!("{}/oauth2/v2.0/token", self.base), bearer: None, body: Body::Form(&form), idempotent: true, what: "sign-in", timeout: None };
+            let req = Request {
+                method: "POST",
+                url: &format!("{}/oauth2/v2.0/token", self.base),
+                bearer: None,
+                body: Body::Form(&form),
+                idempotent: true,
+                what: "sign-in",
+                timeout: None,
+            };
             let res = transport.send(&req, cancelled)?;
             if res.ok() {
                 return res.json();
@@ -279,9 +305,12 @@ impl Auth {
             match body["error"].as_str() {
                 Some("authorization_pending") if Instant::now() < deadline => continue,
                 Some("slow_down") => interval += Duration::from_secs(5),
-                Some("authorization_declined") => return Err(Error::new(ErrorKind::AuthFailed, "the sign-in was declined; run again and approve it").with_code("authorization_declined")),
+                Some("authorization_declined") => {
+                    return Err(Error::new(ErrorKind::AuthFailed, "the sign-in was declined; run again and approve it").with_code("authorization_declined"))
+                }
                 Some("expired_token") | Some("authorization_pending") => {
-                    return Err(Error::new(ErrorKind::Expired, "the device code expired before the sign-in was completed; run again and enter the code sooner").with_code("expired_token"))
+                    return Err(Error::new(ErrorKind::Expired, "the device code expired before the sign-in was completed; run again and enter the code sooner")
+                        .with_code("expired_token"))
                 }
                 _ => return Err(service_error(&res, "device code sign-in")),
             }

@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use crate::config::{AuthConfig, Config};
-use crate::services::Services;
 use crate::cmtrace::Logger;
-use crate::redact;
+use crate::config::{AuthConfig, Config};
 use crate::error::{Error, Result};
+use crate::redact;
+use crate::services::Services;
 
 /// The client log, named as ConfigMgr names the component's log.
 pub const CLIENT_LOG: &str = "TenantAttach.log";
@@ -59,12 +59,7 @@ impl Client {
         let logger = match &config.log_dir {
             Some(dir) => {
                 create_dir("logDir", dir)?;
-                Some(Logger::open(
-                    dir,
-                    CLIENT_LOG,
-                    CLIENT_COMPONENT,
-                    config.log_max_bytes,
-                )?)
+                Some(Logger::open(dir, CLIENT_LOG, CLIENT_COMPONENT, config.log_max_bytes)?)
             }
             None => None,
         };
@@ -106,24 +101,13 @@ impl Client {
             auth,
             env!("CARGO_PKG_VERSION"),
         ));
-        logger.info(format!(
-            "Effective configuration: {}",
-            self.config_json_redacted()
-        ));
+        logger.info(format!("Effective configuration: {}", self.config_json_redacted()));
     }
 }
 
 fn create_dir(key: &str, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::io(
-            &format!(
-                "cannot create the folder `{}` given as `{key}`",
-                dir.display()
-            ),
-            &e,
-        )
-        .with_details(serde_json::json!({ "path": key }))
-    })
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(&format!("cannot create the folder `{}` given as `{key}`", dir.display()), &e).with_details(serde_json::json!({ "path": key })))
 }
 
 /// Operations against the cloud.
@@ -181,9 +165,11 @@ impl Client {
             let s = store.state();
             Some(serde_json::json!({ "lastSync": s.last_sync, "devices": s.devices.len(), "fullSyncPending": s.full_sync_in_progress.is_some() }))
         });
-        let next = local.as_ref().and_then(|l| l["lastSync"]["completedDateTime"].as_str()).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| {
-            (t + chrono::Duration::minutes(self.config.sync_interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        });
+        let next = local
+            .as_ref()
+            .and_then(|l| l["lastSync"]["completedDateTime"].as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| (t + chrono::Duration::minutes(self.config.sync_interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         Ok(serde_json::json!({ "onboarded": onboarding.is_some(), "onboarding": onboarding, "local": local, "nextRunTime": next }))
     }
 
@@ -197,7 +183,10 @@ impl Client {
         let co = v.get("coManagementAutoEnroll").and_then(serde_json::Value::as_bool);
         let services = self.services()?;
         let record = crate::onboarding::patch(&services, self.hierarchy_id()?, scope.as_ref(), co, cancelled)?;
-        self.onboarding_log()(&format!("Upload settings updated: scope {}, co-management auto-enroll {}", record["uploadScope"], record["coManagementAutoEnroll"]));
+        self.onboarding_log()(&format!(
+            "Upload settings updated: scope {}, co-management auto-enroll {}",
+            record["uploadScope"], record["coManagementAutoEnroll"]
+        ));
         Ok(record)
     }
 
@@ -223,7 +212,11 @@ impl Client {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<crate::sync::Report> {
         let hierarchy = self.hierarchy_id()?;
-        let state_dir = self.config.state_dir.as_ref().ok_or_else(|| Error::invalid_config("`stateDir` is required to upload: it keeps what the cloud has acknowledged"))?;
+        let state_dir = self
+            .config
+            .state_dir
+            .as_ref()
+            .ok_or_else(|| Error::invalid_config("`stateDir` is required to upload: it keeps what the cloud has acknowledged"))?;
         let services = self.services()?;
         // The sign-in and the onboarding read wait on the network; the state (175,000 snapshot lines
         // at hierarchy scale) is read meanwhile on another thread. The onboarding's answer decides
@@ -270,9 +263,17 @@ impl Client {
     }
 
     /// Receive-TenantAttachNotification: the site's notification worker.
-    pub fn receive_notifications(&self, discovered_users_json: &str, timeout_seconds: u64, cancelled: &dyn Fn() -> bool) -> Result<Vec<crate::actions::Decision>> {
+    pub fn receive_notifications(
+        &self,
+        discovered_users_json: &str,
+        timeout_seconds: u64,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<crate::actions::Decision>> {
         let users: Vec<crate::actions::DiscoveredUser> = serde_json::from_str(discovered_users_json).map_err(|e| {
-            Error::new(crate::error::ErrorKind::InvalidJson, format!("the discovered users must be a JSON array of {{\"aadUserId\",\"userPrincipalName\",\"adDiscovered\",\"azureAdDiscovered\"}}: {e}"))
+            Error::new(
+                crate::error::ErrorKind::InvalidJson,
+                format!("the discovered users must be a JSON array of {{\"aadUserId\",\"userPrincipalName\",\"adDiscovered\",\"azureAdDiscovered\"}}: {e}"),
+            )
         })?;
         crate::json::refuse_duplicate_keys(discovered_users_json, crate::error::ErrorKind::InvalidJson, "the discovered users")?;
         let log = self.log_file("CMGatewayNotificationWorker");
@@ -285,7 +286,14 @@ impl Client {
     }
 
     /// Complete-TenantAttachNotification.
-    pub fn complete_notification(&self, notification_id: &str, succeeded: bool, reason: Option<&str>, task_guid: Option<&str>, cancelled: &dyn Fn() -> bool) -> Result<serde_json::Value> {
+    pub fn complete_notification(
+        &self,
+        notification_id: &str,
+        succeeded: bool,
+        reason: Option<&str>,
+        task_guid: Option<&str>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<serde_json::Value> {
         crate::actions::complete(&*self.services()?, self.hierarchy_id()?, notification_id, succeeded, reason, task_guid, cancelled)
     }
 

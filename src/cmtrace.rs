@@ -68,16 +68,11 @@ impl Logger {
     /// Opens (creating the folder and the file when missing) `dir/file_name` for appending entries
     /// of `component`. `max_bytes` of 0 means the default, 2,621,440 bytes.
     pub fn open(dir: &Path, file_name: &str, component: &str, max_bytes: u64) -> Result<Logger> {
-        let io_error = |what: &str, e: &io::Error| {
-            Error::io(&format!("cannot {what} the log `{}`", dir.join(file_name).display()), e)
-        };
+        let io_error = |what: &str, e: &io::Error| Error::io(&format!("cannot {what} the log `{}`", dir.join(file_name).display()), e);
         std::fs::create_dir_all(dir).map_err(|e| io_error("create the folder of", &e))?;
         let path = dir.join(file_name);
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(format!("{file_name}.lock")))
-            .map_err(|e| io_error("create the lock file of", &e))?;
+        let lock_file =
+            OpenOptions::new().create(true).append(true).open(dir.join(format!("{file_name}.lock"))).map_err(|e| io_error("create the lock file of", &e))?;
         OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_error("open", &e))?;
         Ok(Logger {
             shared: Arc::new(Shared {
@@ -123,14 +118,7 @@ impl Logger {
 
     fn write(&self, severity: Severity, message: &str, at: &Location<'_>) {
         let file = Path::new(at.file()).file_name().and_then(|f| f.to_str()).unwrap_or("");
-        let line = format_entry(
-            &chrono::Local::now(),
-            &self.component,
-            severity,
-            os_thread_id(),
-            &format!("{file}:{}", at.line()),
-            message,
-        );
+        let line = format_entry(&chrono::Local::now(), &self.component, severity, os_thread_id(), &format!("{file}:{}", at.line()), message);
         if let Err(e) = self.append(line.as_bytes()) {
             if std::env::var_os("TENANT_ATTACH_DEBUG").is_some() && !self.shared.reported_failure.swap(true, Ordering::Relaxed) {
                 eprintln!("tenant-attach: cannot write the log {}: {e}", self.shared.path.display());
@@ -156,14 +144,7 @@ impl Logger {
 }
 
 /// One CMTrace entry, CRLF-terminated, the message scrubbed of secrets and of CMTrace markup.
-pub fn format_entry<Tz: chrono::TimeZone>(
-    now: &chrono::DateTime<Tz>,
-    component: &str,
-    severity: Severity,
-    thread: u64,
-    file: &str,
-    message: &str,
-) -> String
+pub fn format_entry<Tz: chrono::TimeZone>(now: &chrono::DateTime<Tz>, component: &str, severity: Severity, thread: u64, file: &str, message: &str) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
@@ -290,8 +271,7 @@ fn valid_time(t: &str) -> bool {
 /// `MM-dd-yyyy`.
 fn valid_date(d: &str) -> bool {
     let b = d.as_bytes();
-    b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| if i == 2 || i == 5 { *c == b'-' } else { c.is_ascii_digit() })
+    b.len() == 10 && b.iter().enumerate().all(|(i, c)| if i == 2 || i == 5 { *c == b'-' } else { c.is_ascii_digit() })
 }
 
 /// The OS thread id, as CMTrace shows it (and as a debugger or Process Monitor shows it).

@@ -139,10 +139,7 @@ impl Default for Timeouts {
 pub enum AuthConfig {
     /// Client credentials with a client secret (runbooks, services).
     #[serde(rename_all = "camelCase")]
-    ClientSecret {
-        client_id: String,
-        client_secret: String,
-    },
+    ClientSecret { client_id: String, client_secret: String },
     /// Device code flow for a person (the admin signing in to onboard).
     #[serde(rename_all = "camelCase")]
     DeviceCode {
@@ -201,9 +198,7 @@ impl Config {
     pub fn secrets(&self) -> Vec<&str> {
         let mut secrets = Vec::new();
         match &self.auth {
-            Some(AuthConfig::ClientSecret { client_secret, .. }) => {
-                secrets.push(client_secret.as_str())
-            }
+            Some(AuthConfig::ClientSecret { client_secret, .. }) => secrets.push(client_secret.as_str()),
             Some(AuthConfig::AccessToken { access_token }) => secrets.push(access_token.as_str()),
             Some(AuthConfig::DeviceCode { .. }) | None => {}
         }
@@ -217,9 +212,7 @@ impl Config {
     pub fn to_redacted_json(&self) -> serde_json::Value {
         let mut shown = self.clone();
         match &mut shown.auth {
-            Some(AuthConfig::ClientSecret { client_secret, .. }) => {
-                *client_secret = REDACTED.to_owned()
-            }
+            Some(AuthConfig::ClientSecret { client_secret, .. }) => *client_secret = REDACTED.to_owned(),
             Some(AuthConfig::AccessToken { access_token }) => *access_token = REDACTED.to_owned(),
             Some(AuthConfig::DeviceCode { .. }) | None => {}
         }

@@ -418,10 +418,7 @@ pub fn service_error(res: &Response, what: &str) -> Error {
             let short = description.split(" Trace ID:").next().unwrap_or(description).to_owned();
             (aadsts.or_else(|| Some(error.clone())), if short.is_empty() { error.clone() } else { short })
         }
-        Value::Object(e) => (
-            e.get("code").and_then(Value::as_str).map(str::to_owned),
-            e.get("message").and_then(Value::as_str).unwrap_or("").to_owned(),
-        ),
+        Value::Object(e) => (e.get("code").and_then(Value::as_str).map(str::to_owned), e.get("message").and_then(Value::as_str).unwrap_or("").to_owned()),
         _ => (None, String::from_utf8_lossy(&res.body).chars().take(300).collect()),
     };
     let is_aad = matches!(body["error"], Value::String(_));
@@ -445,11 +442,7 @@ pub fn service_error(res: &Response, what: &str) -> Error {
     let message = redact::scrub(&message).into_owned();
     let mut e = Error::new(
         kind,
-        format!(
-            "{what} failed: {message}{hint} (HTTP {}{})",
-            res.status,
-            res.request_id.as_deref().map(|id| format!(", request-id {id}")).unwrap_or_default()
-        ),
+        format!("{what} failed: {message}{hint} (HTTP {}{})", res.status, res.request_id.as_deref().map(|id| format!(", request-id {id}")).unwrap_or_default()),
     )
     .with_http(res.status, res.request_id.clone());
     if let Some(code) = code {

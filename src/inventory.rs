@@ -165,9 +165,8 @@ fn trimmed(line: &[u8]) -> (usize, usize) {
 
 /// A raw NDJSON line as text; invalid UTF-8 is an error for the whole input.
 pub fn line_text(bytes: &[u8], line: u64) -> Result<&str> {
-    std::str::from_utf8(bytes).map_err(|_| {
-        Error::new(ErrorKind::InvalidUtf8, format!("line {line} of the device file is not valid UTF-8; save the file as UTF-8"))
-    })
+    std::str::from_utf8(bytes)
+        .map_err(|_| Error::new(ErrorKind::InvalidUtf8, format!("line {line} of the device file is not valid UTF-8; save the file as UTF-8")))
 }
 
 /// Parses one NDJSON line into an item.
@@ -202,9 +201,7 @@ pub fn count_ndjson_records<R: BufRead>(mut input: R) -> std::io::Result<u64> {
 fn json_error(e: &serde_json::Error, what: &str) -> Error {
     Error::new(
         ErrorKind::InvalidJson,
-        format!(
-            "{what} is not valid JSON: {e}; give a JSON array of device objects (Get-CMDevice | ConvertTo-Json) or NDJSON, one object per line"
-        ),
+        format!("{what} is not valid JSON: {e}; give a JSON array of device objects (Get-CMDevice | ConvertTo-Json) or NDJSON, one object per line"),
     )
 }
 
@@ -383,12 +380,9 @@ impl RawDevice {
             Some(other) => Err(format!("Name must be a string, not {}", type_name(&other))),
         };
         match (sms_id, name) {
-            (Ok(sms_id), Ok(name)) => self.build(sms_id, name).map_err(|(reason, sms_id, name)| Skipped {
-                sms_id: Some(sms_id),
-                name: Some(name),
-                reason,
-                ..skipped
-            }),
+            (Ok(sms_id), Ok(name)) => {
+                self.build(sms_id, name).map_err(|(reason, sms_id, name)| Skipped { sms_id: Some(sms_id), name: Some(name), reason, ..skipped })
+            }
             (sms_id, name) => {
                 skipped.sms_id = sms_id.as_ref().ok().cloned();
                 skipped.reason = sms_id.err().or(name.err()).unwrap_or_default();
@@ -488,10 +482,13 @@ impl RawDevice {
     fn strings(&mut self, field: Field) -> Vec<String> {
         match self.take(field) {
             Some(Value::String(s)) => vec![s],
-            Some(Value::Array(items)) => items.into_iter().filter_map(|v| match v {
-                Value::String(s) => Some(s),
-                _ => None,
-            }).collect(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect(),
             _ => Vec::new(),
         }
     }

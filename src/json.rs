@@ -36,11 +36,7 @@ pub struct Duplicate {
 
 impl fmt::Display for Duplicate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the key `{}` appears twice in one object (second time at line {} column {}); keep one of them",
-            self.key, self.line, self.column
-        )
+        write!(f, "the key `{}` appears twice in one object (second time at line {} column {}); keep one of them", self.key, self.line, self.column)
     }
 }
 

@@ -51,7 +51,10 @@ fn require<'a>(value: &'a Option<String>, key: &str) -> Result<&'a str> {
 pub fn parse_scope(value: Option<&Value>) -> Result<Value> {
     let scope = value.cloned().unwrap_or_else(|| json!({ "kind": "all" }));
     Scope::from_gateway(&scope).map_err(|_| {
-        Error::new(ErrorKind::InvalidArgument, format!("uploadScope {scope} is not valid: use {{\"kind\":\"all\"}} or {{\"kind\":\"collection\",\"collectionId\":\"PS100012\"}}"))
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("uploadScope {scope} is not valid: use {{\"kind\":\"all\"}} or {{\"kind\":\"collection\",\"collectionId\":\"PS100012\"}}"),
+        )
     })?;
     Ok(scope)
 }
@@ -63,7 +66,10 @@ fn check_import(import: &ImportApp) -> Result<()> {
     let expiry = chrono::DateTime::parse_from_rfc3339(&import.secret_expiry)
         .map_err(|_| Error::invalid_argument(format!("import.secretExpiry `{}` is not a date such as 2027-06-30T00:00:00Z", import.secret_expiry)))?;
     if expiry < chrono::Utc::now() {
-        return Err(Error::new(ErrorKind::Expired, format!("the imported app's secret expired on {}; create a new secret for app {} and import it", expiry.format("%Y-%m-%d"), import.client_id)));
+        return Err(Error::new(
+            ErrorKind::Expired,
+            format!("the imported app's secret expired on {}; create a new secret for app {} and import it", expiry.format("%Y-%m-%d"), import.client_id),
+        ));
     }
     Ok(())
 }
@@ -131,7 +137,13 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
             let name = options.app_name.clone().unwrap_or_else(|| format!("ConfigMgr tenant attach {site}"));
             let uri = format!("api://{tenant_guid}/ConfigMgrService-{hierarchy}");
             log(&format!("Creating app {name} ({uri})"));
-            let app = services.graph("POST", "/v1.0/applications", Some(&json!({ "displayName": name, "identifierUris": [uri], "signInAudience": "AzureADMyOrg" })), "creating the app", cancelled)?;
+            let app = services.graph(
+                "POST",
+                "/v1.0/applications",
+                Some(&json!({ "displayName": name, "identifierUris": [uri], "signInAudience": "AzureADMyOrg" })),
+                "creating the app",
+                cancelled,
+            )?;
             let object_id = app["id"].as_str().unwrap_or_default().to_owned();
             let app_id = app["appId"].as_str().unwrap_or_default().to_owned();
             let secret = services.graph(
@@ -151,7 +163,13 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
         }
     };
     let tenant = require(&config.tenant_id, "tenantId")?;
-    let tenant_guid = acting.auth.token(&acting.transport, crate::config::GATEWAY_RESOURCE, cancelled).ok().and_then(|t| claims(&t)).and_then(|c| c["tid"].as_str().map(str::to_owned)).unwrap_or_else(|| tenant.to_owned());
+    let tenant_guid = acting
+        .auth
+        .token(&acting.transport, crate::config::GATEWAY_RESOURCE, cancelled)
+        .ok()
+        .and_then(|t| claims(&t))
+        .and_then(|c| c["tid"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| tenant.to_owned());
     let body = json!({ "hierarchyId": hierarchy, "siteCode": site, "tenantId": tenant_guid, "appId": app_id, "appIdUri": app_id_uri,
         "uploadScope": scope, "coManagementAutoEnroll": options.co_management_auto_enroll });
     let res = acting.gateway("POST", "/api/gateway/AccountOnboardingInfo", Some(&body), false, "onboarding", cancelled)?;
@@ -192,7 +210,8 @@ fn check_same_tenant(existing: &Value, tenant: &str) -> Result<()> {
 
 /// The onboarding record, or None when the hierarchy is not onboarded (to this tenant).
 pub fn get(services: &Services, hierarchy: &str, cancelled: Cancelled<'_>) -> Result<Option<Value>> {
-    let res = services.gateway("GET", &format!("/api/gateway/AccountOnboardingInfo?hierarchyId={hierarchy}"), None, true, "reading the onboarding", cancelled)?;
+    let res =
+        services.gateway("GET", &format!("/api/gateway/AccountOnboardingInfo?hierarchyId={hierarchy}"), None, true, "reading the onboarding", cancelled)?;
     match res.status {
         404 => Ok(None),
         _ => expect_ok(res, "reading the onboarding").map(Some),

@@ -66,14 +66,7 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
 }
 
 /// Field names whose value is a secret in a form body or query string.
-const SECRET_FIELDS: [&str; 6] = [
-    "client_secret=",
-    "refresh_token=",
-    "access_token=",
-    "password=",
-    "client_assertion=",
-    "device_code=",
-];
+const SECRET_FIELDS: [&str; 6] = ["client_secret=", "refresh_token=", "access_token=", "password=", "client_assertion=", "device_code="];
 
 /// Masks secrets recognised by their shape; `None` when there were none (no allocation).
 fn mask_shapes(text: &str) -> Option<String> {
@@ -200,10 +193,7 @@ mod tests {
         let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
         assert_eq!(scrub(&format!("token {jwt} end")), "token *** end");
         assert_eq!(scrub("Authorization: Bearer abc.def-ghi"), "Authorization: Bearer ***");
-        assert_eq!(
-            scrub("grant_type=client_credentials&client_secret=s3cr3t&scope=x"),
-            "grant_type=client_credentials&client_secret=***&scope=x"
-        );
+        assert_eq!(scrub("grant_type=client_credentials&client_secret=s3cr3t&scope=x"), "grant_type=client_credentials&client_secret=***&scope=x");
         assert_eq!(scrub("refresh_token=0.AAA-bbb"), "refresh_token=***");
         // Not a field boundary: `my_password=` is not `password=`.
         assert_eq!(scrub("my_password=x1"), "my_password=x1");

@@ -27,7 +27,16 @@ impl Services {
     }
 
     /// A call to `base` + `path` with a token for `resource`; the raw answer.
-    pub fn call(&self, resource: &str, method: &str, url: &str, body: Option<&Value>, idempotent: bool, what: &str, cancelled: Cancelled<'_>) -> Result<Response> {
+    pub fn call(
+        &self,
+        resource: &str,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+        idempotent: bool,
+        what: &str,
+        cancelled: Cancelled<'_>,
+    ) -> Result<Response> {
         let token = self.auth.token(&self.transport, resource, cancelled)?;
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let req = Request {
@@ -73,8 +82,5 @@ pub fn error_code(res: &Response) -> Option<String> {
 }
 
 pub fn not_onboarded(hierarchy: &str) -> Error {
-    Error::new(
-        ErrorKind::NotOnboarded,
-        format!("hierarchy {hierarchy} is not onboarded to this tenant; run Register-TenantAttach (ta_client_register) first"),
-    )
+    Error::new(ErrorKind::NotOnboarded, format!("hierarchy {hierarchy} is not onboarded to this tenant; run Register-TenantAttach (ta_client_register) first"))
 }

@@ -178,7 +178,9 @@ fn jwt(claims: Value) -> String {
 #[test]
 fn a_given_access_token_is_used_as_is_and_its_expiry_reported() {
     // No service behind the authority: a given token needs none.
-    let valid = jwt(json!({ "aud": GRAPH_RESOURCE, "exp": chrono::Utc::now().timestamp() + 600, "wids": [GLOBAL_ADMINISTRATOR], "upn": "admin@contoso.onmicrosoft.com" }));
+    let valid = jwt(
+        json!({ "aud": GRAPH_RESOURCE, "exp": chrono::Utc::now().timestamp() + 600, "wids": [GLOBAL_ADMINISTRATOR], "upn": "admin@contoso.onmicrosoft.com" }),
+    );
     let config = config_for("https://login.contoso.invalid", None, json!({ "kind": "accessToken", "accessToken": valid }));
     let (auth, transport) = (Auth::new(&config, None).expect("auth"), Transport::new(&config, None).expect("transport"));
     assert_eq!(auth.token(&transport, GRAPH_RESOURCE, NEVER).expect("as is"), valid);
@@ -222,7 +224,10 @@ impl FakeTokenService {
                     l.push((Instant::now(), request));
                 }
                 let body = body.to_string();
-                let _ = stream.write_all(format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes());
+                let _ = stream.write_all(
+                    format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                        .as_bytes(),
+                );
             }
         });
         FakeTokenService { url, seen }
@@ -249,7 +254,8 @@ fn read_whole_request(stream: &mut std::net::TcpStream) -> String {
         bytes.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&bytes);
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok())).unwrap_or(0);
+            let length =
+                head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok())).unwrap_or(0);
             if body.len() >= length {
                 return body.to_owned();
             }
@@ -259,7 +265,10 @@ fn read_whole_request(stream: &mut std::net::TcpStream) -> String {
 }
 
 fn device_code_start() -> (u16, Value) {
-    (200, json!({ "device_code": "device-code-0001", "user_code": "ABCDEFGHJ", "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 60, "interval": 1, "message": "enter ABCDEFGHJ" }))
+    (
+        200,
+        json!({ "device_code": "device-code-0001", "user_code": "ABCDEFGHJ", "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 60, "interval": 1, "message": "enter ABCDEFGHJ" }),
+    )
 }
 
 fn token_answer(resource: &str, refresh: Option<&str>) -> (String, (u16, Value)) {
@@ -274,7 +283,8 @@ fn token_answer(resource: &str, refresh: Option<&str>) -> (String, (u16, Value))
 #[test]
 fn slow_down_lengthens_the_polling_interval() {
     let (token, answer) = token_answer(GRAPH_RESOURCE, None);
-    let service = FakeTokenService::start(vec![device_code_start(), (400, json!({ "error": "slow_down", "error_description": "AADSTS70016: slow down" })), answer]);
+    let service =
+        FakeTokenService::start(vec![device_code_start(), (400, json!({ "error": "slow_down", "error_description": "AADSTS70016: slow down" })), answer]);
     let (auth, transport) = service.auth(Arc::new(AtomicUsize::new(0)));
     assert_eq!(auth.token(&transport, GRAPH_RESOURCE, NEVER).expect("signed in after slow_down"), token);
     let seen = service.seen.lock().expect("log");
@@ -283,7 +293,11 @@ fn slow_down_lengthens_the_polling_interval() {
     let after_slow_down = seen[2].0 - seen[1].0;
     assert!(first_poll >= Duration::from_millis(950) && first_poll < Duration::from_secs(3), "{first_poll:?}");
     assert!(after_slow_down >= Duration::from_millis(5900) && after_slow_down < Duration::from_secs(9), "interval + 5 s: {after_slow_down:?}");
-    assert!(seen[1].1.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code") && seen[1].1.contains("device_code=device-code-0001"), "{}", seen[1].1);
+    assert!(
+        seen[1].1.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code") && seen[1].1.contains("device_code=device-code-0001"),
+        "{}",
+        seen[1].1
+    );
 }
 
 #[test]

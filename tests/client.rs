@@ -6,10 +6,7 @@ use std::ptr;
 
 use serde_json::{json, Value};
 use tenant_attach::client::{Client, CLIENT_LOG};
-use tenant_attach::ffi::{
-    boundary, ta_client_config_json, ta_client_free, ta_client_open, ta_last_error_json, ta_status,
-    ta_string_free,
-};
+use tenant_attach::ffi::{boundary, ta_client_config_json, ta_client_free, ta_client_open, ta_last_error_json, ta_status, ta_string_free};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT_ID: &str = "0d6f1b1e-8f3c-4c3a-9d0e-1a2b3c4d5e6f";
@@ -25,9 +22,7 @@ fn open(json: &str) -> (ta_status, *mut tenant_attach::ffi::ta_client) {
 fn take_c_string(raw: *mut c_char) -> String {
     assert!(!raw.is_null());
     // SAFETY: a NUL-terminated string from the library, freed once right after.
-    let text = unsafe { CStr::from_ptr(raw) }
-        .to_string_lossy()
-        .into_owned();
+    let text = unsafe { CStr::from_ptr(raw) }.to_string_lossy().into_owned();
     // SAFETY: from the library, not freed before.
     unsafe { ta_string_free(raw) };
     text
@@ -42,22 +37,13 @@ fn opening_creates_the_folders_and_logs_the_client_with_its_configuration() {
     let root = tempfile::tempdir().expect("tempdir");
     let log_dir = root.path().join("logs/nested");
     let state_dir = root.path().join("state/nested");
-    let config =
-        json!({ "tenantId": TENANT, "siteCode": "PS1", "logDir": log_dir, "stateDir": state_dir });
+    let config = json!({ "tenantId": TENANT, "siteCode": "PS1", "logDir": log_dir, "stateDir": state_dir });
     let client = Client::open_json(&config.to_string()).expect("opens");
     assert!(state_dir.is_dir(), "stateDir created");
     let log = std::fs::read_to_string(log_dir.join(CLIENT_LOG)).expect("TenantAttach.log written");
-    assert!(
-        log.contains(&format!(
-            "Client opened: cloud=AzurePublicCloud, tenant={TENANT}, site=PS1"
-        )),
-        "{log}"
-    );
+    assert!(log.contains(&format!("Client opened: cloud=AzurePublicCloud, tenant={TENANT}, site=PS1")), "{log}");
     assert!(log.contains("Effective configuration: {"), "{log}");
-    assert_eq!(
-        client.logger().map(|l| l.path().to_path_buf()),
-        Some(log_dir.join(CLIENT_LOG))
-    );
+    assert_eq!(client.logger().map(|l| l.path().to_path_buf()), Some(log_dir.join(CLIENT_LOG)));
 }
 
 #[test]
@@ -69,12 +55,7 @@ fn a_log_folder_that_cannot_be_created_is_an_io_error_naming_it() {
     assert_eq!(status, ta_status::Io);
     assert!(client.is_null());
     let err: Value = serde_json::from_str(&last_error_text()).expect("JSON");
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("a-file") && m.contains("logDir")),
-        "{err}"
-    );
+    assert!(err["message"].as_str().is_some_and(|m| m.contains("a-file") && m.contains("logDir")), "{err}");
 }
 
 #[test]
@@ -95,10 +76,7 @@ fn a_secret_in_the_configuration_never_appears_in_the_log_or_any_error() {
     assert_eq!(status, ta_status::Ok);
     let mut out: *mut c_char = ptr::null_mut();
     // SAFETY: a live handle and a valid out location.
-    assert_eq!(
-        unsafe { ta_client_config_json(client, &mut out) },
-        ta_status::Ok
-    );
+    assert_eq!(unsafe { ta_client_config_json(client, &mut out) }, ta_status::Ok);
     let shown = take_c_string(out);
     assert!(shown.contains("\"clientSecret\":\"***\""), "{shown}");
     // SAFETY: a live handle, freed once.
@@ -123,35 +101,20 @@ fn a_secret_in_the_configuration_never_appears_in_the_log_or_any_error() {
     variant(&|c| c["proxy"] = json!(format!("ftp://u:{PROXY_PASSWORD}@proxy.contoso.com:21")));
     variant(&|c| c["cloud"] = json!(SECRET));
     // Malformed JSON around the secret.
-    let (status, _) = open(&format!(
-        "{{\"auth\":{{\"kind\":\"clientSecret\",\"clientSecret\":\"{SECRET}\"}}"
-    ));
+    let (status, _) = open(&format!("{{\"auth\":{{\"kind\":\"clientSecret\",\"clientSecret\":\"{SECRET}\"}}"));
     assert_eq!(status, ta_status::InvalidJson);
     refused.push(last_error_text());
     // Even a panic message carrying it.
-    assert_eq!(
-        boundary(|| -> tenant_attach::Result<()> { panic!("failed with {SECRET}") }),
-        ta_status::Panic
-    );
+    assert_eq!(boundary(|| -> tenant_attach::Result<()> { panic!("failed with {SECRET}") }), ta_status::Panic);
     refused.push(last_error_text());
 
     let log = std::fs::read_to_string(root.path().join(CLIENT_LOG)).expect("log written");
     assert!(log.contains("Client opened:"), "{log}");
-    for (what, text) in std::iter::once(("log", &log))
-        .chain(std::iter::once(("config json", &shown)))
-        .chain(refused.iter().map(|e| ("error", e)))
-    {
+    for (what, text) in std::iter::once(("log", &log)).chain(std::iter::once(("config json", &shown))).chain(refused.iter().map(|e| ("error", e))) {
         assert!(!text.contains(SECRET), "client secret in {what}: {text}");
-        assert!(
-            !text.contains(PROXY_PASSWORD),
-            "proxy password in {what}: {text}"
-        );
+        assert!(!text.contains(PROXY_PASSWORD), "proxy password in {what}: {text}");
     }
     // The refusals still say what is wrong.
-    assert!(
-        refused[0].contains("siteCode") && refused[0].contains("***"),
-        "{}",
-        refused[0]
-    );
+    assert!(refused[0].contains("siteCode") && refused[0].contains("***"), "{}", refused[0]);
     assert!(refused[2].contains("timeouts.connectMs"), "{}", refused[2]);
 }

@@ -25,16 +25,10 @@ fn every_line_written_parses_with_its_severity_component_thread_and_source() {
     let raw = std::fs::read_to_string(log.path()).expect("read");
     assert_eq!(raw.matches("\r\n").count(), 5, "CRLF after each entry (and inside the two-line one)");
     let got = entries(log.path());
-    let summary: Vec<(&str, u8, &str)> =
-        got.iter().map(|e| (e.message.as_str(), e.severity, e.component.as_str())).collect();
+    let summary: Vec<(&str, u8, &str)> = got.iter().map(|e| (e.message.as_str(), e.severity, e.component.as_str())).collect();
     assert_eq!(
         summary,
-        [
-            ("Ladda upp enheter åäö", 1, "TenantAttach"),
-            ("two\r\nlines", 2, "TenantAttach"),
-            ("failed", 3, "TenantAttach-Sync"),
-            ("last", 1, "TenantAttach"),
-        ]
+        [("Ladda upp enheter åäö", 1, "TenantAttach"), ("two\r\nlines", 2, "TenantAttach"), ("failed", 3, "TenantAttach-Sync"), ("last", 1, "TenantAttach"),]
     );
     assert!(got[0].file.starts_with("cmtrace.rs:"), "{}", got[0].file);
     assert!(got.iter().all(|e| e.thread > 0 && e.context.is_empty()));
@@ -107,13 +101,7 @@ fn three_processes_appending_lose_and_interleave_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("test binary");
     let children: Vec<_> = (0..3)
-        .map(|_| {
-            Command::new(&exe)
-                .args(["child_process_writer", "--exact", "--test-threads=1"])
-                .env(CHILD_ENV, dir.path())
-                .spawn()
-                .expect("spawn")
-        })
+        .map(|_| Command::new(&exe).args(["child_process_writer", "--exact", "--test-threads=1"]).env(CHILD_ENV, dir.path()).spawn().expect("spawn"))
         .collect();
     let mut writers = Vec::new();
     for mut child in children {

@@ -29,8 +29,7 @@ fn with(mut base: Value, pointer: &str, value: Value) -> Value {
 }
 
 fn refused(config: &Value) -> tenant_attach::Error {
-    Config::from_json(&config.to_string())
-        .expect_err("configuration accepted but should be refused")
+    Config::from_json(&config.to_string()).expect_err("configuration accepted but should be refused")
 }
 
 #[test]
@@ -38,18 +37,12 @@ fn a_complete_configuration_is_accepted_with_defaults_filled_in() {
     let config = Config::from_json(&valid().to_string()).expect("valid configuration");
     assert_eq!(config.site_code.as_deref(), Some("PS1"));
     assert_eq!(config.timeouts.max_attempts, 6);
-    assert_eq!(
-        config.endpoints.gateway_url(),
-        "https://gateway.configmgr.manage.microsoft.com"
-    );
+    assert_eq!(config.endpoints.gateway_url(), "https://gateway.configmgr.manage.microsoft.com");
     assert_eq!(config.endpoints.graph_url(), "http://127.0.0.1:8443");
     // The smallest configuration: everything has a default.
     assert!(Config::from_json("{}").is_ok());
     // A tenant may be a verified domain.
-    assert!(Config::from_json(
-        &with(valid(), "/tenantId", json!("contoso.onmicrosoft.com")).to_string()
-    )
-    .is_ok());
+    assert!(Config::from_json(&with(valid(), "/tenantId", json!("contoso.onmicrosoft.com")).to_string()).is_ok());
 }
 
 #[test]
@@ -60,14 +53,8 @@ fn malformed_json_names_line_and_column() {
     let details = err.details.expect("details");
     assert_eq!(details["line"], 3);
     assert_eq!(details["column"], 3);
-    assert_eq!(
-        Config::from_json("").expect_err("empty").kind,
-        ErrorKind::InvalidJson
-    );
-    assert_eq!(
-        Config::from_json("{} trailing").expect_err("trailing").kind,
-        ErrorKind::InvalidJson
-    );
+    assert_eq!(Config::from_json("").expect_err("empty").kind, ErrorKind::InvalidJson);
+    assert_eq!(Config::from_json("{} trailing").expect_err("trailing").kind, ErrorKind::InvalidJson);
 }
 
 #[test]
@@ -75,49 +62,22 @@ fn an_unknown_key_is_named_with_the_accepted_keys() {
     let err = refused(&with(valid(), "/tenantID", json!(TENANT)));
     assert_eq!(err.kind, ErrorKind::InvalidConfig);
     assert!(err.message.contains("`tenantID`"), "{}", err.message);
-    assert!(
-        err.message.contains("`tenantId`") && err.message.contains("`siteCode`"),
-        "accepted keys listed: {}",
-        err.message
-    );
+    assert!(err.message.contains("`tenantId`") && err.message.contains("`siteCode`"), "accepted keys listed: {}", err.message);
 
-    let err = refused(&with(
-        valid(),
-        "/endpoints/grpah",
-        json!("https://graph.microsoft.com"),
-    ));
+    let err = refused(&with(valid(), "/endpoints/grpah", json!("https://graph.microsoft.com")));
     assert_eq!(err.kind, ErrorKind::InvalidConfig);
-    assert!(
-        err.message.contains("`endpoints.grpah`") && err.message.contains("`graph`"),
-        "{}",
-        err.message
-    );
-    assert_eq!(
-        err.details.as_ref().map(|d| d["path"].clone()),
-        Some(json!("endpoints.grpah"))
-    );
+    assert!(err.message.contains("`endpoints.grpah`") && err.message.contains("`graph`"), "{}", err.message);
+    assert_eq!(err.details.as_ref().map(|d| d["path"].clone()), Some(json!("endpoints.grpah")));
 
     let err = refused(&with(valid(), "/timeouts", json!({ "conectMs": 5 })));
-    assert!(
-        err.message.contains("`timeouts.conectMs`") && err.message.contains("`connectMs`"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("`timeouts.conectMs`") && err.message.contains("`connectMs`"), "{}", err.message);
 }
 
 #[test]
 fn a_wrong_type_names_the_key_path() {
-    let err = refused(&with(
-        valid(),
-        "/timeouts",
-        json!({ "connectMs": "ten seconds" }),
-    ));
+    let err = refused(&with(valid(), "/timeouts", json!({ "connectMs": "ten seconds" })));
     assert_eq!(err.kind, ErrorKind::InvalidConfig);
-    assert!(
-        err.message.contains("`timeouts.connectMs`"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("`timeouts.connectMs`"), "{}", err.message);
     let err = refused(&with(valid(), "/siteCode", json!(123)));
     assert!(err.message.contains("`siteCode`"), "{}", err.message);
     let err = refused(&json!(["not", "an", "object"]));
@@ -126,44 +86,21 @@ fn a_wrong_type_names_the_key_path() {
 
 #[test]
 fn an_unknown_auth_kind_lists_the_supported_ones() {
-    let err = refused(&with(
-        valid(),
-        "/auth",
-        json!({ "kind": "certificate", "clientId": CLIENT_ID }),
-    ));
+    let err = refused(&with(valid(), "/auth", json!({ "kind": "certificate", "clientId": CLIENT_ID })));
     assert_eq!(err.kind, ErrorKind::InvalidConfig);
     assert!(err.message.contains("auth"), "{}", err.message);
-    assert!(
-        err.message.contains("clientSecret")
-            && err.message.contains("deviceCode")
-            && err.message.contains("accessToken"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("clientSecret") && err.message.contains("deviceCode") && err.message.contains("accessToken"), "{}", err.message);
     let err = refused(&with(valid(), "/auth/clientSecrt", json!("x")));
     assert_eq!(err.kind, ErrorKind::InvalidConfig);
-    assert!(
-        err.message.contains("`auth.clientSecrt`"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("`auth.clientSecrt`"), "{}", err.message);
 }
 
 #[test]
 fn azure_government_is_refused_as_an_unsupported_cloud() {
     let err = refused(&with(valid(), "/cloud", json!("AzureUSGovernment")));
     assert_eq!(err.kind, ErrorKind::UnsupportedCloud);
-    assert!(
-        err.message.contains("AzurePublicCloud"),
-        "names the supported cloud: {}",
-        err.message
-    );
-    assert!(
-        err.message.contains("Azure Government")
-            && err.message.contains("not supported by tenant attach"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("AzurePublicCloud"), "names the supported cloud: {}", err.message);
+    assert!(err.message.contains("Azure Government") && err.message.contains("not supported by tenant attach"), "{}", err.message);
     let err = refused(&with(valid(), "/cloud", json!("AzureChinaCloud")));
     assert_eq!(err.kind, ErrorKind::UnsupportedCloud);
     assert!(err.message.contains("AzurePublicCloud"), "{}", err.message);
@@ -171,84 +108,35 @@ fn azure_government_is_refused_as_an_unsupported_cloud() {
 
 #[test]
 fn plain_http_is_refused_except_to_this_machine() {
-    for url in [
-        "http://127.0.0.1:1",
-        "http://127.9.9.9",
-        "http://[::1]:8080",
-        "http://localhost:3000/base",
-    ] {
-        assert!(
-            Config::from_json(&with(valid(), "/endpoints/graph", json!(url)).to_string()).is_ok(),
-            "{url}"
-        );
+    for url in ["http://127.0.0.1:1", "http://127.9.9.9", "http://[::1]:8080", "http://localhost:3000/base"] {
+        assert!(Config::from_json(&with(valid(), "/endpoints/graph", json!(url)).to_string()).is_ok(), "{url}");
     }
-    for url in [
-        "http://graph.microsoft.com",
-        "http://10.1.2.3:80",
-        "http://localhost.contoso.com",
-    ] {
+    for url in ["http://graph.microsoft.com", "http://10.1.2.3:80", "http://localhost.contoso.com"] {
         let err = refused(&with(valid(), "/endpoints/gateway", json!(url)));
         assert_eq!(err.kind, ErrorKind::InvalidConfig, "{url}");
-        assert!(
-            err.message.contains("endpoints.gateway") && err.message.contains("https://"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("endpoints.gateway") && err.message.contains("https://"), "{}", err.message);
     }
-    for url in [
-        "ftp://graph.microsoft.com",
-        "graph.microsoft.com",
-        "https://user:pw@graph.microsoft.com",
-    ] {
-        assert_eq!(
-            refused(&with(valid(), "/endpoints/authority", json!(url))).kind,
-            ErrorKind::InvalidConfig,
-            "{url}"
-        );
+    for url in ["ftp://graph.microsoft.com", "graph.microsoft.com", "https://user:pw@graph.microsoft.com"] {
+        assert_eq!(refused(&with(valid(), "/endpoints/authority", json!(url))).kind, ErrorKind::InvalidConfig, "{url}");
     }
 }
 
 #[test]
 fn there_is_no_way_to_switch_certificate_checks_off() {
-    for key in [
-        "insecure",
-        "skipCertificateCheck",
-        "dangerAcceptInvalidCerts",
-    ] {
+    for key in ["insecure", "skipCertificateCheck", "dangerAcceptInvalidCerts"] {
         let err = refused(&with(valid(), &format!("/{key}"), json!(true)));
         assert_eq!(err.kind, ErrorKind::InvalidConfig, "{key}");
-        assert!(
-            err.message.contains("cannot be switched off") && err.message.contains("trustedCaFile"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("cannot be switched off") && err.message.contains("trustedCaFile"), "{}", err.message);
     }
 }
 
 #[test]
 fn proxies_are_checked_and_an_http_proxy_is_fine() {
-    assert!(Config::from_json(
-        &with(valid(), "/proxy", json!("http://proxy.contoso.com:8080")).to_string()
-    )
-    .is_ok());
-    assert!(Config::from_json(
-        &with(valid(), "/proxy", json!("socks5://127.0.0.1:1080")).to_string()
-    )
-    .is_ok());
-    let err = refused(&with(
-        valid(),
-        "/proxy",
-        json!("ftp://proxy.contoso.com:21"),
-    ));
-    assert!(
-        err.message.contains("`proxy`") && err.message.contains("http://"),
-        "{}",
-        err.message
-    );
-    assert_eq!(
-        refused(&with(valid(), "/proxy", json!("not a url"))).kind,
-        ErrorKind::InvalidConfig
-    );
+    assert!(Config::from_json(&with(valid(), "/proxy", json!("http://proxy.contoso.com:8080")).to_string()).is_ok());
+    assert!(Config::from_json(&with(valid(), "/proxy", json!("socks5://127.0.0.1:1080")).to_string()).is_ok());
+    let err = refused(&with(valid(), "/proxy", json!("ftp://proxy.contoso.com:21")));
+    assert!(err.message.contains("`proxy`") && err.message.contains("http://"), "{}", err.message);
+    assert_eq!(refused(&with(valid(), "/proxy", json!("not a url"))).kind, ErrorKind::InvalidConfig);
 }
 
 /// Found by the `config` fuzz target: `http:/user:pass@host` parses as a URL with a password, but
@@ -302,22 +190,14 @@ fn identifiers_must_have_their_shape() {
         ("/hierarchyId", json!("PS1"), "hierarchyId"),
         ("/auth/clientId", json!("my-app"), "auth.clientId"),
         ("/auth/clientSecret", json!(""), "auth.clientSecret"),
-        (
-            "/timeouts",
-            json!({ "maxAttempts": 0 }),
-            "timeouts.maxAttempts",
-        ),
+        ("/timeouts", json!({ "maxAttempts": 0 }), "timeouts.maxAttempts"),
         ("/logMaxBytes", json!(10), "logMaxBytes"),
         ("/logDir", json!(""), "logDir"),
     ];
     for (pointer, value, key) in cases {
         let err = refused(&with(valid(), pointer, value.clone()));
         assert_eq!(err.kind, ErrorKind::InvalidConfig, "{pointer} = {value}");
-        assert!(
-            err.message.contains(&format!("`{key}`")),
-            "{pointer} = {value}: {}",
-            err.message
-        );
+        assert!(err.message.contains(&format!("`{key}`")), "{pointer} = {value}: {}", err.message);
     }
 }
 
@@ -327,51 +207,29 @@ fn trusted_ca_file_must_exist_and_hold_a_certificate() {
     let missing = dir.path().join("missing-ca.pem");
     let err = refused(&with(valid(), "/trustedCaFile", json!(missing)));
     assert_eq!(err.kind, ErrorKind::InvalidConfig);
-    assert!(
-        err.message.contains("missing-ca.pem"),
-        "names the file: {}",
-        err.message
-    );
+    assert!(err.message.contains("missing-ca.pem"), "names the file: {}", err.message);
 
     let not_pem = dir.path().join("notes.txt");
     std::fs::write(&not_pem, "just text\n").expect("write");
     let err = refused(&with(valid(), "/trustedCaFile", json!(not_pem)));
-    assert!(
-        err.message.contains("notes.txt") && err.message.contains("no PEM certificate"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("notes.txt") && err.message.contains("no PEM certificate"), "{}", err.message);
 
     let pem = dir.path().join("ca.pem");
     let mut file = std::fs::File::create(&pem).expect("create");
     // Any well-formed PEM certificate block is a certificate as far as the file check goes; the TLS
     // stack validates its content when it builds the trust store.
-    writeln!(
-        file,
-        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUBmE=\n-----END CERTIFICATE-----"
-    )
-    .expect("write");
+    writeln!(file, "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUBmE=\n-----END CERTIFICATE-----").expect("write");
     drop(file);
     assert!(Config::from_json(&with(valid(), "/trustedCaFile", json!(pem)).to_string()).is_ok());
 }
 
 #[test]
 fn the_redacted_configuration_hides_every_secret() {
-    let config = with(
-        valid(),
-        "/proxy",
-        json!("http://alice:proxy-pass-12345@proxy.contoso.com:8080"),
-    );
-    let shown = Config::from_json(&config.to_string())
-        .expect("valid")
-        .to_redacted_json()
-        .to_string();
+    let config = with(valid(), "/proxy", json!("http://alice:proxy-pass-12345@proxy.contoso.com:8080"));
+    let shown = Config::from_json(&config.to_string()).expect("valid").to_redacted_json().to_string();
     assert!(!shown.contains("config-test-secret-value"), "{shown}");
     assert!(!shown.contains("proxy-pass-12345"), "{shown}");
     assert!(shown.contains("\"clientSecret\":\"***\""), "{shown}");
     assert!(shown.contains("alice:***@proxy.contoso.com"), "{shown}");
-    assert!(
-        shown.contains("\"gateway\":\"https://gateway.configmgr.manage.microsoft.com\""),
-        "effective endpoints: {shown}"
-    );
+    assert!(shown.contains("\"gateway\":\"https://gateway.configmgr.manage.microsoft.com\""), "effective endpoints: {shown}");
 }

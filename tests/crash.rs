@@ -71,7 +71,10 @@ fn killed_at_twenty_points_the_next_run_converges_and_two_processes_never_corrup
     let cloud = TestCloud::start().expect("cloud");
     let dir = tempfile::tempdir().expect("tempdir");
     cloud
-        .seed(serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] })).expect("seed"))
+        .seed(
+            serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] }))
+                .expect("seed"),
+        )
         .expect("seeded");
     let state = dir.path().join("state");
     let (url, ca, state_s) = (cloud.url().to_owned(), cloud.ca_file().display().to_string(), state.display().to_string());

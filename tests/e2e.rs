@@ -36,12 +36,16 @@ fn person(cloud: &Arc<CloudHandle>, dir: &std::path::Path, user: &'static str) -
 }
 
 fn seed_app(cloud: &CloudHandle, tenant: &str, app: &str, secret: &str) {
-    let seed: tenant_attach_cloud::seed::Seed = serde_json::from_value(json!({ "apps": [{ "appId": app, "tenantId": tenant, "displayName": "Imported", "secret": secret }] })).expect("seed");
+    let seed: tenant_attach_cloud::seed::Seed =
+        serde_json::from_value(json!({ "apps": [{ "appId": app, "tenantId": tenant, "displayName": "Imported", "secret": secret }] })).expect("seed");
     cloud.seed(seed).expect("seeded");
 }
 
 fn devices(n: usize, version: &str) -> String {
-    Value::Array((0..n).map(|i| json!({ "Name": format!("PC-ÅÄÖ-{i}"), "SMSID": format!("GUID:{i:08}"), "IsClient": true, "ClientVersion": version })).collect()).to_string()
+    Value::Array(
+        (0..n).map(|i| json!({ "Name": format!("PC-ÅÄÖ-{i}"), "SMSID": format!("GUID:{i:08}"), "IsClient": true, "ClientVersion": version })).collect(),
+    )
+    .to_string()
 }
 
 fn upload(client: &Client, text: &str) -> tenant_attach::Result<tenant_attach::sync::Report> {
@@ -76,7 +80,8 @@ fn a_global_administrator_onboards_by_device_code_and_uploads() {
     admin.set_upload_settings(r#"{"uploadScope":{"kind":"all"}}"#, NEVER).expect("scope back to all");
 
     // The site uploads with the created app's credentials.
-    let site = Client::open_json(&config(&cloud, dir.path(), CONTOSO_TENANT, json!({ "kind": "clientSecret", "clientId": app_id, "clientSecret": secret }))).expect("opens");
+    let site = Client::open_json(&config(&cloud, dir.path(), CONTOSO_TENANT, json!({ "kind": "clientSecret", "clientId": app_id, "clientSecret": secret })))
+        .expect("opens");
     let first = upload(&site, &devices(120, "5.00.9128.1000")).expect("full sync");
     assert_eq!((first.kind, first.uploaded), ("full", 120));
     assert_eq!(cloud.device_ids(HIERARCHY).len(), 120);
@@ -121,7 +126,13 @@ fn an_imported_app_onboards_and_a_second_tenant_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = "e0000000-0000-4000-8000-0000000000c1";
     seed_app(&cloud, CONTOSO_TENANT, app, "imported~secret.value.0001");
-    let client = Client::open_json(&config(&cloud, dir.path(), CONTOSO_TENANT, json!({ "kind": "clientSecret", "clientId": app, "clientSecret": "imported~secret.value.0001" }))).expect("opens");
+    let client = Client::open_json(&config(
+        &cloud,
+        dir.path(),
+        CONTOSO_TENANT,
+        json!({ "kind": "clientSecret", "clientId": app, "clientSecret": "imported~secret.value.0001" }),
+    ))
+    .expect("opens");
     let import = |uri: &str, expiry: &str| {
         json!({ "import": { "clientId": app, "clientSecret": "imported~secret.value.0001", "secretExpiry": expiry, "appIdUri": uri } }).to_string()
     };
@@ -136,14 +147,22 @@ fn an_imported_app_onboards_and_a_second_tenant_is_refused() {
 
     let fab_app = "e0000000-0000-4000-8000-0000000000f1";
     seed_app(&cloud, FABRIKAM_TENANT, fab_app, "fabrikam~secret.value.0001");
-    let fab = Client::open_json(&config(&cloud, dir.path(), FABRIKAM_TENANT, json!({ "kind": "clientSecret", "clientId": fab_app, "clientSecret": "fabrikam~secret.value.0001" }))).expect("opens");
+    let fab = Client::open_json(&config(
+        &cloud,
+        dir.path(),
+        FABRIKAM_TENANT,
+        json!({ "kind": "clientSecret", "clientId": fab_app, "clientSecret": "fabrikam~secret.value.0001" }),
+    ))
+    .expect("opens");
     let conflict = fab
         .register(&json!({ "import": { "clientId": fab_app, "clientSecret": "fabrikam~secret.value.0001", "secretExpiry": "2030-01-01T00:00:00Z", "appIdUri": format!("api://{FABRIKAM_TENANT}/ConfigMgr") } }).to_string(), NEVER)
         .expect_err("attached elsewhere");
     assert_eq!(conflict.kind, ErrorKind::Conflict);
     assert!(conflict.message.contains(CONTOSO_TENANT), "{}", conflict.message);
 
-    let wrong = Client::open_json(&config(&cloud, dir.path(), CONTOSO_TENANT, json!({ "kind": "clientSecret", "clientId": app, "clientSecret": "not-the-secret" }))).expect("opens");
+    let wrong =
+        Client::open_json(&config(&cloud, dir.path(), CONTOSO_TENANT, json!({ "kind": "clientSecret", "clientId": app, "clientSecret": "not-the-secret" })))
+            .expect("opens");
     let e = wrong.status(NEVER).expect_err("wrong secret");
     assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::AuthFailed, Some("AADSTS7000215")));
     assert!(e.message.contains("client secret"), "{}", e.message);
@@ -153,7 +172,13 @@ fn an_imported_app_onboards_and_a_second_tenant_is_refused() {
 fn an_untrusted_certificate_is_a_tls_error_naming_the_fix() {
     let cloud = TestCloud::start().expect("cloud");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg: Value = serde_json::from_str(&config(&cloud, dir.path(), CONTOSO_TENANT, json!({ "kind": "clientSecret", "clientId": "e0000000-0000-4000-8000-000000000001", "clientSecret": "x-y-z-w-v" }))).expect("json");
+    let mut cfg: Value = serde_json::from_str(&config(
+        &cloud,
+        dir.path(),
+        CONTOSO_TENANT,
+        json!({ "kind": "clientSecret", "clientId": "e0000000-0000-4000-8000-000000000001", "clientSecret": "x-y-z-w-v" }),
+    ))
+    .expect("json");
     cfg.as_object_mut().expect("object").remove("trustedCaFile");
     let client = Client::open_json(&cfg.to_string()).expect("opens");
     let e = client.status(NEVER).expect_err("untrusted");

@@ -44,9 +44,11 @@ fn discovered() -> String {
 fn attached() -> (Arc<CloudHandle>, tempfile::TempDir, Client) {
     let cloud = Arc::new(TestCloud::start().expect("cloud"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let seed = serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] })).expect("seed");
+    let seed = serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] }))
+        .expect("seed");
     cloud.seed(seed).expect("seeded");
-    let site = Client::open_json(&config(&cloud, dir.path(), json!({ "kind": "clientSecret", "clientId": SITE_APP, "clientSecret": SITE_SECRET }))).expect("site");
+    let site =
+        Client::open_json(&config(&cloud, dir.path(), json!({ "kind": "clientSecret", "clientId": SITE_APP, "clientSecret": SITE_SECRET }))).expect("site");
     site.register(&json!({ "import": { "clientId": SITE_APP, "clientSecret": SITE_SECRET, "secretExpiry": "2030-01-01T00:00:00Z", "appIdUri": format!("api://{CONTOSO_TENANT}/ConfigMgr") } }).to_string(), NEVER)
         .expect("onboarded");
     let devices: Vec<Value> = (0..100).map(|i| json!({ "Name": format!("PC-{i:03}"), "SMSID": format!("GUID:{i:08}"), "IsClient": true })).collect();
@@ -159,7 +161,9 @@ fn actions_reach_the_site_worker_with_the_right_template_and_outcomes_show_in_gr
     let lines: Vec<&str> = entries.iter().map(|e| e.message.as_str()).collect();
     let first = lines.iter().position(|l| *l == "Received new notification. Validating basic notification details...").expect("received line");
     assert_eq!(lines[first + 1], "Validating device action message content...");
-    assert!(lines[first + 2].starts_with(&format!("Authorized to perform client action. TemplateID: RequestMachinePolicy TenantId: {CONTOSO_TENANT} AADUserID: ")));
+    assert!(
+        lines[first + 2].starts_with(&format!("Authorized to perform client action. TemplateID: RequestMachinePolicy TenantId: {CONTOSO_TENANT} AADUserID: "))
+    );
     assert!(lines[first + 3].starts_with("Forwarded BGB remote task. TemplateID: 1 TaskGuid: ") && lines[first + 3].ends_with("TaskParam: TargetDeviceIDs: 1"));
     assert!(lines.iter().any(|l| l.starts_with("Unauthorized to perform client action. TemplateID: RequestMachinePolicy")));
 }

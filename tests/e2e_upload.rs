@@ -57,7 +57,10 @@ fn uploads_converge_to_exactly_the_eligible_devices_as_graph_shows_them() {
     let cloud = Arc::new(TestCloud::start().expect("cloud"));
     let dir = tempfile::tempdir().expect("tempdir");
     cloud
-        .seed(serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] })).expect("seed"))
+        .seed(
+            serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] }))
+                .expect("seed"),
+        )
         .expect("seeded");
     let site = Client::open_json(&config(&cloud, dir.path(), SITE_APP, SITE_SECRET)).expect("site");
     site.register(&json!({ "import": { "clientId": SITE_APP, "clientSecret": SITE_SECRET, "secretExpiry": "2030-01-01T00:00:00Z", "appIdUri": format!("api://{CONTOSO_TENANT}/ConfigMgr") } }).to_string(), NEVER)

@@ -52,20 +52,38 @@ fn uploads_under_faults_end_with_exactly_the_right_devices() {
     let cloud = TestCloud::start().expect("cloud");
     let dir = tempfile::tempdir().expect("tempdir");
     cloud
-        .seed(serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] })).expect("seed"))
+        .seed(
+            serde_json::from_value(json!({ "apps": [{ "appId": SITE_APP, "tenantId": CONTOSO_TENANT, "displayName": "Site", "secret": SITE_SECRET }] }))
+                .expect("seed"),
+        )
         .expect("seeded");
     let client = site(&cloud, dir.path(), 60_000);
     client
         .register(&json!({ "import": { "clientId": SITE_APP, "clientSecret": SITE_SECRET, "secretExpiry": "2030-01-01T00:00:00Z", "appIdUri": format!("api://{CONTOSO_TENANT}/ConfigMgr") } }).to_string(), NEVER)
         .expect("onboarded");
     let fault = |mode: &str, rate: f64| {
-        cloud.set_faults(Faults { mode: Some(mode.into()), rate, path_prefix: Some("/api/gateway/DevicePost".into()), retry_after_seconds: 1, slow_ms: 1500, ..Faults::default() })
+        cloud.set_faults(Faults {
+            mode: Some(mode.into()),
+            rate,
+            path_prefix: Some("/api/gateway/DevicePost".into()),
+            retry_after_seconds: 1,
+            slow_ms: 1500,
+            ..Faults::default()
+        })
     };
     let mut figures = Vec::new();
     for (run, (mode, version, skip)) in [("error", "a", 200), ("throttle", "b", 3), ("drop", "c", 5), ("slow", "d", 7)].into_iter().enumerate() {
         let devices = inventory(20_000, version, skip);
         // About 20 faults in the full sync's 200 calls, a handful in each delta's 20-odd.
-        fault(mode, match mode { "error" => 0.1, "throttle" => 0.25, "slow" => 0.25, _ => 0.3 });
+        fault(
+            mode,
+            match mode {
+                "error" => 0.1,
+                "throttle" => 0.25,
+                "slow" => 0.25,
+                _ => 0.3,
+            },
+        );
         let before = cloud.counters();
         let report = upload(&client, &devices).unwrap_or_else(|e| panic!("run {run} under {mode}: {}", e.message));
         cloud.set_faults(Faults::default());

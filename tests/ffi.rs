@@ -5,9 +5,8 @@ use std::ptr;
 
 use serde_json::{json, Value};
 use tenant_attach::ffi::{
-    boundary, ta_cancel_free, ta_cancel_is_set, ta_cancel_new, ta_cancel_set, ta_client,
-    ta_client_config_json, ta_client_free, ta_client_open, ta_last_error_json, ta_status,
-    ta_status_name, ta_string_free, Progress,
+    boundary, ta_cancel_free, ta_cancel_is_set, ta_cancel_new, ta_cancel_set, ta_client, ta_client_config_json, ta_client_free, ta_client_open,
+    ta_last_error_json, ta_status, ta_status_name, ta_string_free, Progress,
 };
 use tenant_attach::Error;
 
@@ -41,10 +40,7 @@ fn last_error() -> Option<Value> {
         return None;
     }
     // SAFETY: a NUL-terminated string from the library, freed once right after.
-    let text = unsafe { CStr::from_ptr(raw) }
-        .to_str()
-        .expect("UTF-8")
-        .to_owned();
+    let text = unsafe { CStr::from_ptr(raw) }.to_str().expect("UTF-8").to_owned();
     // SAFETY: returned by ta_last_error_json, not freed before.
     unsafe { ta_string_free(raw) };
     Some(serde_json::from_str(&text).expect("last error is JSON"))
@@ -56,10 +52,7 @@ fn config_json(client: *const ta_client) -> String {
     let status = unsafe { ta_client_config_json(client, &mut out) };
     assert_eq!(status, ta_status::Ok);
     // SAFETY: a NUL-terminated string from the library, freed once right after.
-    let text = unsafe { CStr::from_ptr(out) }
-        .to_str()
-        .expect("UTF-8")
-        .to_owned();
+    let text = unsafe { CStr::from_ptr(out) }.to_str().expect("UTF-8").to_owned();
     // SAFETY: returned by ta_client_config_json, not freed before.
     unsafe { ta_string_free(out) };
     text
@@ -77,12 +70,7 @@ fn bad_arguments_give_distinct_statuses_each_explained() {
     let err = last_error().expect("error recorded");
     assert_eq!(err["status"], "TA_STATUS_INVALID_ARGUMENT");
     assert_eq!(err["code"], 1);
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("config_json")),
-        "{err}"
-    );
+    assert!(err["message"].as_str().is_some_and(|m| m.contains("config_json")), "{err}");
     statuses.push(status);
 
     // Invalid UTF-8.
@@ -99,24 +87,14 @@ fn bad_arguments_give_distinct_statuses_each_explained() {
     assert_eq!(status, ta_status::InvalidJson);
     let err = last_error().expect("error recorded");
     assert_eq!(err["status"], "TA_STATUS_INVALID_JSON");
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("line 1 column")),
-        "{err}"
-    );
+    assert!(err["message"].as_str().is_some_and(|m| m.contains("line 1 column")), "{err}");
     statuses.push(status);
 
     // Unknown key.
     let (status, _) = open(&config(json!({ "logdir": "/tmp/x" })));
     assert_eq!(status, ta_status::InvalidConfig);
     let err = last_error().expect("error recorded");
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("`logdir`") && m.contains("`logDir`")),
-        "{err}"
-    );
+    assert!(err["message"].as_str().is_some_and(|m| m.contains("`logdir`") && m.contains("`logDir`")), "{err}");
     assert_eq!(err["details"]["unknownKey"], "logdir");
     statuses.push(status);
 
@@ -125,12 +103,7 @@ fn bad_arguments_give_distinct_statuses_each_explained() {
     assert_eq!(status, ta_status::UnsupportedCloud);
     let err = last_error().expect("error recorded");
     assert_eq!(err["code"], 5);
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("AzurePublicCloud") && m.contains("Azure Government")),
-        "{err}"
-    );
+    assert!(err["message"].as_str().is_some_and(|m| m.contains("AzurePublicCloud") && m.contains("Azure Government")), "{err}");
     statuses.push(status);
 
     let distinct: std::collections::HashSet<_> = statuses.iter().collect();
@@ -152,17 +125,12 @@ fn outputs_are_written_only_on_success() {
     // SAFETY: NULL out pointer is an allowed input.
     let status = unsafe { ta_client_open(text.as_ptr(), ptr::null_mut()) };
     assert_eq!(status, ta_status::InvalidArgument);
-    assert!(last_error().is_some_and(|e| e["message"]
-        .as_str()
-        .is_some_and(|m| m.contains("out_client"))));
+    assert!(last_error().is_some_and(|e| e["message"].as_str().is_some_and(|m| m.contains("out_client"))));
 
     // NULL handle to config_json.
     let mut out: *mut c_char = ptr::null_mut();
     // SAFETY: NULL handle is an allowed input.
-    assert_eq!(
-        unsafe { ta_client_config_json(ptr::null(), &mut out) },
-        ta_status::InvalidArgument
-    );
+    assert_eq!(unsafe { ta_client_config_json(ptr::null(), &mut out) }, ta_status::InvalidArgument);
     assert!(out.is_null());
 }
 
@@ -174,10 +142,7 @@ fn success_clears_the_last_error_and_reading_does_not() {
     assert!(last_error().is_some(), "reading the error cleared it");
     let (status, client) = open(&config(json!({})));
     assert_eq!(status, ta_status::Ok);
-    assert!(
-        last_error().is_none(),
-        "a successful call leaves no error behind"
-    );
+    assert!(last_error().is_none(), "a successful call leaves no error behind");
     // SAFETY: a live handle, freed once.
     unsafe { ta_client_free(client) };
 }
@@ -186,9 +151,7 @@ fn success_clears_the_last_error_and_reading_does_not() {
 fn the_last_error_belongs_to_its_thread() {
     let (status, _) = open("nope");
     assert_eq!(status, ta_status::InvalidJson);
-    let other = std::thread::spawn(|| last_error().is_none())
-        .join()
-        .expect("thread");
+    let other = std::thread::spawn(|| last_error().is_none()).join().expect("thread");
     assert!(other, "another thread sees this thread's error");
     assert!(last_error().is_some());
 }
@@ -200,12 +163,7 @@ fn a_panic_becomes_a_status_and_the_process_lives_on() {
     let err = last_error().expect("error recorded");
     assert_eq!(err["status"], "TA_STATUS_PANIC");
     assert_eq!(err["code"], 23);
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("boom in the core") && m.contains("bug")),
-        "{err}"
-    );
+    assert!(err["message"].as_str().is_some_and(|m| m.contains("boom in the core") && m.contains("bug")), "{err}");
     // Still fully working afterwards.
     let (status, client) = open(&config(json!({})));
     assert_eq!(status, ta_status::Ok);
@@ -223,11 +181,7 @@ fn the_test_hook_panics_inside_the_boundary() {
 
 #[test]
 fn errors_returned_by_the_core_keep_their_details() {
-    let status = boundary(|| {
-        Err(Error::new(tenant_attach::ErrorKind::Forbidden, "no role")
-            .with_http(403, Some("req-1".into()))
-            .with_code("Forbidden"))
-    });
+    let status = boundary(|| Err(Error::new(tenant_attach::ErrorKind::Forbidden, "no role").with_http(403, Some("req-1".into())).with_code("Forbidden")));
     assert_eq!(status, ta_status::Forbidden);
     let err = last_error().expect("error");
     assert_eq!(
@@ -250,15 +204,8 @@ fn frees_accept_null() {
 #[test]
 fn status_names_are_static_strings() {
     // SAFETY: ta_status_name returns static NUL-terminated strings.
-    let name = |v| {
-        unsafe { CStr::from_ptr(ta_status_name(v)) }
-            .to_str()
-            .expect("UTF-8")
-    };
-    assert_eq!(
-        name(ta_status::InvalidConfig as i32),
-        "TA_STATUS_INVALID_CONFIG"
-    );
+    let name = |v| unsafe { CStr::from_ptr(ta_status_name(v)) }.to_str().expect("UTF-8");
+    assert_eq!(name(ta_status::InvalidConfig as i32), "TA_STATUS_INVALID_CONFIG");
     assert_eq!(name(1000), "TA_STATUS_UNKNOWN");
 }
 
@@ -278,8 +225,7 @@ fn a_cancel_flag_can_be_set_from_another_thread() {
     // SAFETY: live handle, then freed once.
     unsafe {
         assert_eq!(ta_cancel_is_set(cancel), 1);
-        assert!(tenant_attach::ffi::cancel::cancel_flag(cancel)
-            .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)));
+        assert!(tenant_attach::ffi::cancel::cancel_flag(cancel).is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)));
         ta_cancel_free(cancel);
     }
 }
@@ -293,12 +239,7 @@ fn progress_reaches_the_c_callback_with_the_user_pointer() {
     }
     let mut seen: Vec<(u64, u64)> = Vec::new();
     // SAFETY: `record` accepts this user pointer for as long as `progress` lives.
-    let progress = unsafe {
-        Progress::new(
-            Some(record),
-            &mut seen as *mut Vec<(u64, u64)> as *mut c_void,
-        )
-    };
+    let progress = unsafe { Progress::new(Some(record), &mut seen as *mut Vec<(u64, u64)> as *mut c_void) };
     progress.report(1, 3);
     (progress.as_fn())(3, 3);
     assert_eq!(seen, vec![(1, 3), (3, 3)]);
@@ -308,9 +249,7 @@ fn progress_reaches_the_c_callback_with_the_user_pointer() {
 
 #[test]
 fn one_client_serves_many_threads_at_once() {
-    let (status, client) = open(&config(
-        json!({ "auth": { "kind": "clientSecret", "clientId": TENANT, "clientSecret": "threads-secret-0123456789" } }),
-    ));
+    let (status, client) = open(&config(json!({ "auth": { "kind": "clientSecret", "clientId": TENANT, "clientSecret": "threads-secret-0123456789" } })));
     assert_eq!(status, ta_status::Ok);
     let address = client as usize;
     let expected = config_json(client);

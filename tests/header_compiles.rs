@@ -52,16 +52,10 @@ int main(void) {
 
 #[test]
 fn header_compiles_as_c11_and_cpp_with_warnings_as_errors() {
-    for (compiler, std) in [
-        ("gcc", "-std=c11"),
-        ("g++", "-std=c++17"),
-        ("g++", "-std=c++11"),
-    ] {
+    for (compiler, std) in [("gcc", "-std=c11"), ("g++", "-std=c++17"), ("g++", "-std=c++11")] {
         for hooks in [&[][..], &["-DTA_TEST_HOOKS"][..]] {
             if let Err(complaint) = compile(compiler, std, hooks, USES_EVERYTHING) {
-                panic!(
-                    "{compiler} {std} {hooks:?} rejects code using tenant_attach.h:\n{complaint}"
-                );
+                panic!("{compiler} {std} {hooks:?} rejects code using tenant_attach.h:\n{complaint}");
             }
         }
     }
@@ -71,25 +65,14 @@ fn header_compiles_as_c11_and_cpp_with_warnings_as_errors() {
 fn test_hooks_are_declared_only_on_request() {
     let calls_hook = "#include \"tenant_attach.h\"\nint main(void) { return ta_test_panic() == TA_STATUS_PANIC ? 0 : 1; }\n";
     assert!(compile("gcc", "-std=c11", &["-DTA_TEST_HOOKS"], calls_hook).is_ok());
-    assert!(
-        compile("gcc", "-std=c11", &[], calls_hook).is_err(),
-        "ta_test_panic visible without TA_TEST_HOOKS"
-    );
+    assert!(compile("gcc", "-std=c11", &[], calls_hook).is_err(), "ta_test_panic visible without TA_TEST_HOOKS");
 }
 
 #[test]
 fn ignoring_a_status_is_a_warning() {
     let ignores = "#include \"tenant_attach.h\"\nint main(void) { ta_client *c = 0; ta_client_open(\"{}\", &c); ta_client_free(c); return 0; }\n";
-    let complaint = compile("gcc", "-std=c11", &[], ignores)
-        .expect_err("an ignored ta_status compiles silently");
-    assert!(
-        complaint.contains("unused-result") || complaint.contains("warn_unused_result"),
-        "{complaint}"
-    );
-    let complaint = compile("g++", "-std=c++17", &[], ignores)
-        .expect_err("an ignored ta_status compiles silently in C++");
-    assert!(
-        complaint.contains("unused-result") || complaint.contains("nodiscard"),
-        "{complaint}"
-    );
+    let complaint = compile("gcc", "-std=c11", &[], ignores).expect_err("an ignored ta_status compiles silently");
+    assert!(complaint.contains("unused-result") || complaint.contains("warn_unused_result"), "{complaint}");
+    let complaint = compile("g++", "-std=c++17", &[], ignores).expect_err("an ignored ta_status compiles silently in C++");
+    assert!(complaint.contains("unused-result") || complaint.contains("nodiscard"), "{complaint}");
 }

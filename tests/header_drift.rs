@@ -47,14 +47,7 @@ fn header_declares_the_whole_documented_surface() {
         assert!(GENERATED.contains(declaration), "the header lacks `{declaration}`");
     }
     // Test-only exports exist only for callers that ask for them.
-    let hook = GENERATED
-        .find("ta_test_panic(void)")
-        .expect("ta_test_panic declared");
-    let guard = GENERATED[..hook]
-        .rfind("#if defined(TA_TEST_HOOKS)")
-        .expect("ta_test_panic under TA_TEST_HOOKS");
-    assert!(
-        !GENERATED[guard..hook].contains("#endif"),
-        "ta_test_panic is outside its #if"
-    );
+    let hook = GENERATED.find("ta_test_panic(void)").expect("ta_test_panic declared");
+    let guard = GENERATED[..hook].rfind("#if defined(TA_TEST_HOOKS)").expect("ta_test_panic under TA_TEST_HOOKS");
+    assert!(!GENERATED[guard..hook].contains("#endif"), "ta_test_panic is outside its #if");
 }

@@ -174,7 +174,9 @@ fn retry_after_as_an_http_date_is_honoured() {
 
 #[test]
 fn throttling_past_the_budget_ends_in_a_clear_throttled_error() {
-    let steps = (0..5).map(|_| answer(429, &[("Retry-After", "1"), ("x-ms-request-id", "rid-429")], r#"{"error":{"code":"TooManyRequests","message":"slow down"}}"#)).collect();
+    let steps = (0..5)
+        .map(|_| answer(429, &[("Retry-After", "1"), ("x-ms-request-id", "rid-429")], r#"{"error":{"code":"TooManyRequests","message":"slow down"}}"#))
+        .collect();
     let server = Scripted::start(steps);
     let t = transport(json!({ "timeouts": { "retryBudgetMs": 2500, "maxAttempts": 10 } }));
     let started = Instant::now();
@@ -290,7 +292,13 @@ fn service_errors_map_to_kinds_with_codes_hints_and_request_ids() {
     let graph = |code: &str, message: &str| json!({ "error": { "code": code, "message": message, "innerError": { "request-id": "inner" } } }).to_string();
     let cases = [
         (401, aad.to_owned(), ErrorKind::AuthFailed, "AADSTS7000215", "client secret"),
-        (403, graph("Authorization_RequestDenied", "Missing permission DeviceManagementManagedDevices.PrivilegedOperations.All"), ErrorKind::Forbidden, "Authorization_RequestDenied", "PrivilegedOperations.All"),
+        (
+            403,
+            graph("Authorization_RequestDenied", "Missing permission DeviceManagementManagedDevices.PrivilegedOperations.All"),
+            ErrorKind::Forbidden,
+            "Authorization_RequestDenied",
+            "PrivilegedOperations.All",
+        ),
         (404, graph("ResourceNotFound", "no such device"), ErrorKind::NotFound, "ResourceNotFound", "no such device"),
         (409, graph("HierarchyAttachedToAnotherTenant", "attached elsewhere"), ErrorKind::Conflict, "HierarchyAttachedToAnotherTenant", "attached elsewhere"),
         (400, graph("BadRequest", "siteCode is missing"), ErrorKind::InvalidArgument, "BadRequest", "siteCode is missing"),
@@ -313,7 +321,15 @@ fn secrets_never_reach_errors() {
     tenant_attach::redact::register_secret("s3cr3t-client-value");
     let body = format!(r#"{{"error":{{"code":"Unauthorized","message":"token {token} and s3cr3t-client-value are wrong"}}}}"#);
     let server = Scripted::start(vec![answer(401, &[], &body)]);
-    let req = Request { method: "POST", url: &server.url, bearer: Some(token), body: Body::Form(&[("client_secret", "s3cr3t-client-value")]), idempotent: false, what: "sign-in", timeout: None };
+    let req = Request {
+        method: "POST",
+        url: &server.url,
+        bearer: Some(token),
+        body: Body::Form(&[("client_secret", "s3cr3t-client-value")]),
+        idempotent: false,
+        what: "sign-in",
+        timeout: None,
+    };
     let res = transport(json!({})).send(&req, NEVER).expect("an answer");
     let e = service_error(&res, "sign-in");
     let shown = format!("{e} {e:?}");

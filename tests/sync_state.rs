@@ -95,11 +95,7 @@ fn assert_converged(gateway: &ModelGateway, records: &[Value]) {
         .filter(|r| r["IsClient"] == true)
         .map(|r| (r["SMSID"].as_str().unwrap().to_owned(), r["ClientVersion"].as_str().unwrap_or("").to_owned()))
         .collect();
-    let got: BTreeMap<String, String> = gateway
-        .devices
-        .iter()
-        .map(|(id, d)| (id.clone(), d["clientVersion"].as_str().unwrap_or("").to_owned()))
-        .collect();
+    let got: BTreeMap<String, String> = gateway.devices.iter().map(|(id, d)| (id.clone(), d["clientVersion"].as_str().unwrap_or("").to_owned())).collect();
     assert_eq!(got, want);
 }
 
@@ -286,7 +282,9 @@ fn skipped_records_are_reported_with_reasons_and_duplicates_caught() {
     assert!(report.skipped[0].reason.starts_with("SMSID is missing"));
     assert!(report.skipped[1].reason.contains("appears earlier"));
     let shown = serde_json::to_value(&report).expect("report JSON");
-    for key in ["syncId", "kind", "dryRun", "considered", "eligible", "uploaded", "deleted", "unchanged", "skipped", "batches", "bytes", "durationMs", "nextRunTime"] {
+    for key in
+        ["syncId", "kind", "dryRun", "considered", "eligible", "uploaded", "deleted", "unchanged", "skipped", "batches", "bytes", "durationMs", "nextRunTime"]
+    {
         assert!(shown.get(key).is_some(), "report lacks {key}: {shown}");
     }
 }

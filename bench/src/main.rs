@@ -204,7 +204,13 @@ fn child(args: &[String]) -> tenant_attach::Result<()> {
                 let body = json!({ "configurationManagerAction": { "action": "refreshMachinePolicy" } });
                 let mut ok = 0;
                 for id in &ids {
-                    services.graph("POST", &format!("/beta/deviceManagement/managedDevices/{id}/triggerConfigurationManagerAction"), Some(&body), "trigger", &never)?;
+                    services.graph(
+                        "POST",
+                        &format!("/beta/deviceManagement/managedDevices/{id}/triggerConfigurationManagerAction"),
+                        Some(&body),
+                        "trigger",
+                        &never,
+                    )?;
                     ok += 1;
                 }
                 ok
@@ -251,7 +257,13 @@ fn child(args: &[String]) -> tenant_attach::Result<()> {
             let mut latencies = Vec::with_capacity(count);
             for i in 0..count {
                 let sent = Instant::now();
-                services.graph("POST", &format!("/beta/deviceManagement/managedDevices/{id}/triggerConfigurationManagerAction"), Some(&body), "trigger", &never)?;
+                services.graph(
+                    "POST",
+                    &format!("/beta/deviceManagement/managedDevices/{id}/triggerConfigurationManagerAction"),
+                    Some(&body),
+                    "trigger",
+                    &never,
+                )?;
                 let (lock, ready) = &*arrivals;
                 let mut list = lock.lock().unwrap_or_else(|e| e.into_inner());
                 while list.len() <= i {
@@ -415,7 +427,10 @@ fn main() {
     let (base, delta) = generate(&inventory_dir, args.devices, args.seed).expect("generate the inventory");
     let size = std::fs::metadata(&base).map(|m| m.len()).unwrap_or(0);
     println!("inventory: {} devices, {:.1} MB NDJSON, seed {}, generated in {:.1} s", args.devices, size as f64 / 1e6, args.seed, t.elapsed().as_secs_f64());
-    let machine = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())).unwrap_or_default();
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_default();
     println!("machine: {} cores, {machine}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
 
     // The cloud, a separate process, and the hierarchies onboarded through the library.
@@ -466,7 +481,8 @@ fn main() {
     // Actions: 10,000 devices (the first eligible ones), through $batch and one call per device.
     let actions = 10_000usize.min(args.devices / 2);
     let lister = client(&cloud_env, HIERARCHY, &work.path().join("lister"), operator_auth()).expect("client");
-    let ids: Vec<String> = lister.list_devices(None, &|| false).expect("list").iter().take(actions).filter_map(|d| d["id"].as_str().map(str::to_owned)).collect();
+    let ids: Vec<String> =
+        lister.list_devices(None, &|| false).expect("list").iter().take(actions).filter_map(|d| d["id"].as_str().map(str::to_owned)).collect();
     let ids_file = work.path().join("ids.txt");
     std::fs::write(&ids_file, ids.join("\n")).expect("ids");
     let mut batch = Vec::new();

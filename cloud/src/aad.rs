@@ -11,8 +11,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-use crate::seed::{sha256_hex, AZURE_CLI_CLIENT, GRAPH_POWERSHELL_CLIENT};
 use crate::model::RefreshGrant;
+use crate::seed::{sha256_hex, AZURE_CLI_CLIENT, GRAPH_POWERSHELL_CLIENT};
 use crate::server::{now_ms, AppState, DeviceCode, GRAPH_AUDIENCE};
 
 /// Seconds between device-code polls the service asks for (Azure AD says 5; the local stand-in
@@ -57,11 +57,7 @@ fn resolve_tenant_as(state: &AppState, segment: &str, error: &str) -> Result<Opt
         return Ok(None);
     }
     let inner = state.lock();
-    let found = inner
-        .data
-        .tenants
-        .values()
-        .find(|t| t.id.eq_ignore_ascii_case(segment) || t.domains.iter().any(|d| d.eq_ignore_ascii_case(segment)));
+    let found = inner.data.tenants.values().find(|t| t.id.eq_ignore_ascii_case(segment) || t.domains.iter().any(|d| d.eq_ignore_ascii_case(segment)));
     match found {
         Some(t) => Ok(Some(t.id.clone())),
         None => Err(aad_error(
@@ -143,7 +139,12 @@ fn resource_of(scope: &str) -> Result<(String, Vec<String>), Response> {
         };
         let (res, perm) = (&s[..idx], &s[idx + 1..]);
         if resource.as_deref().is_some_and(|r| r != res) {
-            return Err(aad_error(StatusCode::BAD_REQUEST, "invalid_scope", 28000, "Provided value for the input parameter scope is not valid because it contains more than one resource."));
+            return Err(aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                28000,
+                "Provided value for the input parameter scope is not valid because it contains more than one resource.",
+            ));
         }
         resource = Some(res.to_owned());
         if perm != ".default" {
@@ -153,7 +154,12 @@ fn resource_of(scope: &str) -> Result<(String, Vec<String>), Response> {
     Ok((resource.unwrap_or_else(|| GRAPH_AUDIENCE.to_owned()), permissions))
 }
 
-async fn token(State(state): State<AppState>, Path(segment): Path<String>, headers: axum::http::HeaderMap, Form(mut form): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(state): State<AppState>,
+    Path(segment): Path<String>,
+    headers: axum::http::HeaderMap,
+    Form(mut form): Form<HashMap<String, String>>,
+) -> Response {
     let tenant = match resolve_tenant(&state, &segment) {
         Ok(t) => t,
         Err(e) => return e,
@@ -217,7 +223,12 @@ fn client_credentials(state: &AppState, tenant: Option<String>, form: &HashMap<S
         );
     };
     if chrono::DateTime::parse_from_rfc3339(&matching.end_date_time).is_ok_and(|end| end < chrono::Utc::now()) {
-        return aad_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000222, &format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."));
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."),
+        );
     }
     let sp_id = inner.data.service_principals.values().find(|sp| sp.app_id == client_id).map(|sp| sp.id.clone()).unwrap_or_else(|| app.id.clone());
     let claims = json!({
@@ -260,7 +271,11 @@ fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, cl
     let iss = format!("{}/{tenant}/v2.0", state.base_url);
     // `.default` means "what was consented": the local cloud consents User.Read for Graph and
     // impersonation for other resources.
-    let granted = if permissions.is_empty() { vec![if resource == GRAPH_AUDIENCE { "User.Read".to_owned() } else { "user_impersonation".to_owned() }] } else { permissions.clone() };
+    let granted = if permissions.is_empty() {
+        vec![if resource == GRAPH_AUDIENCE { "User.Read".to_owned() } else { "user_impersonation".to_owned() }]
+    } else {
+        permissions.clone()
+    };
     let access = state.issuer.issue(json!({
         "aud": resource, "iss": iss, "tid": tenant, "oid": user.id, "sub": user.id, "azp": client_id, "appid": client_id,
         "scp": granted.join(" "), "upn": user.user_principal_name, "preferred_username": user.user_principal_name, "name": user.display_name,
@@ -277,7 +292,8 @@ fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, cl
         let bytes: [u8; 32] = rand::random();
         format!("0.local.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
     };
-    let grant = RefreshGrant { user_id: user.id.clone(), tenant_id: tenant.clone(), client_id: client_id.to_owned(), expires_ms: now_ms() + REFRESH_LIFETIME_MS };
+    let grant =
+        RefreshGrant { user_id: user.id.clone(), tenant_id: tenant.clone(), client_id: client_id.to_owned(), expires_ms: now_ms() + REFRESH_LIFETIME_MS };
     // Only the token's hash is stored (and survives a restart).
     if let Err(r) = state.lock().mutate(json!({ "op": "putRefreshGrant", "sha256": sha256_hex(&refresh), "grant": grant })) {
         return r;
@@ -296,9 +312,7 @@ fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, cl
 }
 
 fn is_public_client(state: &AppState, client_id: &str) -> bool {
-    client_id == GRAPH_POWERSHELL_CLIENT
-        || client_id == AZURE_CLI_CLIENT
-        || state.lock().data.apps.get(client_id).is_some_and(|a| a.public_client)
+    client_id == GRAPH_POWERSHELL_CLIENT || client_id == AZURE_CLI_CLIENT || state.lock().data.apps.get(client_id).is_some_and(|a| a.public_client)
 }
 
 async fn device_code(State(state): State<AppState>, Path(segment): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
@@ -400,7 +414,11 @@ fn refresh(state: &AppState, tenant: Option<&str>, refresh_token: &str, client_i
 /// Makes a pending device code expire now (tests of `expired_token`).
 pub fn expire_device_code(state: &AppState, user_code: &str) -> Result<(), String> {
     let mut inner = state.lock();
-    let entry = inner.device_codes.values_mut().find(|d| d.user_code.eq_ignore_ascii_case(user_code.trim())).ok_or_else(|| format!("no pending sign-in with code {user_code}"))?;
+    let entry = inner
+        .device_codes
+        .values_mut()
+        .find(|d| d.user_code.eq_ignore_ascii_case(user_code.trim()))
+        .ok_or_else(|| format!("no pending sign-in with code {user_code}"))?;
     entry.expires_at = now_ms() - 1;
     Ok(())
 }

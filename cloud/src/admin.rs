@@ -68,7 +68,11 @@ async fn devicecode(State(state): State<AppState>, Json(body): Json<Value>) -> R
     let code = body["userCode"].as_str().unwrap_or_default();
     let user = body["user"].as_str();
     let decline = body["decline"].as_bool().unwrap_or(false);
-    let result = if body["expire"].as_bool().unwrap_or(false) { crate::aad::expire_device_code(&state, code) } else { crate::aad::decide_device_code(&state, code, user, decline) };
+    let result = if body["expire"].as_bool().unwrap_or(false) {
+        crate::aad::expire_device_code(&state, code)
+    } else {
+        crate::aad::decide_device_code(&state, code, user, decline)
+    };
     match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
@@ -198,7 +202,8 @@ async fn device_list(State(state): State<AppState>, Query(q): Query<HashMap<Stri
             sync = esc(&d.last_sync_date_time),
         ));
     }
-    let total: usize = inner.data.onboardings.values().filter(|o| o.tenant_id == tenant).filter_map(|o| inner.data.devices.get(&o.hierarchy_id)).map(|t| t.len()).sum();
+    let total: usize =
+        inner.data.onboardings.values().filter(|o| o.tenant_id == tenant).filter_map(|o| inner.data.devices.get(&o.hierarchy_id)).map(|t| t.len()).sum();
     let tenant_name = inner.data.tenants.get(&tenant).map(|t| t.display_name.clone()).unwrap_or_default();
     let shown = found.len();
     drop(inner);
@@ -245,7 +250,9 @@ async fn device_page(State(state): State<AppState>, Path(id): Path<String>, Quer
     let r = Uploaded::of(d);
     let name = r.name.as_deref().unwrap_or("");
     let mut buttons = String::new();
-    for (action, label) in [("refreshMachinePolicy", "Sync machine policy"), ("refreshUserPolicy", "Sync user policy"), ("appEvaluation", "App evaluation cycle")] {
+    for (action, label) in
+        [("refreshMachinePolicy", "Sync machine policy"), ("refreshUserPolicy", "Sync user policy"), ("appEvaluation", "App evaluation cycle")]
+    {
         buttons.push_str(&format!(
             "<form class=\"inline\" method=\"post\" action=\"/devices/{}/action?{qs}\"><input type=\"hidden\" name=\"action\" value=\"{action}\"><button type=\"submit\" id=\"{action}\">{label}</button></form> ",
             esc(&id)
@@ -276,7 +283,12 @@ async fn device_page(State(state): State<AppState>, Path(id): Path<String>, Quer
     .into_response()
 }
 
-async fn device_action(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn device_action(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let (tenant, user) = match context(&state, &q) {
         Ok(c) => c,
         Err(e) => return (StatusCode::BAD_REQUEST, page("Error", &esc(&e))).into_response(),

@@ -147,7 +147,10 @@ pub fn parse_filter(filter: &str) -> Result<Vec<Term>, String> {
         let t = raw.trim();
         let quoted = |s: &str| -> Result<String, String> {
             let s = s.trim();
-            s.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).map(|s| s.replace("''", "'")).ok_or_else(|| format!("Invalid filter clause '{t}': expected a quoted string value."))
+            s.strip_prefix('\'')
+                .and_then(|s| s.strip_suffix('\''))
+                .map(|s| s.replace("''", "'"))
+                .ok_or_else(|| format!("Invalid filter clause '{t}': expected a quoted string value."))
         };
         let term = if let Some(args) = t.strip_prefix("startswith(").and_then(|a| a.strip_suffix(')')) {
             let (field, value) = args.split_once(',').ok_or_else(|| format!("Invalid filter clause '{t}'."))?;

@@ -98,7 +98,8 @@ pub async fn inject(State(state): State<AppState>, req: Request, next: Next) -> 
     match rule.mode.as_deref() {
         Some("throttle") => {
             count(&state.counters.throttled);
-            let mut res = graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests (injected fault). Retry after the time in Retry-After.", "");
+            let mut res =
+                graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests (injected fault). Retry after the time in Retry-After.", "");
             if let Ok(v) = HeaderValue::from_str(&rule.retry_after_seconds.to_string()) {
                 res.headers_mut().insert("Retry-After", v);
             }

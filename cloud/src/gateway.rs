@@ -76,11 +76,16 @@ async fn onboard(State(state): State<AppState>, Extension(RequestId(rid)): Exten
         Ok(c) => c,
         Err(r) => return r,
     };
-    let (hierarchy, site, tenant, app_id, uri) =
-        match (text(&body, "hierarchyId", &rid), text(&body, "siteCode", &rid), text(&body, "tenantId", &rid), text(&body, "appId", &rid), text(&body, "appIdUri", &rid)) {
-            (Ok(h), Ok(s), Ok(t), Ok(a), Ok(u)) => (h.to_owned(), s.to_owned(), t.to_owned(), a.to_owned(), u.to_owned()),
-            (h, s, t, a, u) => return [h.err(), s.err(), t.err(), a.err(), u.err()].into_iter().flatten().next().unwrap_or_else(|| bad(&rid, "bad request")),
-        };
+    let (hierarchy, site, tenant, app_id, uri) = match (
+        text(&body, "hierarchyId", &rid),
+        text(&body, "siteCode", &rid),
+        text(&body, "tenantId", &rid),
+        text(&body, "appId", &rid),
+        text(&body, "appIdUri", &rid),
+    ) {
+        (Ok(h), Ok(s), Ok(t), Ok(a), Ok(u)) => (h.to_owned(), s.to_owned(), t.to_owned(), a.to_owned(), u.to_owned()),
+        (h, s, t, a, u) => return [h.err(), s.err(), t.err(), a.err(), u.err()].into_iter().flatten().next().unwrap_or_else(|| bad(&rid, "bad request")),
+    };
     let scope = body.get("uploadScope").cloned().unwrap_or_else(|| json!({ "kind": "all" }));
     if !valid_scope(&scope) {
         return bad(&rid, "`uploadScope` must be {\"kind\":\"all\"} or {\"kind\":\"collection\",\"collectionId\":\"...\"}");
@@ -96,7 +101,8 @@ async fn onboard(State(state): State<AppState>, Extension(RequestId(rid)): Exten
         if existing.tenant_id != tenant {
             let holder = inner.data.tenants.get(&existing.tenant_id).map(|t| t.display_name.clone()).unwrap_or_default();
             // Graph's error shape, plus the holding tenant's id for programs.
-            let message = format!("Hierarchy {hierarchy} is attached to another tenant: {holder} ({}). Offboard it from that tenant first.", existing.tenant_id);
+            let message =
+                format!("Hierarchy {hierarchy} is attached to another tenant: {holder} ({}). Offboard it from that tenant first.", existing.tenant_id);
             let mut body = crate::server::graph_error_body("HierarchyAttachedToAnotherTenant", &message, &rid);
             body["error"]["tenantId"] = json!(existing.tenant_id);
             return (StatusCode::CONFLICT, Json(body)).into_response();
@@ -143,7 +149,12 @@ fn onboarding_for(state: &AppState, c: &Caller, hierarchy: &str, rid: &str) -> R
     }
 }
 
-async fn get_onboarding(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn get_onboarding(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let c = match caller(&state, &headers, &rid) {
         Ok(c) => c,
         Err(r) => return r,
@@ -155,7 +166,12 @@ async fn get_onboarding(State(state): State<AppState>, Extension(RequestId(rid))
     }
 }
 
-async fn patch_onboarding(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn patch_onboarding(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let c = match caller(&state, &headers, &rid) {
         Ok(c) => c,
         Err(r) => return r,
@@ -197,7 +213,12 @@ async fn patch_onboarding(State(state): State<AppState>, Extension(RequestId(rid
     Json(o).into_response()
 }
 
-async fn offboard(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn offboard(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let c = match caller(&state, &headers, &rid) {
         Ok(c) => c,
         Err(r) => return r,
@@ -222,7 +243,14 @@ fn site_caller(state: &AppState, headers: &HeaderMap, hierarchy: &str, rid: &str
     let c = caller(state, headers, rid)?;
     let o = onboarding_for(state, &c, hierarchy, rid)?;
     if !c.is_app || c.app_id != o.app_id {
-        return Err(forbidden(rid, &format!("only the hierarchy's own application ({}) may call this; the token is for {}", o.app_id, if c.app_id.is_empty() { "a user" } else { &c.app_id })));
+        return Err(forbidden(
+            rid,
+            &format!(
+                "only the hierarchy's own application ({}) may call this; the token is for {}",
+                o.app_id,
+                if c.app_id.is_empty() { "a user" } else { &c.app_id }
+            ),
+        ));
     }
     Ok(o)
 }
@@ -250,7 +278,12 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
     }
     let (devices, deletions) = (body.devices.len(), body.deletions.len());
     if devices + deletions > MAX_RECORDS {
-        return graph_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", &format!("a batch may hold at most {MAX_RECORDS} records (devices + deletions); this one has {}", devices + deletions), &rid);
+        return graph_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLarge",
+            &format!("a batch may hold at most {MAX_RECORDS} records (devices + deletions); this one has {}", devices + deletions),
+            &rid,
+        );
     }
     let sms_ids = match body.sms_ids() {
         Ok(ids) => ids,
@@ -263,7 +296,9 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
         let now = now_iso();
         // Journaled from the bytes received (valid JSON, just parsed; a raw line break can only be
         // whitespace between tokens, so it becomes a space).
-        let mut line = format!("{{\"op\":\"devicePost\",\"tenantId\":{},\"now\":{},\"visibleAfterMs\":{visible_after_ms},\"body\":", json!(o.tenant_id), json!(now)).into_bytes();
+        let mut line =
+            format!("{{\"op\":\"devicePost\",\"tenantId\":{},\"now\":{},\"visibleAfterMs\":{visible_after_ms},\"body\":", json!(o.tenant_id), json!(now))
+                .into_bytes();
         line.extend(raw.iter().map(|b| if matches!(b, b'\n' | b'\r') { b' ' } else { *b }));
         line.push(b'}');
         if let Err(r) = inner.mutate_device_post(line, &body, &sms_ids, &o.tenant_id, &now, visible_after_ms) {
@@ -274,7 +309,12 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
         .into_response()
 }
 
-async fn notifications(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn notifications(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let hierarchy = q.get("hierarchyId").cloned().unwrap_or_default();
     if let Err(r) = site_caller(&state, &headers, &hierarchy, &rid) {
         return r;
@@ -331,7 +371,12 @@ fn take_due(state: &AppState, hierarchy: &str, max: usize, lease_ms: i64) -> Res
     Ok(out)
 }
 
-async fn notification_result(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn notification_result(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let (hierarchy, id) = match (text(&body, "hierarchyId", &rid), text(&body, "notificationId", &rid)) {
         (Ok(h), Ok(i)) => (h.to_owned(), i.to_owned()),
         (h, i) => return h.err().or(i.err()).unwrap_or_else(|| bad(&rid, "bad request")),

@@ -89,17 +89,28 @@ async fn list_applications(State(state): State<AppState>, Extension(RequestId(ri
     collection("applications", &state.base_url, apps)
 }
 
-async fn create_application(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn create_application(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     try_r!(may_write_applications(&c, &rid));
     let Some(name) = body.get("displayName").and_then(Value::as_str).filter(|n| !n.trim().is_empty()) else {
         return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Property displayName is required.", &rid);
     };
-    let uris: Vec<String> = body.get("identifierUris").and_then(Value::as_array).map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let uris: Vec<String> =
+        body.get("identifierUris").and_then(Value::as_array).map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect()).unwrap_or_default();
     let mut inner = state.lock();
     // Azure AD keeps identifier URIs unique within a tenant.
     if let Some(taken) = uris.iter().find(|u| inner.data.apps.values().any(|a| a.tenant_id == c.tenant_id && a.identifier_uris.contains(u))) {
-        return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("Another object with the same value for property identifierUris already exists: {taken}"), &rid);
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            &format!("Another object with the same value for property identifierUris already exists: {taken}"),
+            &rid,
+        );
     }
     let app = App {
         id: uuid::Uuid::new_v4().to_string(),
@@ -118,13 +129,24 @@ async fn create_application(State(state): State<AppState>, Extension(RequestId(r
     (StatusCode::CREATED, Json(out)).into_response()
 }
 
-async fn add_password(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
+async fn add_password(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     try_r!(may_write_applications(&c, &rid));
     let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
     let mut inner = state.lock();
     let Some(mut app) = inner.data.apps.values().find(|a| a.id == id && a.tenant_id == c.tenant_id).cloned() else {
-        return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."), &rid);
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+            &rid,
+        );
     };
     let bytes: [u8; 30] = rand::random();
     let secret_text = format!("{}~{}", &uuid::Uuid::new_v4().simple().to_string()[..3], base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
@@ -149,7 +171,12 @@ async fn add_password(State(state): State<AppState>, Extension(RequestId(rid)): 
     .into_response()
 }
 
-async fn list_service_principals(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn list_service_principals(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     let inner = state.lock();
     let wanted = q.get("$filter").and_then(|f| f.split('\'').nth(1)).map(str::to_owned);
@@ -163,17 +190,32 @@ async fn list_service_principals(State(state): State<AppState>, Extension(Reques
     collection("servicePrincipals", &state.base_url, list)
 }
 
-async fn create_service_principal(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn create_service_principal(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     try_r!(may_write_applications(&c, &rid));
     let app_id = body.get("appId").and_then(Value::as_str).unwrap_or_default().to_owned();
     let mut inner = state.lock();
     let Some(app) = inner.data.apps.get(&app_id).filter(|a| a.tenant_id == c.tenant_id).cloned() else {
-        return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("The appId '{app_id}' of the service principal does not reference a valid application object."), &rid);
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            &format!("The appId '{app_id}' of the service principal does not reference a valid application object."),
+            &rid,
+        );
     };
     if let Some(existing) = inner.data.service_principals.values().find(|sp| sp.app_id == app_id) {
         let existing = existing.clone();
-        return graph_error(StatusCode::CONFLICT, "Request_MultipleObjectsWithSameKeyValue", &format!("A service principal for app {app_id} already exists: {}", existing.id), &rid);
+        return graph_error(
+            StatusCode::CONFLICT,
+            "Request_MultipleObjectsWithSameKeyValue",
+            &format!("A service principal for app {app_id} already exists: {}", existing.id),
+            &rid,
+        );
     }
     let sp = ServicePrincipal { id: uuid::Uuid::new_v4().to_string(), app_id: app_id.clone(), tenant_id: c.tenant_id.clone(), display_name: app.display_name };
     try_r!(inner.mutate(json!({ "op": "putServicePrincipal", "servicePrincipal": sp })));
@@ -186,7 +228,12 @@ async fn organization(State(state): State<AppState>, Extension(RequestId(rid)): 
     let c = try_r!(auth(&state, &headers, &rid));
     let inner = state.lock();
     let Some(t) = inner.data.tenants.get(&c.tenant_id) else { return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "no such tenant", &rid) };
-    let domains: Vec<Value> = t.domains.iter().enumerate().map(|(i, d)| json!({ "name": d, "isDefault": i == 0, "isInitial": i == 0, "type": "Managed", "capabilities": "Email, OfficeCommunicationsOnline" })).collect();
+    let domains: Vec<Value> = t
+        .domains
+        .iter()
+        .enumerate()
+        .map(|(i, d)| json!({ "name": d, "isDefault": i == 0, "isInitial": i == 0, "type": "Managed", "capabilities": "Email, OfficeCommunicationsOnline" }))
+        .collect();
     collection("organization", &state.base_url, vec![json!({ "id": t.id, "displayName": t.display_name, "verifiedDomains": domains })])
 }
 
@@ -198,7 +245,8 @@ async fn me(State(state): State<AppState>, Extension(RequestId(rid)): Extension<
     let inner = state.lock();
     let Some(u) = inner.data.users.get(&c.object_id) else { return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "no such user", &rid) };
     Json(json!({ "@odata.context": format!("{}/v1.0/$metadata#users/$entity", state.base_url), "id": u.id, "userPrincipalName": u.user_principal_name,
-        "displayName": u.display_name, "mail": u.user_principal_name })).into_response()
+        "displayName": u.display_name, "mail": u.user_principal_name }))
+    .into_response()
 }
 
 async fn member_of(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap) -> Response {
@@ -236,7 +284,12 @@ fn user_has(state: &AppState, c: &Caller, permission: &str) -> bool {
     state.lock().data.users.get(&c.object_id).is_some_and(|u| u.intune_permissions.iter().any(|p| p == permission))
 }
 
-async fn list_devices(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn list_devices(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     try_r!(may_read_devices(&c, &rid, &state));
     let terms = match q.get("$filter").map(|f| devices::parse_filter(f)).transpose() {
@@ -246,7 +299,14 @@ async fn list_devices(State(state): State<AppState>, Extension(RequestId(rid)): 
     let top = match q.get("$top").map(|t| t.parse::<usize>()) {
         None => DEFAULT_TOP,
         Some(Ok(n)) if n >= 1 => n.min(MAX_TOP),
-        Some(_) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Invalid $top value '{}': a positive integer is expected (at most {MAX_TOP} per page).", q["$top"]), &rid),
+        Some(_) => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("Invalid $top value '{}': a positive integer is expected (at most {MAX_TOP} per page).", q["$top"]),
+                &rid,
+            )
+        }
     };
     let after = match q.get("$skiptoken").map(|t| devices::Cursor::decode(t)) {
         None => None,
@@ -297,7 +357,13 @@ fn device_not_found(rid: &str, id: &str) -> Response {
     graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("The managed device {id} was not found."), rid)
 }
 
-async fn get_device(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn get_device(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     try_r!(may_read_devices(&c, &rid, &state));
     let Some((_, d)) = find_device(&state, &c.tenant_id, &id) else { return device_not_found(&rid, &id) };
@@ -340,7 +406,13 @@ pub fn queue_action(state: &AppState, hierarchy: &str, tenant: &str, d: &Device,
     Ok(())
 }
 
-async fn trigger(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap, Path(id): Path<String>, body: Option<Json<Value>>) -> Response {
+async fn trigger(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     let allowed = if c.is_app { c.has_role(PRIVILEGED_OPERATIONS) } else { user_has(&state, &c, INITIATE_CONFIGMGR_ACTION) };
     if !allowed {
@@ -366,13 +438,23 @@ pub fn check_action(action: &str) -> Result<(), String> {
     if SUPPORTED_ACTIONS.contains(&action) {
         return Ok(());
     }
-    let what = if OTHER_ACTIONS.contains(&action) { "is not available for Configuration Manager (tenant attach) devices" } else { "is not a valid configurationManagerActionType" };
+    let what = if OTHER_ACTIONS.contains(&action) {
+        "is not available for Configuration Manager (tenant attach) devices"
+    } else {
+        "is not a valid configurationManagerActionType"
+    };
     Err(format!("The action '{action}' {what}. Supported actions: refreshMachinePolicy, refreshUserPolicy, appEvaluation."))
 }
 
 /// JSON batching: each request is run through the Graph routes with the batch's headers, in
 /// order; a step whose `dependsOn` step failed answers 424, as Graph does.
-async fn batch(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, uri: axum::http::Uri, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn batch(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     try_r!(auth(&state, &headers, &rid));
     let Some(requests) = body.get("requests").and_then(Value::as_array) else {
         return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "The batch must have a 'requests' array.", &rid);

@@ -124,7 +124,12 @@ impl Cloud {
 /// TCP_NODELAY: without it a response written in two segments (a TLS handshake flight, a small
 /// answer after its headers) waits for the peer's delayed ACK, 40 ms on Linux, as real Azure
 /// front ends never make a client wait.
-async fn serve(listener: std::net::TcpListener, tls: Option<axum_server::tls_rustls::RustlsConfig>, handle: axum_server::Handle, app: axum::Router) -> std::io::Result<()> {
+async fn serve(
+    listener: std::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    handle: axum_server::Handle,
+    app: axum::Router,
+) -> std::io::Result<()> {
     use axum_server::accept::NoDelayAcceptor;
     let service = app.into_make_service();
     let server = axum_server::from_tcp(listener).handle(handle);
@@ -171,9 +176,7 @@ fn prepare(options: &CloudOptions) -> Result<Prepared, Error> {
                 (files.cert_pem, files.key_pem, Some(files.ca_file))
             }
         };
-        let config = tokio::runtime::Builder::new_current_thread()
-            .build()?
-            .block_on(axum_server::tls_rustls::RustlsConfig::from_pem(cert, key))?;
+        let config = tokio::runtime::Builder::new_current_thread().build()?.block_on(axum_server::tls_rustls::RustlsConfig::from_pem(cert, key))?;
         (Some(config), ca)
     };
 

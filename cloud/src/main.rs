@@ -38,13 +38,7 @@ fn main() {
     // Warnings by default; RUST_LOG=tower_http=debug adds a line per request.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let options = CloudOptions {
-        listen: args.listen,
-        data_dir: args.data_dir,
-        seed: args.seed,
-        http: args.http,
-        cert: args.cert.zip(args.key),
-    };
+    let options = CloudOptions { listen: args.listen, data_dir: args.data_dir, seed: args.seed, http: args.http, cert: args.cert.zip(args.key) };
     if !args.listen.ip().is_loopback() {
         eprintln!("warning: listening on {} — /_admin (seeding, sign-in approval, faults) has no authentication; keep this on loopback", args.listen);
     }

@@ -128,12 +128,7 @@ fn user(id: &str, tenant: &str, upn: &str, name: &str, roles: &[&str], perms: &[
 /// The default seed: Contoso with its five users and an automation app, and Fabrikam.
 pub fn default_seed() -> Seed {
     let act = [INITIATE_CONFIGMGR_ACTION, READ_MANAGED_DEVICES];
-    let app_roles = || {
-        vec![
-            "DeviceManagementManagedDevices.Read.All".to_owned(),
-            "DeviceManagementManagedDevices.PrivilegedOperations.All".to_owned(),
-        ]
-    };
+    let app_roles = || vec!["DeviceManagementManagedDevices.Read.All".to_owned(), "DeviceManagementManagedDevices.PrivilegedOperations.All".to_owned()];
     Seed {
         tenants: vec![
             Tenant { id: CONTOSO_TENANT.into(), display_name: "Contoso".into(), domains: vec![CONTOSO_DOMAIN.into()] },

@@ -84,7 +84,15 @@ impl Inner {
 
     /// Journals `line` (an upload batch's mutation, from the bytes that came in) and applies the
     /// batch, already parsed and checked, without building a JSON tree of its devices.
-    pub fn mutate_device_post(&mut self, line: Vec<u8>, batch: &DevicePostBody<'_>, sms_ids: &[String], tenant: &str, now: &str, visible_after_ms: i64) -> Result<(), Response> {
+    pub fn mutate_device_post(
+        &mut self,
+        line: Vec<u8>,
+        batch: &DevicePostBody<'_>,
+        sms_ids: &[String],
+        tenant: &str,
+        now: &str,
+        visible_after_ms: i64,
+    ) -> Result<(), Response> {
         self.journal(|p| p.record_bytes(line))?;
         apply_device_post(&mut self.data, batch, sms_ids, tenant, now, visible_after_ms);
         self.compact_if_due();
@@ -179,7 +187,8 @@ pub fn apply(data: &mut Data, m: &Value) {
         "deleteOnboarding" => data.remove_hierarchy(m["hierarchyId"].as_str().unwrap_or_default()),
         "devicePost" => {
             let raw = m["body"].to_string();
-            let (tenant, now, visible) = (m["tenantId"].as_str().unwrap_or_default(), m["now"].as_str().unwrap_or_default(), m["visibleAfterMs"].as_i64().unwrap_or(0));
+            let (tenant, now, visible) =
+                (m["tenantId"].as_str().unwrap_or_default(), m["now"].as_str().unwrap_or_default(), m["visibleAfterMs"].as_i64().unwrap_or(0));
             let _ = apply_device_post_raw(data, tenant, now, visible, raw.as_bytes());
         }
         "putNotification" => {
@@ -337,7 +346,11 @@ pub async fn error_bodies(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let res = next.run(req).await;
     let status = res.status();
-    let structured = res.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json") || c.starts_with("text/html"));
+    let structured = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json") || c.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || structured {
         return res;
     }
@@ -406,10 +419,8 @@ impl Caller {
 pub fn authenticate(state: &Shared, headers: &HeaderMap, audience: &str, request_id: &str) -> Result<Caller, Response> {
     let unauthorized = |message: &str| {
         let mut res = graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message, request_id);
-        let challenge = format!(
-            "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
-            state.base_url
-        );
+        let challenge =
+            format!("Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"", state.base_url);
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             res.headers_mut().insert("WWW-Authenticate", v);
         }

@@ -21,10 +21,25 @@ fn every_failed_grant_gets_azure_ads_error() {
     let c = client(&cloud);
     let token_url = format!("{}/organizations/oauth2/v2.0/token", cloud.url());
     let start = || {
-        json(c.post(format!("{}/organizations/oauth2/v2.0/devicecode", cloud.url())).form(&[("client_id", GRAPH_POWERSHELL_CLIENT), ("scope", "https://graph.microsoft.com/.default openid offline_access")]).send().expect("devicecode")).1
+        json(
+            c.post(format!("{}/organizations/oauth2/v2.0/devicecode", cloud.url()))
+                .form(&[("client_id", GRAPH_POWERSHELL_CLIENT), ("scope", "https://graph.microsoft.com/.default openid offline_access")])
+                .send()
+                .expect("devicecode"),
+        )
+        .1
     };
     let poll = |code: &Value, client_id: &str| {
-        json(c.post(&token_url).form(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", client_id), ("device_code", code["device_code"].as_str().unwrap())]).send().expect("poll"))
+        json(
+            c.post(&token_url)
+                .form(&[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("client_id", client_id),
+                    ("device_code", code["device_code"].as_str().unwrap()),
+                ])
+                .send()
+                .expect("poll"),
+        )
     };
 
     // An expired code.
@@ -44,11 +59,17 @@ fn every_failed_grant_gets_azure_ads_error() {
 
     // Refresh tokens: another client, an unknown token, another tenant in the path.
     let refresh = |tenant: &str, client_id: &str, token: &str| {
-        json(c.post(format!("{}/{tenant}/oauth2/v2.0/token", cloud.url()))
-            .form(&[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", token), ("scope", GATEWAY)]).send().expect("refresh"))
+        json(
+            c.post(format!("{}/{tenant}/oauth2/v2.0/token", cloud.url()))
+                .form(&[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", token), ("scope", GATEWAY)])
+                .send()
+                .expect("refresh"),
+        )
     };
     let rt = tokens["refresh_token"].as_str().unwrap();
-    for (tenant, client_id, token) in [("organizations", AZURE_CLI_CLIENT, rt), ("organizations", GRAPH_POWERSHELL_CLIENT, "0.local.bogus"), (FABRIKAM_DOMAIN, GRAPH_POWERSHELL_CLIENT, rt)] {
+    for (tenant, client_id, token) in
+        [("organizations", AZURE_CLI_CLIENT, rt), ("organizations", GRAPH_POWERSHELL_CLIENT, "0.local.bogus"), (FABRIKAM_DOMAIN, GRAPH_POWERSHELL_CLIENT, rt)]
+    {
         let (s, bad) = refresh(tenant, client_id, token);
         assert_eq!((s, bad["error"].as_str(), aadsts(&bad).as_str()), (400, Some("invalid_grant"), "AADSTS70000"), "{tenant} {client_id}: {bad}");
     }
@@ -57,15 +78,26 @@ fn every_failed_grant_gets_azure_ads_error() {
     assert!(!good["refresh_token"].as_str().unwrap().contains(rt), "a new refresh token is issued");
 
     // A device code for a client that is not public, and one without a scope.
-    let (_, confidential) = json(c.post(format!("{}/organizations/oauth2/v2.0/devicecode", cloud.url())).form(&[("client_id", CONTOSO_AUTOMATION_APP), ("scope", GRAPH)]).send().expect("devicecode"));
+    let (_, confidential) = json(
+        c.post(format!("{}/organizations/oauth2/v2.0/devicecode", cloud.url()))
+            .form(&[("client_id", CONTOSO_AUTOMATION_APP), ("scope", GRAPH)])
+            .send()
+            .expect("devicecode"),
+    );
     assert_eq!(aadsts(&confidential), "AADSTS700016");
-    let (_, no_scope) = json(c.post(format!("{}/organizations/oauth2/v2.0/devicecode", cloud.url())).form(&[("client_id", GRAPH_POWERSHELL_CLIENT)]).send().expect("devicecode"));
+    let (_, no_scope) = json(
+        c.post(format!("{}/organizations/oauth2/v2.0/devicecode", cloud.url())).form(&[("client_id", GRAPH_POWERSHELL_CLIENT)]).send().expect("devicecode"),
+    );
     assert_eq!(aadsts(&no_scope), "AADSTS900144");
 
     // Client secrets in the Authorization header (client_secret_basic) work as well.
-    let (s, basic) = json(c.post(format!("{}/{CONTOSO_TENANT}/oauth2/v2.0/token", cloud.url()))
-        .basic_auth(CONTOSO_AUTOMATION_APP, Some(CONTOSO_AUTOMATION_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("scope", GRAPH)]).send().expect("basic"));
+    let (s, basic) = json(
+        c.post(format!("{}/{CONTOSO_TENANT}/oauth2/v2.0/token", cloud.url()))
+            .basic_auth(CONTOSO_AUTOMATION_APP, Some(CONTOSO_AUTOMATION_SECRET))
+            .form(&[("grant_type", "client_credentials"), ("scope", GRAPH)])
+            .send()
+            .expect("basic"),
+    );
     assert_eq!(s, 200, "{basic}");
     // Discovery of an unknown tenant.
     let (s, unknown) = json(c.get(format!("{}/nowhere.onmicrosoft.com/v2.0/.well-known/openid-configuration", cloud.url())).send().expect("discovery"));
@@ -87,16 +119,18 @@ fn graph_errors_batches_and_paging_behave_like_graph() {
     assert_eq!(r.headers().get("client-request-id").map(|v| v.to_str().unwrap()), Some("c-1"));
     let (s, e) = json(r);
     assert_eq!(s, 400);
-    assert_eq!((e["error"]["innerError"]["request-id"].as_str(), e["error"]["innerError"]["client-request-id"].as_str()), (Some(request_id.as_str()), Some("c-1")), "{e}");
+    assert_eq!(
+        (e["error"]["innerError"]["request-id"].as_str(), e["error"]["innerError"]["client-request-id"].as_str()),
+        (Some(request_id.as_str()), Some("c-1")),
+        "{e}"
+    );
     let (s, e) = json(c.get(format!("{list}?$filter=color eq 'red'")).header("Authorization", &ops).send().expect("bad filter"));
     assert!(s == 400 && e["error"]["message"].as_str().unwrap().contains("'color'"), "{e}");
     let (s, _) = json(c.get(format!("{list}?$skiptoken=not-a-token")).header("Authorization", &ops).send().expect("bad token"));
     assert_eq!(s, 400);
 
     // Keyset paging: devices uploaded between pages neither repeat nor hide the others.
-    let batch = |sync: &str, range: std::ops::Range<usize>| {
-        json!({ "hierarchyId": HIERARCHY, "syncId": sync, "sequence": 0, "kind": "delta", "final": true, "devices": range.map(|i| device(i * 2, &format!("PC-{i:03}"))).collect::<Vec<_>>() })
-    };
+    let batch = |sync: &str, range: std::ops::Range<usize>| json!({ "hierarchyId": HIERARCHY, "syncId": sync, "sequence": 0, "kind": "delta", "final": true, "devices": range.map(|i| device(i * 2, &format!("PC-{i:03}"))).collect::<Vec<_>>() });
     assert_eq!(post_batch(&cloud, &site, batch("s1", 0..120)).0, 200);
     let first = json(c.get(format!("{list}?$top=50&$select=deviceName")).header("Authorization", &ops).send().expect("page")).1;
     assert_eq!(first["value"][0].as_object().map(|o| o.len()), Some(2), "$select keeps id and the selected property: {}", first["value"][0]);
@@ -118,21 +152,37 @@ fn graph_errors_batches_and_paging_behave_like_graph() {
     assert_eq!(unique.len(), names.len(), "no device twice");
 
     // $batch: 401 without a token, unique ids, dependsOn, the batch's own version.
-    let trigger = |id: &str, action: &str| json!({ "id": id, "method": "POST", "url": format!("/deviceManagement/managedDevices/{}/triggerConfigurationManagerAction", server::managed_device_id(CONTOSO_TENANT, HIERARCHY, "GUID:00000000")),
-        "headers": { "Content-Type": "application/json" }, "body": { "configurationManagerAction": { "action": action } } });
+    let trigger = |id: &str, action: &str| {
+        json!({ "id": id, "method": "POST", "url": format!("/deviceManagement/managedDevices/{}/triggerConfigurationManagerAction", server::managed_device_id(CONTOSO_TENANT, HIERARCHY, "GUID:00000000")),
+        "headers": { "Content-Type": "application/json" }, "body": { "configurationManagerAction": { "action": action } } })
+    };
     let batch_url = format!("{}/beta/$batch", cloud.url());
     assert_eq!(c.post(&batch_url).json(&json!({ "requests": [trigger("1", "appEvaluation")] })).send().expect("batch").status().as_u16(), 401);
-    let (s, _) = json(c.post(&batch_url).header("Authorization", &ops).json(&json!({ "requests": [trigger("1", "appEvaluation"), trigger("1", "appEvaluation")] })).send().expect("batch"));
+    let (s, _) = json(
+        c.post(&batch_url)
+            .header("Authorization", &ops)
+            .json(&json!({ "requests": [trigger("1", "appEvaluation"), trigger("1", "appEvaluation")] }))
+            .send()
+            .expect("batch"),
+    );
     assert_eq!(s, 400, "duplicate step ids");
     let mut dependent = trigger("2", "refreshMachinePolicy");
     dependent["dependsOn"] = json!(["1"]);
-    let (s, answer) = json(c.post(&batch_url).header("Authorization", &ops).json(&json!({ "requests": [trigger("1", "wakeUpClient"), dependent] })).send().expect("batch"));
+    let (s, answer) =
+        json(c.post(&batch_url).header("Authorization", &ops).json(&json!({ "requests": [trigger("1", "wakeUpClient"), dependent] })).send().expect("batch"));
     assert_eq!(s, 200);
-    let statuses: Vec<(String, u64)> = answer["responses"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap().to_owned(), r["status"].as_u64().unwrap())).collect();
+    let statuses: Vec<(String, u64)> =
+        answer["responses"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap().to_owned(), r["status"].as_u64().unwrap())).collect();
     assert_eq!(statuses, [("1".to_owned(), 400), ("2".to_owned(), 424)], "{answer}");
     assert!(cloud.notifications().is_empty(), "a failed dependency runs nothing");
     let admin = user_bearer(&cloud, CONTOSO_TENANT, "admin@contoso.onmicrosoft.com", GRAPH);
-    let (_, v1) = json(c.post(format!("{}/v1.0/$batch", cloud.url())).header("Authorization", &admin).json(&json!({ "requests": [{ "id": "me", "method": "GET", "url": "/me" }] })).send().expect("batch"));
+    let (_, v1) = json(
+        c.post(format!("{}/v1.0/$batch", cloud.url()))
+            .header("Authorization", &admin)
+            .json(&json!({ "requests": [{ "id": "me", "method": "GET", "url": "/me" }] }))
+            .send()
+            .expect("batch"),
+    );
     let body = &v1["responses"][0]["body"];
     assert!(body["@odata.context"].as_str().unwrap().contains("/v1.0/") && body["userPrincipalName"] == "admin@contoso.onmicrosoft.com", "{v1}");
 }
@@ -192,7 +242,11 @@ fn fault_rules_combine_and_reset_leaves_requests_unapplied() {
     assert_eq!(c.post(&admin).json(&json!({ "mode": null })).send().expect("off").status().as_u16(), 204);
     assert_eq!(c.get(format!("{}/api/gateway/Notification", cloud.url())).send().expect("gw").status().as_u16(), 401, "faults are off");
     let counters = json(c.get(format!("{}/_admin/counters", cloud.url())).send().expect("counters")).1;
-    assert_eq!((counters["reset"].as_u64(), counters["dropped"].as_u64(), counters["throttled"].as_u64(), counters["errors"].as_u64()), (Some(1), Some(1), Some(1), Some(1)), "{counters}");
+    assert_eq!(
+        (counters["reset"].as_u64(), counters["dropped"].as_u64(), counters["throttled"].as_u64(), counters["errors"].as_u64()),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{counters}"
+    );
 }
 
 #[test]
@@ -215,11 +269,19 @@ fn uploads_appear_after_the_ingestion_delay_and_unfinished_actions_come_back() {
     let (app_id, secret) = onboard(&cloud, CONTOSO_TENANT, "admin@contoso.onmicrosoft.com", HIERARCHY);
     let site = bearer(&app_token(&cloud, CONTOSO_TENANT, &app_id, &secret, GATEWAY));
     let ops = bearer(&app_token(&cloud, CONTOSO_TENANT, CONTOSO_AUTOMATION_APP, CONTOSO_AUTOMATION_SECRET, GRAPH));
-    let count = || json(c.get(format!("{}/beta/deviceManagement/managedDevices", cloud.url())).header("Authorization", &ops).send().expect("list")).1["value"].as_array().map(Vec::len);
+    let count = || {
+        json(c.get(format!("{}/beta/deviceManagement/managedDevices", cloud.url())).header("Authorization", &ops).send().expect("list")).1["value"]
+            .as_array()
+            .map(Vec::len)
+    };
 
     assert_eq!(c.post(format!("{}/_admin/ingestion-delay", cloud.url())).json(&json!({ "ms": 800 })).send().expect("delay").status().as_u16(), 204);
     let uploaded = std::time::Instant::now();
-    post_batch(&cloud, &site, json!({ "hierarchyId": HIERARCHY, "syncId": "s", "sequence": 0, "kind": "full", "final": true, "devices": [device(1, "late"), device(2, "later")] }));
+    post_batch(
+        &cloud,
+        &site,
+        json!({ "hierarchyId": HIERARCHY, "syncId": "s", "sequence": 0, "kind": "full", "final": true, "devices": [device(1, "late"), device(2, "later")] }),
+    );
     if uploaded.elapsed().as_millis() < 700 {
         assert_eq!(count(), Some(0), "not in Graph before the delay");
     }
@@ -231,17 +293,32 @@ fn uploads_appear_after_the_ingestion_delay_and_unfinished_actions_come_back() {
     let helpdesk = user_bearer(&cloud, CONTOSO_TENANT, "helpdesk@contoso.onmicrosoft.com", GRAPH);
     for (sms, action) in [("GUID:00000001", "refreshMachinePolicy"), ("GUID:00000002", "refreshUserPolicy")] {
         let id = server::managed_device_id(CONTOSO_TENANT, HIERARCHY, sms);
-        let r = c.post(format!("{}/beta/deviceManagement/managedDevices/{id}/triggerConfigurationManagerAction", cloud.url()))
-            .header("Authorization", &helpdesk).json(&json!({ "configurationManagerAction": { "action": action } })).send().expect("trigger");
+        let r = c
+            .post(format!("{}/beta/deviceManagement/managedDevices/{id}/triggerConfigurationManagerAction", cloud.url()))
+            .header("Authorization", &helpdesk)
+            .json(&json!({ "configurationManagerAction": { "action": action } }))
+            .send()
+            .expect("trigger");
         assert_eq!(r.status().as_u16(), 204);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let poll = |lease: u64| json(c.get(format!("{}/api/gateway/Notification?hierarchyId={HIERARCHY}&timeoutSeconds=1&leaseSeconds={lease}", cloud.url())).header("Authorization", &site).send().expect("poll")).1;
+    let poll = |lease: u64| {
+        json(
+            c.get(format!("{}/api/gateway/Notification?hierarchyId={HIERARCHY}&timeoutSeconds=1&leaseSeconds={lease}", cloud.url()))
+                .header("Authorization", &site)
+                .send()
+                .expect("poll"),
+        )
+        .1
+    };
     let first = poll(1);
     let actions: Vec<&str> = first["notifications"].as_array().unwrap().iter().map(|n| n["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["refreshMachinePolicy", "refreshUserPolicy"], "{first}");
     let done = json!({ "hierarchyId": HIERARCHY, "notificationId": first["notifications"][0]["notificationId"], "status": "failed", "reason": "Unauthorized to perform client action" });
-    assert_eq!(c.post(format!("{}/api/gateway/NotificationResult", cloud.url())).header("Authorization", &site).json(&done).send().expect("result").status().as_u16(), 200);
+    assert_eq!(
+        c.post(format!("{}/api/gateway/NotificationResult", cloud.url())).header("Authorization", &site).json(&done).send().expect("result").status().as_u16(),
+        200
+    );
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let again = poll(300);
     assert_eq!(again["notifications"].as_array().map(Vec::len), Some(1), "{again}");
@@ -249,7 +326,10 @@ fn uploads_appear_after_the_ingestion_delay_and_unfinished_actions_come_back() {
     assert_eq!(poll(300)["notifications"].as_array().map(Vec::len), Some(0), "leased again: not handed out twice");
     let id = server::managed_device_id(CONTOSO_TENANT, HIERARCHY, "GUID:00000001");
     let shown = json(c.get(format!("{}/beta/deviceManagement/managedDevices/{id}", cloud.url())).header("Authorization", &ops).send().expect("get")).1;
-    assert_eq!((shown["deviceActionResults"][0]["actionState"].as_str(), shown["deviceActionResults"][0]["errorMessage"].as_str()), (Some("failed"), Some("Unauthorized to perform client action")));
+    assert_eq!(
+        (shown["deviceActionResults"][0]["actionState"].as_str(), shown["deviceActionResults"][0]["errorMessage"].as_str()),
+        (Some("failed"), Some("Unauthorized to perform client action"))
+    );
 }
 
 #[test]
@@ -257,12 +337,21 @@ fn bodies_axum_cannot_read_still_get_the_services_error_shape() {
     let cloud = TestCloud::start().expect("starts");
     let c = client(&cloud);
     let ops = bearer(&app_token(&cloud, CONTOSO_TENANT, CONTOSO_AUTOMATION_APP, CONTOSO_AUTOMATION_SECRET, GRAPH));
-    let (s, e) = json(c.post(format!("{}/v1.0/$batch", cloud.url())).header("Authorization", &ops).header("Content-Type", "application/json").body("{not json").send().expect("batch"));
+    let (s, e) = json(
+        c.post(format!("{}/v1.0/$batch", cloud.url()))
+            .header("Authorization", &ops)
+            .header("Content-Type", "application/json")
+            .body("{not json")
+            .send()
+            .expect("batch"),
+    );
     assert!(s == 400 && e["error"]["code"] == "BadRequest" && e["error"]["innerError"]["request-id"].is_string(), "{e}");
     let (s, e) = json(c.get(format!("{}/v1.0/nothingHere", cloud.url())).header("Authorization", &ops).send().expect("unknown"));
     assert_eq!((s, e["error"]["code"].as_str()), (404, Some("ResourceNotFound")), "{e}");
     let (s, e) = json(c.delete(format!("{}/api/gateway/DevicePost", cloud.url())).send().expect("method"));
     assert_eq!((s, e["error"]["code"].as_str()), (405, Some("MethodNotAllowed")), "{e}");
-    let (s, e) = json(c.post(format!("{}/{CONTOSO_TENANT}/oauth2/v2.0/token", cloud.url())).header("Content-Type", "application/json").body("{}").send().expect("token"));
+    let (s, e) = json(
+        c.post(format!("{}/{CONTOSO_TENANT}/oauth2/v2.0/token", cloud.url())).header("Content-Type", "application/json").body("{}").send().expect("token"),
+    );
     assert!(s == 415 && e["error"] == "invalid_request" && e["error_description"].as_str().unwrap().starts_with("AADSTS9002313:"), "{e}");
 }

@@ -49,4 +49,3 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
-

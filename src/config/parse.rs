@@ -4,28 +4,18 @@
 use serde_json::Value;
 
 use super::Config;
-use crate::redact;
 use crate::error::{Error, ErrorKind, Result};
+use crate::redact;
 
 /// Keys that look like an attempt to switch certificate checks off. No such option exists; the error
 /// says what to do instead.
-const INSECURE_HINTS: [&str; 6] = [
-    "insecure",
-    "skipcert",
-    "skiptls",
-    "noverify",
-    "acceptinvalid",
-    "disablecert",
-];
+const INSECURE_HINTS: [&str; 6] = ["insecure", "skipcert", "skiptls", "noverify", "acceptinvalid", "disablecert"];
 
 pub(super) fn parse(text: &str) -> Result<Config> {
     // Two steps: syntax first (line/column are what help there), then shape (the key path helps).
     let value: Value = serde_json::from_str(text).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidJson,
-            format!("the configuration is not valid JSON: {e}"),
-        )
-        .with_details(serde_json::json!({ "line": e.line(), "column": e.column() }))
+        Error::new(ErrorKind::InvalidJson, format!("the configuration is not valid JSON: {e}"))
+            .with_details(serde_json::json!({ "line": e.line(), "column": e.column() }))
     })?;
     if !value.is_object() {
         // serde would read a struct from an array by position; a configuration is keyed.
@@ -47,11 +37,7 @@ fn register_secrets(value: &Value) {
             }
         }
     }
-    if let Some(password) = value
-        .get("proxy")
-        .and_then(Value::as_str)
-        .and_then(url_password)
-    {
+    if let Some(password) = value.get("proxy").and_then(Value::as_str).and_then(url_password) {
         redact::register_secret(password);
     }
 }
@@ -60,13 +46,8 @@ fn shape_error(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = err.path().to_string();
     let inner = err.into_inner().to_string();
     let Some((key, expected)) = unknown_field(&inner) else {
-        let message = if path == "." {
-            format!("configuration: {inner}")
-        } else {
-            format!("configuration key `{path}`: {inner}")
-        };
-        return Error::new(ErrorKind::InvalidConfig, message)
-            .with_details(serde_json::json!({ "path": path }));
+        let message = if path == "." { format!("configuration: {inner}") } else { format!("configuration key `{path}`: {inner}") };
+        return Error::new(ErrorKind::InvalidConfig, message).with_details(serde_json::json!({ "path": path }));
     };
     // The path ends at the unknown key for plain objects, at its parent inside `auth` (serde
     // buffers internally tagged enums); name the full key either way.
@@ -78,18 +59,13 @@ fn shape_error(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
         format!("{path}.{key}")
     };
     let mut message = format!("unknown configuration key `{full_key}`: {expected}");
-    let squashed: String = key
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let squashed: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
     if INSECURE_HINTS.iter().any(|hint| squashed.contains(hint)) {
         message.push_str(
             ". Certificate checks cannot be switched off; to trust a private CA (the local cloud, a TLS-inspecting proxy) set `trustedCaFile` to its PEM file",
         );
     }
-    Error::new(ErrorKind::InvalidConfig, message)
-        .with_details(serde_json::json!({ "path": full_key, "unknownKey": key }))
+    Error::new(ErrorKind::InvalidConfig, message).with_details(serde_json::json!({ "path": full_key, "unknownKey": key }))
 }
 
 /// Splits serde's "unknown field `x`, expected one of `a`, `b`" into the key and the "expected" part.
@@ -106,10 +82,7 @@ pub(super) fn url_password(raw: &str) -> Option<&str> {
     let after_scheme = raw.split_once("://")?.1;
     let authority = after_scheme.split(['/', '?', '#']).next()?;
     let userinfo = authority.rsplit_once('@')?.0;
-    userinfo
-        .split_once(':')
-        .map(|(_, password)| password)
-        .filter(|p| !p.is_empty())
+    userinfo.split_once(':').map(|(_, password)| password).filter(|p| !p.is_empty())
 }
 
 /// The URL with its password (if any) replaced by `***`.
@@ -127,32 +100,17 @@ mod tests {
 
     #[test]
     fn proxy_passwords_are_found_and_hidden() {
-        assert_eq!(
-            url_password("http://alice:s3cr%40t@proxy.contoso.com:8080"),
-            Some("s3cr%40t")
-        );
+        assert_eq!(url_password("http://alice:s3cr%40t@proxy.contoso.com:8080"), Some("s3cr%40t"));
         assert_eq!(url_password("http://alice@proxy:8080"), None);
         assert_eq!(url_password("http://proxy:8080/p@th"), None);
-        assert_eq!(
-            redact_url_password("http://alice:pw12345@proxy:8080"),
-            "http://alice:***@proxy:8080"
-        );
-        assert_eq!(
-            redact_url_password("http://proxy:8080"),
-            "http://proxy:8080"
-        );
+        assert_eq!(redact_url_password("http://alice:pw12345@proxy:8080"), "http://alice:***@proxy:8080");
+        assert_eq!(redact_url_password("http://proxy:8080"), "http://proxy:8080");
     }
 
     #[test]
     fn unknown_field_is_read_from_serde_message() {
-        assert_eq!(
-            unknown_field("unknown field `tenantID`, expected one of `cloud`"),
-            Some(("tenantID", "expected one of `cloud`"))
-        );
-        assert_eq!(
-            unknown_field("unknown field `x`, there are no fields"),
-            Some(("x", "there are no fields"))
-        );
+        assert_eq!(unknown_field("unknown field `tenantID`, expected one of `cloud`"), Some(("tenantID", "expected one of `cloud`")));
+        assert_eq!(unknown_field("unknown field `x`, there are no fields"), Some(("x", "there are no fields")));
         assert_eq!(unknown_field("invalid type: string"), None);
     }
 }

@@ -37,10 +37,7 @@ pub(super) fn validate(config: &Config) -> Result<()> {
     }
     for (key, dir) in [("stateDir", &config.state_dir), ("logDir", &config.log_dir)] {
         if dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
-            return Err(invalid(
-                key,
-                "the value is empty; give a folder path or leave the key out".to_owned(),
-            ));
+            return Err(invalid(key, "the value is empty; give a folder path or leave the key out".to_owned()));
         }
     }
     check_numbers(config)?;
@@ -62,22 +59,14 @@ pub fn is_loopback(url: &Url) -> bool {
 }
 
 fn invalid(key: &str, what: String) -> Error {
-    Error::new(
-        ErrorKind::InvalidConfig,
-        format!("configuration key `{key}`: {what}"),
-    )
-    .with_details(serde_json::json!({ "path": key }))
+    Error::new(ErrorKind::InvalidConfig, format!("configuration key `{key}`: {what}")).with_details(serde_json::json!({ "path": key }))
 }
 
 fn check_cloud(cloud: &str) -> Result<()> {
     if cloud == SUPPORTED_CLOUD {
         return Ok(());
     }
-    let government = if cloud.to_ascii_lowercase().contains("gov") {
-        " Azure Government (GCC High, DoD) is not supported by tenant attach."
-    } else {
-        ""
-    };
+    let government = if cloud.to_ascii_lowercase().contains("gov") { " Azure Government (GCC High, DoD) is not supported by tenant attach." } else { "" };
     Err(Error::new(
         ErrorKind::UnsupportedCloud,
         format!("cloud `{cloud}` is not supported: tenant attach works only with `{SUPPORTED_CLOUD}`.{government} Set \"cloud\" to \"{SUPPORTED_CLOUD}\" or leave it out."),
@@ -110,28 +99,16 @@ fn is_guid(s: &str) -> bool {
 /// A DNS name with at least two labels and an alphabetic top-level label (`contoso.onmicrosoft.com`).
 fn is_domain(s: &str) -> bool {
     let labels: Vec<&str> = s.split('.').collect();
-    let label_ok = |l: &&str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
+    let label_ok =
+        |l: &&str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-');
     s.len() <= 253
         && labels.len() >= 2
         && labels.iter().all(label_ok)
-        && labels
-            .last()
-            .is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
+        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
 }
 
 fn check_endpoint(key: &str, raw: &str) -> Result<()> {
-    let url = Url::parse(raw).map_err(|e| {
-        invalid(
-            key,
-            format!("`{raw}` is not an absolute URL ({e}); e.g. https://graph.microsoft.com"),
-        )
-    })?;
+    let url = Url::parse(raw).map_err(|e| invalid(key, format!("`{raw}` is not an absolute URL ({e}); e.g. https://graph.microsoft.com")))?;
     if !url.username().is_empty() || url.password().is_some() {
         // Not echoed: the URL holds credentials.
         return Err(invalid(key, "the URL contains credentials; endpoints take none (sign-in is configured under `auth`)".to_owned()));
@@ -144,7 +121,9 @@ fn check_endpoint(key: &str, raw: &str) -> Result<()> {
         "http" if is_loopback(&url) => Ok(()),
         "http" => Err(invalid(
             key,
-            format!("`{raw}` uses plain http:// to a host that is not this machine; use https:// (plain http is allowed only for 127.0.0.0/8, ::1 and localhost)"),
+            format!(
+                "`{raw}` uses plain http:// to a host that is not this machine; use https:// (plain http is allowed only for 127.0.0.0/8, ::1 and localhost)"
+            ),
         )),
         other => Err(invalid(key, format!("`{raw}` has scheme `{other}`; use https://"))),
     }
@@ -152,16 +131,14 @@ fn check_endpoint(key: &str, raw: &str) -> Result<()> {
 
 fn check_proxy(raw: &str) -> Result<()> {
     // Never echo the proxy URL itself: it may carry a password.
-    let url = Url::parse(raw).map_err(|e| {
-        invalid(
-            "proxy",
-            format!("the value is not a URL ({e}); e.g. http://proxy.contoso.com:8080"),
-        )
-    })?;
+    let url = Url::parse(raw).map_err(|e| invalid("proxy", format!("the value is not a URL ({e}); e.g. http://proxy.contoso.com:8080")))?;
     if !PROXY_SCHEMES.contains(&url.scheme()) {
         return Err(invalid(
             "proxy",
-            format!("the proxy URL has scheme `{}`; use http:// (an HTTP proxy; HTTPS traffic is tunnelled through it and stays encrypted end to end) or socks5://", url.scheme()),
+            format!(
+                "the proxy URL has scheme `{}`; use http:// (an HTTP proxy; HTTPS traffic is tunnelled through it and stays encrypted end to end) or socks5://",
+                url.scheme()
+            ),
         ));
     }
     // Lenient spellings (`http:/host`, `http:\\host`, a tab inside) parse, but the user name and
@@ -181,26 +158,21 @@ fn check_proxy(raw: &str) -> Result<()> {
         ));
     }
     if url.host().is_none() || url.port_or_known_default().is_none() {
-        return Err(invalid(
-            "proxy",
-            "the proxy URL needs a host and a port, e.g. http://proxy.contoso.com:8080".to_owned(),
-        ));
+        return Err(invalid("proxy", "the proxy URL needs a host and a port, e.g. http://proxy.contoso.com:8080".to_owned()));
     }
     // The transport parses the same text with ureq; refuse here whatever it would refuse later.
-    ureq::Proxy::new(raw).map(|_| ()).map_err(|_| invalid("proxy", "the value is not a proxy URL the HTTP client accepts; e.g. http://proxy.contoso.com:8080".to_owned()))
+    ureq::Proxy::new(raw)
+        .map(|_| ())
+        .map_err(|_| invalid("proxy", "the value is not a proxy URL the HTTP client accepts; e.g. http://proxy.contoso.com:8080".to_owned()))
 }
 
 fn check_ca_file(file: &Path) -> Result<()> {
     let shown = file.display();
-    let bytes = std::fs::read(file).map_err(|e| invalid("trustedCaFile", format!("`{shown}` cannot be read ({e}); give the path of a PEM file with the CA certificate")))?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| invalid("trustedCaFile", format!("`{shown}` cannot be read ({e}); give the path of a PEM file with the CA certificate")))?;
     let mut count = 0usize;
     for item in rustls_pemfile::certs(&mut bytes.as_slice()) {
-        item.map_err(|e| {
-            invalid(
-                "trustedCaFile",
-                format!("`{shown}` is not a valid PEM file ({e})"),
-            )
-        })?;
+        item.map_err(|e| invalid("trustedCaFile", format!("`{shown}` is not a valid PEM file ({e})")))?;
         count += 1;
     }
     if count == 0 {
@@ -219,40 +191,24 @@ fn check_numbers(config: &Config) -> Result<()> {
         ("timeouts.requestMs", t.request_ms),
         ("timeouts.retryBudgetMs", t.retry_budget_ms),
         ("timeouts.maxAttempts", u64::from(t.max_attempts)),
-        (
-            "syncIntervalMinutes",
-            u64::from(config.sync_interval_minutes),
-        ),
+        ("syncIntervalMinutes", u64::from(config.sync_interval_minutes)),
     ];
     for (key, value) in positive {
         if value == 0 {
-            return Err(invalid(
-                key,
-                "the value is 0; it must be at least 1 (leave the key out for the default)"
-                    .to_owned(),
-            ));
+            return Err(invalid(key, "the value is 0; it must be at least 1 (leave the key out for the default)".to_owned()));
         }
     }
     // Below a few lines' worth every entry would roll the log over.
     const MIN_LOG_BYTES: u64 = 4096;
     if config.log_max_bytes < MIN_LOG_BYTES {
-        return Err(invalid(
-            "logMaxBytes",
-            format!(
-                "the value is {}; it must be at least {MIN_LOG_BYTES} (default 2621440)",
-                config.log_max_bytes
-            ),
-        ));
+        return Err(invalid("logMaxBytes", format!("the value is {}; it must be at least {MIN_LOG_BYTES} (default 2621440)", config.log_max_bytes)));
     }
     Ok(())
 }
 
 fn check_auth(auth: &AuthConfig) -> Result<()> {
     match auth {
-        AuthConfig::ClientSecret {
-            client_id,
-            client_secret,
-        } => {
+        AuthConfig::ClientSecret { client_id, client_secret } => {
             check_client_id("auth.clientId", client_id)?;
             if client_secret.trim().is_empty() {
                 return Err(invalid("auth.clientSecret", "the value is empty; give the secret of the app registration (Certificates & secrets)".to_owned()));
@@ -265,10 +221,7 @@ fn check_auth(auth: &AuthConfig) -> Result<()> {
         }
         AuthConfig::AccessToken { access_token } => {
             if access_token.trim().is_empty() {
-                return Err(invalid(
-                    "auth.accessToken",
-                    "the value is empty; give an access token, or use another auth kind".to_owned(),
-                ));
+                return Err(invalid("auth.accessToken", "the value is empty; give an access token, or use another auth kind".to_owned()));
             }
         }
     }
@@ -279,10 +232,7 @@ fn check_client_id(key: &str, id: &str) -> Result<()> {
     if is_guid(id) {
         return Ok(());
     }
-    Err(invalid(
-        key,
-        format!("`{id}` is not a GUID; use the Application (client) ID of the app registration"),
-    ))
+    Err(invalid(key, format!("`{id}` is not a GUID; use the Application (client) ID of the app registration")))
 }
 
 #[cfg(test)]
@@ -291,22 +241,10 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for ok in [
-            "http://127.0.0.1:8080",
-            "http://127.3.4.5",
-            "http://[::1]:1",
-            "http://localhost:9",
-            "http://LOCALHOST",
-        ] {
+        for ok in ["http://127.0.0.1:8080", "http://127.3.4.5", "http://[::1]:1", "http://localhost:9", "http://LOCALHOST"] {
             assert!(is_loopback(&Url::parse(ok).unwrap()), "{ok}");
         }
-        for not in [
-            "http://128.0.0.1",
-            "http://localhost.contoso.com",
-            "http://[::2]",
-            "http://10.0.0.1",
-            "http://0.0.0.0",
-        ] {
+        for not in ["http://128.0.0.1", "http://localhost.contoso.com", "http://[::2]", "http://10.0.0.1", "http://0.0.0.0"] {
             assert!(!is_loopback(&Url::parse(not).unwrap()), "{not}");
         }
     }

@@ -28,11 +28,7 @@ pub unsafe fn cancel_flag<'a>(cancel: *const ta_cancel) -> Option<&'a AtomicBool
 /// A new, unset cancel flag. Never NULL. Release with `ta_cancel_free`.
 #[no_mangle]
 pub extern "C" fn ta_cancel_new() -> *mut ta_cancel {
-    guard(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(ta_cancel {
-            flag: AtomicBool::new(false),
-        }))
-    })
+    guard(std::ptr::null_mut(), || Box::into_raw(Box::new(ta_cancel { flag: AtomicBool::new(false) })))
 }
 
 /// Asks every call using `cancel` to stop as soon as it can. Safe from any thread, any number of

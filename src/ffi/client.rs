@@ -28,10 +28,7 @@ pub struct ta_client {
 /// storage for a `ta_client *`. Both only for the duration of the call.
 #[no_mangle]
 #[must_use]
-pub unsafe extern "C" fn ta_client_open(
-    config_json: *const c_char,
-    out_client: *mut *mut ta_client,
-) -> ta_status {
+pub unsafe extern "C" fn ta_client_open(config_json: *const c_char, out_client: *mut *mut ta_client) -> ta_status {
     boundary(|| {
         // SAFETY: the caller passes NULL or a NUL-terminated string valid for the call.
         let json = unsafe { c_str(config_json, "config_json") }?;
@@ -51,10 +48,7 @@ pub unsafe extern "C" fn ta_client_open(
 /// storage for a `char *`.
 #[no_mangle]
 #[must_use]
-pub unsafe extern "C" fn ta_client_config_json(
-    client: *const ta_client,
-    out_json: *mut *mut c_char,
-) -> ta_status {
+pub unsafe extern "C" fn ta_client_config_json(client: *const ta_client, out_json: *mut *mut c_char) -> ta_status {
     boundary(|| {
         // SAFETY: the caller passes NULL or a live handle from ta_client_open.
         let client = unsafe { handle(client, "client") }?;

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::status::ta_status;
 use super::strings::into_c_string;
-use crate::redact;
 use crate::error::Error;
+use crate::redact;
 
 thread_local! {
     static LAST_ERROR: RefCell<Option<Error>> = const { RefCell::new(None) };
@@ -99,13 +99,7 @@ pub(crate) fn to_json(err: &Error) -> String {
         details: err.details.as_ref(),
     };
     // Serialising plain strings and numbers cannot fail; the fallback keeps the contract anyway.
-    serde_json::to_string(&json).unwrap_or_else(|_| {
-        format!(
-            "{{\"status\":\"{}\",\"code\":{}}}",
-            status.name(),
-            status as i32
-        )
-    })
+    serde_json::to_string(&json).unwrap_or_else(|_| format!("{{\"status\":\"{}\",\"code\":{}}}", status.name(), status as i32))
 }
 
 /// The last error on this thread as JSON, or NULL when the last status-returning call on this thread

@@ -35,8 +35,7 @@ where
     F: FnOnce() -> Result<()>,
 {
     error::clear();
-    let outcome =
-        catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| Err(panic_error(&*payload)));
+    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| Err(panic_error(&*payload)));
     match outcome {
         Ok(()) => ta_status::Ok,
         Err(err) => {
@@ -78,21 +77,13 @@ fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
 /// (the duration of the call).
 pub unsafe fn c_str<'a>(ptr: *const c_char, name: &str) -> Result<&'a str> {
     if ptr.is_null() {
-        return Err(Error::invalid_argument(format!(
-            "`{name}` is NULL; pass a NUL-terminated UTF-8 string"
-        )));
+        return Err(Error::invalid_argument(format!("`{name}` is NULL; pass a NUL-terminated UTF-8 string")));
     }
     // SAFETY: non-NULL and NUL-terminated for the call, as the caller guarantees.
     let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
     std::str::from_utf8(bytes).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidUtf8,
-            format!(
-                "`{name}` is not valid UTF-8 (first bad byte at offset {}); pass strings as UTF-8",
-                e.valid_up_to()
-            ),
-        )
-        .with_details(serde_json::json!({ "argument": name, "offset": e.valid_up_to() }))
+        Error::new(ErrorKind::InvalidUtf8, format!("`{name}` is not valid UTF-8 (first bad byte at offset {}); pass strings as UTF-8", e.valid_up_to()))
+            .with_details(serde_json::json!({ "argument": name, "offset": e.valid_up_to() }))
     })
 }
 
@@ -104,8 +95,7 @@ pub fn json_arg<T: DeserializeOwned>(text: &str, name: &str) -> Result<T> {
             .with_details(serde_json::json!({ "argument": name, "path": path, "line": inner.line(), "column": inner.column() }))
     };
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| error(e.path().to_string(), e.into_inner()))?;
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| error(e.path().to_string(), e.into_inner()))?;
     // Trailing text after the value ("{}x") is malformed JSON too.
     de.end().map_err(|e| error(".".to_owned(), e))?;
     crate::json::refuse_duplicate_keys(text, ErrorKind::InvalidJson, &format!("`{name}`"))?;
@@ -118,9 +108,7 @@ pub fn json_arg<T: DeserializeOwned>(text: &str, name: &str) -> Result<T> {
 /// `ptr` is NULL or was returned by this library's matching `_new`/`_open` and not yet freed.
 pub unsafe fn handle<'a, T>(ptr: *const T, name: &str) -> Result<&'a T> {
     // SAFETY: the caller guarantees a live handle when non-NULL.
-    unsafe { ptr.as_ref() }.ok_or_else(|| {
-        Error::invalid_argument(format!("`{name}` is NULL; pass a handle from the library"))
-    })
+    unsafe { ptr.as_ref() }.ok_or_else(|| Error::invalid_argument(format!("`{name}` is NULL; pass a handle from the library")))
 }
 
 /// An out-parameter, checked for NULL up front so that a call fails before doing any work, and
@@ -144,15 +132,8 @@ impl<T> Out<'_, T> {
 /// `ptr` is NULL or valid for writing a `T` for `'a` (the duration of the call).
 pub unsafe fn out_ptr<'a, T>(ptr: *mut T, name: &str) -> Result<Out<'a, T>> {
     std::ptr::NonNull::new(ptr)
-        .map(|ptr| Out {
-            ptr,
-            _call: std::marker::PhantomData,
-        })
-        .ok_or_else(|| {
-            Error::invalid_argument(format!(
-                "`{name}` is NULL; pass the address of a variable to receive the result"
-            ))
-        })
+        .map(|ptr| Out { ptr, _call: std::marker::PhantomData })
+        .ok_or_else(|| Error::invalid_argument(format!("`{name}` is NULL; pass the address of a variable to receive the result")))
 }
 
 /// Test hook: panics inside the boundary, to prove a Rust panic becomes `TA_STATUS_PANIC` and the

@@ -113,11 +113,16 @@ pub unsafe extern "C" fn ta_client_set_device_code_callback(client: *const ta_cl
 /// Pointers NULL or valid for the call; `client` live.
 #[no_mangle]
 #[must_use]
-pub unsafe extern "C" fn ta_client_register(client: *const ta_client, options_json: *const c_char, cancel: *const ta_cancel, out_json: *mut *mut c_char) -> ta_status {
+pub unsafe extern "C" fn ta_client_register(
+    client: *const ta_client,
+    options_json: *const c_char,
+    cancel: *const ta_cancel,
+    out_json: *mut *mut c_char,
+) -> ta_status {
     with_client(client, cancel, out_json, |c, cancelled| {
-            // SAFETY: NULL or valid for the call.
-            let options = opt_str(options_json, "options_json")?.unwrap_or("");
-            c.register(options, cancelled)
+        // SAFETY: NULL or valid for the call.
+        let options = opt_str(options_json, "options_json")?.unwrap_or("");
+        c.register(options, cancelled)
     })
 }
 
@@ -138,11 +143,16 @@ pub unsafe extern "C" fn ta_client_status(client: *const ta_client, cancel: *con
 /// Pointers NULL or valid for the call; `client` live.
 #[no_mangle]
 #[must_use]
-pub unsafe extern "C" fn ta_client_set_upload_settings(client: *const ta_client, settings_json: *const c_char, cancel: *const ta_cancel, out_json: *mut *mut c_char) -> ta_status {
+pub unsafe extern "C" fn ta_client_set_upload_settings(
+    client: *const ta_client,
+    settings_json: *const c_char,
+    cancel: *const ta_cancel,
+    out_json: *mut *mut c_char,
+) -> ta_status {
     with_client(client, cancel, out_json, |c, cancelled| {
-            // SAFETY: NULL or valid for the call.
-            let settings = unsafe { c_str(settings_json, "settings_json") }?;
-            c.set_upload_settings(settings, cancelled)
+        // SAFETY: NULL or valid for the call.
+        let settings = unsafe { c_str(settings_json, "settings_json") }?;
+        c.set_upload_settings(settings, cancelled)
     })
 }
 
@@ -224,14 +234,14 @@ pub unsafe extern "C" fn ta_client_sync_devices(
     // SAFETY: the caller's callback and pointer, used on this thread during the call.
     let progress = unsafe { Progress::new(progress, user) };
     with_client(client, cancel, out_json, |c, cancelled| {
-            // SAFETY: NULL or valid for the call.
-            let devices = unsafe { c_str(devices_json, "devices_json") }?;
-            // SAFETY: NULL or valid for the call.
-            let options = sync_options(unsafe { opt_str(options_json, "options_json") }?)?;
-            let items = crate::inventory::parse_json(devices)?;
-            let total = items.len() as u64;
-            let report = c.sync_devices(crate::sync::Input::Items(&mut items.into_iter().map(Ok)), total, options, &mut |d, t| progress.report(d, t), cancelled)?;
-            serde_json::to_value(report).map_err(|e| Error::internal(e.to_string()))
+        // SAFETY: NULL or valid for the call.
+        let devices = unsafe { c_str(devices_json, "devices_json") }?;
+        // SAFETY: NULL or valid for the call.
+        let options = sync_options(unsafe { opt_str(options_json, "options_json") }?)?;
+        let items = crate::inventory::parse_json(devices)?;
+        let total = items.len() as u64;
+        let report = c.sync_devices(crate::sync::Input::Items(&mut items.into_iter().map(Ok)), total, options, &mut |d, t| progress.report(d, t), cancelled)?;
+        serde_json::to_value(report).map_err(|e| Error::internal(e.to_string()))
     })
 }
 
@@ -254,29 +264,31 @@ pub unsafe extern "C" fn ta_client_sync_devices_file(
     // SAFETY: the caller's callback and pointer, used on this thread during the call.
     let progress = unsafe { Progress::new(progress, user) };
     with_client(client, cancel, out_json, |c, cancelled| {
-            // SAFETY: NULL or valid for the call.
-            let path = std::path::PathBuf::from(unsafe { c_str(path, "path") }?);
-            // SAFETY: NULL or valid for the call.
-            let options = sync_options(unsafe { opt_str(options_json, "options_json") }?)?;
-            let open = || std::fs::File::open(&path).map_err(|e| Error::io(&format!("cannot open the device file {}", path.display()), &e));
-            if path.is_dir() {
-                return Err(Error::new(ErrorKind::InvalidArgument, format!("`path` {} is a folder; give the path of the device file (a JSON array or NDJSON, one device per line)", path.display())));
-            }
-            let mut head = [0u8; 64];
-            let n = std::io::Read::read(&mut open()?, &mut head)
-                .map_err(|e| Error::io(&format!("cannot read the device file {}", path.display()), &e))?;
-            let is_array = head[..n].iter().find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF) == Some(&b'[');
-            let report = if is_array {
-                let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&format!("cannot read {} as UTF-8 text", path.display()), &e))?;
-                let items = crate::inventory::parse_json(&text)?;
-                let total = items.len() as u64;
-                c.sync_devices(crate::sync::Input::Items(&mut items.into_iter().map(Ok)), total, options, &mut |d, t| progress.report(d, t), cancelled)?
-            } else {
-                let total = crate::inventory::count_ndjson_records(std::io::BufReader::new(open()?)).unwrap_or(0);
-                let mut reader = std::io::BufReader::with_capacity(1 << 20, open()?);
-                c.sync_devices(crate::sync::Input::Ndjson(&mut reader), total, options, &mut |d, t| progress.report(d, t), cancelled)?
-            };
-            serde_json::to_value(report).map_err(|e| Error::internal(e.to_string()))
+        // SAFETY: NULL or valid for the call.
+        let path = std::path::PathBuf::from(unsafe { c_str(path, "path") }?);
+        // SAFETY: NULL or valid for the call.
+        let options = sync_options(unsafe { opt_str(options_json, "options_json") }?)?;
+        let open = || std::fs::File::open(&path).map_err(|e| Error::io(&format!("cannot open the device file {}", path.display()), &e));
+        if path.is_dir() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("`path` {} is a folder; give the path of the device file (a JSON array or NDJSON, one device per line)", path.display()),
+            ));
+        }
+        let mut head = [0u8; 64];
+        let n = std::io::Read::read(&mut open()?, &mut head).map_err(|e| Error::io(&format!("cannot read the device file {}", path.display()), &e))?;
+        let is_array = head[..n].iter().find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF) == Some(&b'[');
+        let report = if is_array {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&format!("cannot read {} as UTF-8 text", path.display()), &e))?;
+            let items = crate::inventory::parse_json(&text)?;
+            let total = items.len() as u64;
+            c.sync_devices(crate::sync::Input::Items(&mut items.into_iter().map(Ok)), total, options, &mut |d, t| progress.report(d, t), cancelled)?
+        } else {
+            let total = crate::inventory::count_ndjson_records(std::io::BufReader::new(open()?)).unwrap_or(0);
+            let mut reader = std::io::BufReader::with_capacity(1 << 20, open()?);
+            c.sync_devices(crate::sync::Input::Ndjson(&mut reader), total, options, &mut |d, t| progress.report(d, t), cancelled)?
+        };
+        serde_json::to_value(report).map_err(|e| Error::internal(e.to_string()))
     })
 }
 
@@ -287,11 +299,16 @@ pub unsafe extern "C" fn ta_client_sync_devices_file(
 /// Pointers NULL or valid for the call; `client` live.
 #[no_mangle]
 #[must_use]
-pub unsafe extern "C" fn ta_client_list_devices(client: *const ta_client, filter: *const c_char, cancel: *const ta_cancel, out_json: *mut *mut c_char) -> ta_status {
+pub unsafe extern "C" fn ta_client_list_devices(
+    client: *const ta_client,
+    filter: *const c_char,
+    cancel: *const ta_cancel,
+    out_json: *mut *mut c_char,
+) -> ta_status {
     with_client(client, cancel, out_json, |c, cancelled| {
-            // SAFETY: NULL or valid for the call.
-            let filter = unsafe { opt_str(filter, "filter") }?;
-            Ok(Value::Array(c.list_devices(filter, cancelled)?))
+        // SAFETY: NULL or valid for the call.
+        let filter = unsafe { opt_str(filter, "filter") }?;
+        Ok(Value::Array(c.list_devices(filter, cancelled)?))
     })
 }
 
@@ -313,12 +330,12 @@ pub unsafe extern "C" fn ta_client_trigger_action(
     out_json: *mut *mut c_char,
 ) -> ta_status {
     with_client(client, cancel, out_json, |c, cancelled| {
-            // SAFETY: NULL or valid for the call.
-            let action = unsafe { c_str(action, "action") }?;
-            // SAFETY: NULL or valid for the call.
-            let ids: Vec<String> = json_arg(unsafe { c_str(device_ids_json, "device_ids_json") }?, "device_ids_json")?;
-            crate::actions::Action::parse(action)?;
-            Ok(Value::Array(c.trigger_action(&ids, action, cancelled)?))
+        // SAFETY: NULL or valid for the call.
+        let action = unsafe { c_str(action, "action") }?;
+        // SAFETY: NULL or valid for the call.
+        let ids: Vec<String> = json_arg(unsafe { c_str(device_ids_json, "device_ids_json") }?, "device_ids_json")?;
+        crate::actions::Action::parse(action)?;
+        Ok(Value::Array(c.trigger_action(&ids, action, cancelled)?))
     })
 }
 
@@ -341,10 +358,10 @@ pub unsafe extern "C" fn ta_client_receive_notifications(
     out_json: *mut *mut c_char,
 ) -> ta_status {
     with_client(client, cancel, out_json, |c, cancelled| {
-            // SAFETY: NULL or valid for the call.
-            let users = unsafe { c_str(discovered_users_json, "discovered_users_json") }?;
-            let decisions = c.receive_notifications(users, timeout_seconds.into(), cancelled)?;
-            serde_json::to_value(decisions).map_err(|e| Error::internal(e.to_string()))
+        // SAFETY: NULL or valid for the call.
+        let users = unsafe { c_str(discovered_users_json, "discovered_users_json") }?;
+        let decisions = c.receive_notifications(users, timeout_seconds.into(), cancelled)?;
+        serde_json::to_value(decisions).map_err(|e| Error::internal(e.to_string()))
     })
 }
 
@@ -365,13 +382,13 @@ pub unsafe extern "C" fn ta_client_complete_notification(
     out_json: *mut *mut c_char,
 ) -> ta_status {
     with_client(client, cancel, out_json, |c, cancelled| {
-            // SAFETY: NULL or valid for the call.
-            let id = unsafe { c_str(notification_id, "notification_id") }?;
-            // SAFETY: NULL or valid for the call.
-            let reason = unsafe { opt_str(reason, "reason") }?;
-            // SAFETY: NULL or valid for the call.
-            let task = unsafe { opt_str(task_guid, "task_guid") }?;
-            c.complete_notification(id, succeeded != 0, reason, task, cancelled)
+        // SAFETY: NULL or valid for the call.
+        let id = unsafe { c_str(notification_id, "notification_id") }?;
+        // SAFETY: NULL or valid for the call.
+        let reason = unsafe { opt_str(reason, "reason") }?;
+        // SAFETY: NULL or valid for the call.
+        let task = unsafe { opt_str(task_guid, "task_guid") }?;
+        c.complete_notification(id, succeeded != 0, reason, task, cancelled)
     })
 }
 

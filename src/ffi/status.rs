@@ -70,10 +70,7 @@ impl ta_status {
 
     /// The status for a raw value a C caller passed, `None` when it is not one (a newer caller?).
     pub fn from_raw(value: c_int) -> Option<ta_status> {
-        usize::try_from(value)
-            .ok()
-            .and_then(|i| Self::ALL.get(i))
-            .copied()
+        usize::try_from(value).ok().and_then(|i| Self::ALL.get(i)).copied()
     }
 
     /// The C name, `TA_STATUS_INVALID_JSON`.
@@ -195,27 +192,19 @@ mod tests {
             ErrorKind::Internal,
             ErrorKind::Panic,
         ];
-        let statuses: std::collections::HashSet<ta_status> =
-            kinds.iter().map(|k| ta_status::from(*k)).collect();
+        let statuses: std::collections::HashSet<ta_status> = kinds.iter().map(|k| ta_status::from(*k)).collect();
         assert_eq!(statuses.len(), kinds.len());
         // The snake_case kind and the C name agree: invalid_json <-> TA_STATUS_INVALID_JSON.
         for kind in kinds {
             let status = ta_status::from(kind);
-            assert_eq!(
-                status.name(),
-                format!("TA_STATUS_{}", kind.as_str().to_uppercase())
-            );
+            assert_eq!(status.name(), format!("TA_STATUS_{}", kind.as_str().to_uppercase()));
         }
     }
 
     #[test]
     fn unknown_values_have_a_name_too() {
         // SAFETY: ta_status_name returns a static NUL-terminated string.
-        let name = |v| {
-            unsafe { std::ffi::CStr::from_ptr(ta_status_name(v)) }
-                .to_str()
-                .map(str::to_owned)
-        };
+        let name = |v| unsafe { std::ffi::CStr::from_ptr(ta_status_name(v)) }.to_str().map(str::to_owned);
         assert_eq!(name(0).as_deref(), Ok("TA_STATUS_OK"));
         assert_eq!(name(23).as_deref(), Ok("TA_STATUS_PANIC"));
         assert_eq!(name(24).as_deref(), Ok("TA_STATUS_UNKNOWN"));

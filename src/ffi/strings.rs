@@ -6,9 +6,7 @@ use crate::error::{Error, Result};
 
 /// Hands a Rust string to C. The caller owns the result and releases it with `ta_string_free`.
 pub(crate) fn into_c_string(s: String) -> Result<*mut c_char> {
-    CString::new(s).map(CString::into_raw).map_err(|_| {
-        Error::internal("a result string contained a NUL character and cannot be returned to C")
-    })
+    CString::new(s).map(CString::into_raw).map_err(|_| Error::internal("a result string contained a NUL character and cannot be returned to C"))
 }
 
 /// Releases a string returned by this library (`ta_last_error_json`, `ta_client_config_json`, ...).
@@ -32,9 +30,7 @@ pub unsafe extern "C" fn ta_string_free(s: *mut c_char) {
 /// The string is static: never free it.
 #[no_mangle]
 pub extern "C" fn ta_version() -> *const c_char {
-    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
-        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-    ) {
+    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
         Ok(v) => v,
         Err(_) => panic!("the package version contains a NUL"),
     };

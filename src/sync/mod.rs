@@ -43,7 +43,9 @@ pub enum Mode {
 pub enum Scope {
     All,
     /// One collection, with its child collections (`collection_tree`: parent → children).
-    Collection { collection_id: String },
+    Collection {
+        collection_id: String,
+    },
 }
 
 impl Scope {
@@ -86,14 +88,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            mode: Mode::Auto,
-            dry_run: false,
-            max_records: 2_500,
-            max_bytes: 4 * 1024 * 1024,
-            collection_tree: HashMap::new(),
-            interval_minutes: 15,
-        }
+        Options { mode: Mode::Auto, dry_run: false, max_records: 2_500, max_bytes: 4 * 1024 * 1024, collection_tree: HashMap::new(), interval_minutes: 15 }
     }
 }
 
@@ -290,8 +285,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 return Ok(());
             }
         };
-        let eligible = record.is_client
-            && self.in_scope.as_ref().is_none_or(|set| record.collection_ids.iter().any(|c| set.contains(c.as_str())));
+        let eligible = record.is_client && self.in_scope.as_ref().is_none_or(|set| record.collection_ids.iter().any(|c| set.contains(c.as_str())));
         if !eligible {
             self.sender.report.ineligible += 1;
             return Ok(());
@@ -331,8 +325,7 @@ impl<'a, 'h> Run<'a, 'h> {
         let Run { started, kind, full, sync_id, total, options, seen, seen_known, mut batcher, mut sender, hooks, .. } = self;
         // The state's devices that the input did not list are deleted; none when it listed them all.
         if kind == "delta" && seen_known < sender.store.state().devices.len() as u64 {
-            let mut gone: Vec<String> =
-                sender.store.state().devices.keys().filter(|k| !seen.contains_key(&***k)).map(|k| k.to_string()).collect();
+            let mut gone: Vec<String> = sender.store.state().devices.keys().filter(|k| !seen.contains_key(&***k)).map(|k| k.to_string()).collect();
             gone.sort_unstable();
             for sms_id in gone {
                 if let Some(done) = batcher.add_deletion(&sms_id) {
@@ -349,8 +342,7 @@ impl<'a, 'h> Run<'a, 'h> {
 
         let Sender { store, mut report, .. } = sender;
         let now = chrono::Utc::now();
-        report.next_run_time =
-            (now + chrono::Duration::minutes(options.interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        report.next_run_time = (now + chrono::Duration::minutes(options.interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         if !options.dry_run {
             let last_sync = LastSync {
                 sync_id: sync_id.clone(),
@@ -377,10 +369,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 report.considered, report.uploaded, report.deleted, report.unchanged, report.skipped_count, report.batches, report.duration_ms
             ));
             let next = now + chrono::Duration::minutes(options.interval_minutes.into());
-            log.info(format!(
-                "Next run time will be at approximately: {}",
-                next.with_timezone(&chrono::Local).format("%m/%d/%Y %H:%M:%S")
-            ));
+            log.info(format!("Next run time will be at approximately: {}", next.with_timezone(&chrono::Local).format("%m/%d/%Y %H:%M:%S")));
         }
         Ok(report)
     }
@@ -403,9 +392,7 @@ fn choose_kind(store: &StateStore, target: &Target, mode: Mode) -> (&'static str
         Mode::Auto if state.full_sync_in_progress.is_some() => Some("the previous full sync did not finish".to_owned()),
         Mode::Auto if state.last_sync.is_none() => Some("first upload of this hierarchy".to_owned()),
         Mode::Auto if state.tenant_id != target.tenant_id => Some("the hierarchy is attached to another tenant now".to_owned()),
-        Mode::Auto if state.scope != target.scope.to_gateway() || state.scope_version != target.scope_version => {
-            Some("the upload scope changed".to_owned())
-        }
+        Mode::Auto if state.scope != target.scope.to_gateway() || state.scope_version != target.scope_version => Some("the upload scope changed".to_owned()),
         Mode::Auto => None,
     };
     match why_full {

@@ -123,11 +123,7 @@ impl StateStore {
             state = SyncState::default();
             full_mentioned.clear();
         }
-        let journal = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(JOURNAL))
-            .map_err(|e| io_error("open the sync journal", &dir, &e))?;
+        let journal = OpenOptions::new().create(true).append(true).open(dir.join(JOURNAL)).map_err(|e| io_error("open the sync journal", &dir, &e))?;
         Ok(StateStore { dir, hierarchy_id: hierarchy_id.to_owned(), _lock: lock, journal, state, full_mentioned, warnings, line_cache })
     }
 
@@ -236,10 +232,7 @@ impl StateStore {
         let json = serde_json::to_string(record).map_err(|e| Error::internal(format!("cannot serialise a journal record: {e}")))?;
         let line = format!("{:016x} {json}\n", xxhash_rust::xxh3::xxh3_64(json.as_bytes()));
         let path = self.dir.join(JOURNAL);
-        self.journal
-            .write_all(line.as_bytes())
-            .and_then(|_| self.journal.sync_data())
-            .map_err(|e| io_error("record an acknowledged batch in", &path, &e))
+        self.journal.write_all(line.as_bytes()).and_then(|_| self.journal.sync_data()).map_err(|e| io_error("record an acknowledged batch in", &path, &e))
     }
 }
 
@@ -295,10 +288,7 @@ fn read_snapshot(path: &Path, hierarchy_id: &str) -> std::result::Result<Option<
     reader.read_line(&mut header_line).map_err(|e| Damage::Corrupt(format!("it cannot be read: {e}")))?;
     let format = serde_json::from_str::<Value>(&header_line).ok().and_then(|v| v.get("format").and_then(Value::as_u64));
     if let Some(f) = format.filter(|f| *f > FORMAT as u64) {
-        return Err(Damage::Newer(format!(
-            "the sync state {} has format {f}, written by a newer version of tenant-attach; use that version",
-            path.display()
-        )));
+        return Err(Damage::Newer(format!("the sync state {} has format {f}, written by a newer version of tenant-attach; use that version", path.display())));
     }
     let header: Header = serde_json::from_str(&header_line).map_err(|e| Damage::Corrupt(format!("its header is damaged ({e})")))?;
     if header.hierarchy_id != hierarchy_id {
@@ -360,21 +350,11 @@ fn set_aside(dir: &Path, name: &str, why: &str) -> Result<String> {
     let path = dir.join(name);
     let aside = dir.join(format!("{name}.corrupt-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
     std::fs::rename(&path, &aside).map_err(|e| io_error("set aside the damaged", &path, &e))?;
-    Ok(format!(
-        "the sync state file {} was damaged ({why}); it was kept as {} and the next upload is a full sync",
-        path.display(),
-        aside.display()
-    ))
+    Ok(format!("the sync state file {} was damaged ({why}); it was kept as {} and the next upload is a full sync", path.display(), aside.display()))
 }
 
 fn lock(path: &Path, hierarchy_id: &str) -> Result<File> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| io_error("open the lock file", path, &e))?;
+    let mut file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(|e| io_error("open the lock file", path, &e))?;
     match file.try_lock() {
         Ok(()) => {
             let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| write!(file, "{}", std::process::id()));
@@ -387,9 +367,7 @@ fn lock(path: &Path, hierarchy_id: &str) -> Result<File> {
             let who = if owner.is_empty() { "another process".to_owned() } else { format!("another process (pid {owner})") };
             Err(Error::new(
                 ErrorKind::StateLocked,
-                format!(
-                    "the sync state of hierarchy {hierarchy_id} is in use by {who}; wait for that upload to finish, or stop it, then run again"
-                ),
+                format!("the sync state of hierarchy {hierarchy_id} is in use by {who}; wait for that upload to finish, or stop it, then run again"),
             )
             .with_details(serde_json::json!({ "lockFile": path, "pid": owner.parse::<u32>().ok() })))
         }

@@ -11,11 +11,7 @@ pub const GATEWAY: &str = "https://gateway.configmgr.manage.microsoft.com/.defau
 pub fn client(cloud: &CloudHandle) -> Client {
     let pem = std::fs::read(cloud.ca_file()).expect("CA file");
     let ca = reqwest::Certificate::from_pem(&pem).expect("CA parses");
-    Client::builder()
-        .add_root_certificate(ca)
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .expect("client")
+    Client::builder().add_root_certificate(ca).timeout(std::time::Duration::from_secs(60)).build().expect("client")
 }
 
 pub fn json(r: Response) -> (u16, Value) {
