@@ -204,7 +204,8 @@ struct Run<'a, 'h> {
     /// and of its content: the deletions are what the state has beyond it, the next line cache
     /// is made of it.
     seen: FxHashMap<std::sync::Arc<str>, (u64, u64)>,
-    /// How many of `seen` the state already holds: when all of them, nothing is to be deleted.
+    /// How many of `seen` the state already holds (counted in delta runs, the only ones that
+    /// delete): when all of them, nothing is to be deleted.
     seen_known: u64,
     /// Lines recognised through the line cache.
     cache_hits: u64,
@@ -307,11 +308,13 @@ impl<'a, 'h> Run<'a, 'h> {
         serde_json::to_writer(&mut self.json, &record.device).map_err(|e| Error::internal(format!("cannot serialise a device: {e}")))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&self.json);
         self.seen.insert(std::sync::Arc::from(record.device.sms_id.as_str()), (line_hash.unwrap_or(0), hash));
-        let known = self.sender.store.state().devices.get(record.device.sms_id.as_str());
-        self.seen_known += u64::from(known.is_some());
-        if !self.full && known == Some(&hash) {
-            self.sender.report.unchanged += 1;
-            return Ok(());
+        if !self.full {
+            let known = self.sender.store.state().devices.get(record.device.sms_id.as_str());
+            self.seen_known += u64::from(known.is_some());
+            if known == Some(&hash) {
+                self.sender.report.unchanged += 1;
+                return Ok(());
+            }
         }
         if let Some(done) = self.batcher.add_device(&record.device.sms_id, hash, &self.json) {
             self.sender.queue(done, self.hooks, self.total)?;
