@@ -11,12 +11,15 @@ function Get-TenantAttachNativeLibraryPath {
     }
     $onWindows = ($PSVersionTable.PSEdition -eq 'Desktop') -or (Get-Variable -Name IsWindows -ValueOnly -ErrorAction SilentlyContinue)
     $onMac = Get-Variable -Name IsMacOS -ValueOnly -ErrorAction SilentlyContinue
+    # The architecture of this process, not of the OS: an x86 or x64 (emulated) PowerShell on an
+    # ARM64 Windows machine loads the DLL of its own architecture.
     $arch = 'x64'
     try {
-        $arch = ([System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture).ToString().ToLowerInvariant()
+        $arch = ([System.Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture).ToString().ToLowerInvariant()
     }
     catch {
-        if ($env:PROCESSOR_ARCHITECTURE -eq 'ARM64') { $arch = 'arm64' }
+        # Windows PowerShell 5.1 on .NET Framework before 4.7.1 has no RuntimeInformation.
+        $arch = switch ($env:PROCESSOR_ARCHITECTURE) { 'ARM64' { 'arm64' } 'x86' { 'x86' } default { 'x64' } }
     }
     if ($onWindows) {
         $os = 'win'; $file = 'tenant_attach.dll'
@@ -34,9 +37,12 @@ if (-not ('TenantAttach.Interop.TenantAttachClient' -as [type])) {
     Add-Type -Path (Join-Path $PSScriptRoot 'TenantAttach.Interop.cs')
 }
 $nativePath = Get-TenantAttachNativeLibraryPath
-if (-not (Test-Path -LiteralPath $nativePath)) {
-    $available = (Get-ChildItem -Path (Join-Path $PSScriptRoot 'bin') -Directory -ErrorAction SilentlyContinue).Name -join ', '
-    throw "TenantAttach: the native library for this platform is not at $nativePath (this copy of the module has: $(if ($available) { $available } else { 'none' })). Build it with scripts/package-module.sh on this platform, or set TENANT_ATTACH_LIBRARY."
+if (-not (Test-Path -LiteralPath $nativePath -PathType Leaf)) {
+    $binFolder = Join-Path $PSScriptRoot 'bin'
+    $available = @(Get-ChildItem -LiteralPath $binFolder -Directory -ErrorAction SilentlyContinue | ForEach-Object { $_.Name }) -join ', '
+    if (-not $available) { $available = 'none' }
+    throw ("TenantAttach: the native library for this platform is not at $nativePath (this copy of the module has native libraries for: $available). " +
+        'Install the TenantAttach package built for this platform, build it here with scripts/package-module.sh, or set TENANT_ATTACH_LIBRARY to the absolute path of the library.')
 }
 [TenantAttach.Interop.NativeLibraryLoader]::Load($nativePath)
 

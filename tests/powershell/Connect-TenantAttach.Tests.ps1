@@ -1,5 +1,8 @@
 # Pester 5 tests of Connect-TenantAttach against the real library (TENANT_ATTACH_LIBRARY).
+Set-StrictMode -Version Latest
+
 BeforeAll {
+    Set-StrictMode -Version Latest
     Import-Module (Join-Path $PSScriptRoot '../../powershell/TenantAttach/TenantAttach.psd1') -Force
 }
 

@@ -1,8 +1,10 @@
 # Pester 5 tests of every TenantAttach cmdlet against the real library and tenant-attach-cloud
-# (TENANT_ATTACH_LIBRARY, TA_CLOUD_URL and TA_CLOUD_CA, set by scripts/test.sh). Run when pwsh is
-# installed; scripts/test.sh says so plainly when it is not.
+# (TENANT_ATTACH_LIBRARY, TA_CLOUD_URL and TA_CLOUD_CA, set by scripts/test.sh). Run in strict mode,
+# in three cultures, by scripts/test.sh.
+Set-StrictMode -Version Latest
 
 BeforeAll {
+    Set-StrictMode -Version Latest
     Import-Module (Join-Path $PSScriptRoot '../../powershell/TenantAttach/TenantAttach.psd1') -Force
     $script:Url = $env:TA_CLOUD_URL
     $script:Ca = $env:TA_CLOUD_CA
@@ -103,6 +105,19 @@ Describe 'Onboarding, upload, devices and actions' {
         $report.PSObject.TypeNames | Should -Contain 'TenantAttach.SyncReport'
     }
 
+    It 'Sync-TenantAttachDevice warns of each skipped record, named or not, and goes on' {
+        $records = @(
+            New-CMDeviceLike 'PS-ÅÄÖ-01' 'GUID:5E000001'
+            [pscustomobject]@{ Name = 'PS-NOSMSID'; IsClient = $true }
+            [pscustomobject]@{ IsClient = $true; DeviceOS = 'Microsoft Windows NT Workstation 10.0' }
+        )
+        $report = $records | Sync-TenantAttachDevice -WhatIf -WarningVariable warnings -WarningAction SilentlyContinue
+        $report.dryRun | Should -BeTrue
+        $warnings.Count | Should -Be 2
+        $warnings[0].Message | Should -Match '^Skipped record 1 \(PS-NOSMSID\): '
+        $warnings[1].Message | Should -Match '^Skipped record 2: '
+    }
+
     It 'Sync-TenantAttachDevice reads an NDJSON file' {
         $file = Join-Path $script:Work 'devices.ndjson'
         '{"Name":"PS-ÅÄÖ-01","SMSID":"GUID:5E000001","IsClient":true,"ClientVersion":"5.00.9130.1000"}' | Set-Content -Path $file -Encoding utf8
@@ -112,6 +127,23 @@ Describe 'Onboarding, upload, devices and actions' {
     It 'Set-TenantAttachUploadScope changes the scope' {
         (Set-TenantAttachUploadScope -CollectionId PS100012 -Confirm:$false).scopeVersion | Should -BeGreaterThan 1
         Set-TenantAttachUploadScope -All -Confirm:$false | Out-Null
+        (Get-TenantAttachStatus).UploadScope | Should -Be 'all'
+    }
+
+    It 'Set-TenantAttachUploadScope -CoManagementAutoEnroll alone keeps the scope' {
+        Set-TenantAttachUploadScope -CollectionId PS100012 -Confirm:$false | Out-Null
+        $record = Set-TenantAttachUploadScope -CoManagementAutoEnroll $true -Confirm:$false
+        $record.coManagementAutoEnroll | Should -BeTrue
+        $status = Get-TenantAttachStatus
+        $status.UploadScope | Should -Be 'collection'
+        $status.CollectionId | Should -Be 'PS100012'
+        $status.CoManagementAutoEnroll | Should -BeTrue
+        Set-TenantAttachUploadScope -All -CoManagementAutoEnroll $false -Confirm:$false | Out-Null
+        (Get-TenantAttachStatus).UploadScope | Should -Be 'all'
+    }
+
+    It 'Set-TenantAttachUploadScope without any setting asks for one instead of guessing' {
+        { Set-TenantAttachUploadScope -Confirm:$false } | Should -Throw
         (Get-TenantAttachStatus).UploadScope | Should -Be 'all'
     }
 
@@ -147,6 +179,30 @@ Describe 'Onboarding, upload, devices and actions' {
         $authorized.Count | Should -Be 2
         $authorized[0].templateId | Should -Be 'RequestMachinePolicy'
         ($authorized | Complete-TenantAttachNotification -Succeeded -Confirm:$false).status | Should -Be @('succeeded', 'succeeded')
+    }
+
+    It 'Receive-TenantAttachNotification takes users with only some of the properties' {
+        Connect-Person 2
+        Get-TenantAttachDevice -Name 'PS-KIOSK*' | Invoke-TenantAttachDeviceAction -Action AppEvaluationCycle | Out-Null
+        Connect-Site
+        # No UserPrincipalName: strict mode must not trip over the missing property.
+        $users = @([pscustomobject]@{ AadUserId = 'a0000000-0000-4000-8000-000000000002'; AdDiscovered = 'Yes'; AzureAdDiscovered = 'Yes' })
+        $received = @(Receive-TenantAttachNotification -DiscoveredUser $users -TimeoutSeconds 5)
+        $received.Count | Should -Be 1
+        $received[0].decision | Should -Be 'authorized'
+        $received[0].templateId | Should -Be 'AppDeplEvalNow'
+        $received | Complete-TenantAttachNotification -Succeeded -Confirm:$false | Out-Null
+    }
+
+    It 'Receive-TenantAttachNotification with an empty user list refuses the actions, with a warning' {
+        Connect-Person 2
+        Get-TenantAttachDevice -Name 'PS-KIOSK*' | Invoke-TenantAttachDeviceAction -Action SyncMachinePolicy | Out-Null
+        Connect-Site
+        $received = @(Receive-TenantAttachNotification -DiscoveredUser @() -TimeoutSeconds 5 -WarningVariable warned -WarningAction SilentlyContinue)
+        $warned.Count | Should -Be 1
+        $received.Count | Should -Be 1
+        $received[0].decision | Should -Be 'refused'
+        $received[0].unauthorized | Should -BeTrue
     }
 
     It 'Test-TenantAttachEndpoint reports each endpoint' {

@@ -45,3 +45,83 @@ function ConvertFrom-TenantAttachJson {
         $item
     }
 }
+
+# An optional member of a result object, by a dotted path ('onboarding.uploadScope.collectionId'),
+# or $null where any step is missing: the library leaves out members it has no value for, and the
+# module runs in strict mode, where reading a missing property throws.
+function Get-TenantAttachMember {
+    param(
+        [AllowNull()] [object] $InputObject,
+        [Parameter(Mandatory)] [string] $Name
+    )
+    $current = $InputObject
+    foreach ($step in $Name.Split('.')) {
+        if ($null -eq $current) { return $null }
+        if ($current -is [System.Collections.IDictionary]) {
+            $current = if ($current.Contains($step)) { $current[$step] } else { $null }
+            continue
+        }
+        $property = $current.PSObject.Properties[$step]
+        $current = if ($property) { $property.Value } else { $null }
+    }
+    return $current
+}
+
+# A file system path for the library, which knows nothing of PowerShell drives and locations: a
+# relative path is resolved against PowerShell's current file system location (not the process's
+# working folder, and not the current location when that is another provider's, such as the
+# ConfigMgr site drive PS1:), and a path on a drive of another provider is refused.
+function Resolve-TenantAttachFilePath {
+    param(
+        [Parameter(Mandatory)] [System.Management.Automation.PSCmdlet] $Cmdlet,
+        [Parameter(Mandatory)] [string] $Path,
+        [Parameter(Mandatory)] [string] $ParameterName,
+        [switch] $MustExist
+    )
+    $sessionPaths = $Cmdlet.SessionState.Path
+    $provider = $null
+    $drive = $null
+    $driveName = $null
+    $resolved = $null
+    if ($Path -eq '~' -or $Path.StartsWith('~/') -or $Path.StartsWith('~\')) {
+        # The home folder of the file system provider, not of the current location's provider.
+        $Path = [System.IO.Path]::Combine((Get-PSProvider -PSProvider FileSystem).Home, $Path.Substring([Math]::Min(2, $Path.Length)))
+    }
+    if ($sessionPaths.IsPSAbsolute($Path, [ref]$driveName) -or [System.IO.Path]::IsPathRooted($Path)) {
+        try {
+            $resolved = $sessionPaths.GetUnresolvedProviderPathFromPSPath($Path, [ref]$provider, [ref]$drive)
+        }
+        catch {
+            $provider = $null
+        }
+        if (-not $provider -or $provider.Name -ne 'FileSystem') {
+            $exception = New-Object System.ArgumentException("-$ParameterName '$Path' is not a file system path. Give a folder or file on a disk, for example C:\TenantAttach\State.")
+            $Cmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.NotAFileSystemPath', 'InvalidArgument', $Path)))
+        }
+    }
+    else {
+        $base = $sessionPaths.CurrentFileSystemLocation.ProviderPath
+        $resolved = [System.IO.Path]::GetFullPath([System.IO.Path]::Combine($base, $Path))
+    }
+    if ($MustExist -and -not (Test-Path -LiteralPath $resolved)) {
+        $exception = New-Object System.Management.Automation.ItemNotFoundException("-$ParameterName '$Path' does not exist (looked for $resolved).")
+        $Cmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.PathNotFound', 'ObjectNotFound', $Path)))
+    }
+    return $resolved
+}
+
+# A date and time as the library and the cloud read them (RFC 3339, UTC), whatever the
+# culture: a Thai culture would otherwise write the Buddhist year (2573 for 2030).
+function ConvertTo-TenantAttachTimestamp {
+    param([Parameter(Mandatory)] [datetime] $DateTime)
+    return $DateTime.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+# An RFC 3339 timestamp from the library as a local DateTime, whatever the culture. ConvertFrom-Json
+# of PowerShell 7 already turns such strings into DateTime values (of varying Kind); Windows
+# PowerShell 5.1 leaves them as strings.
+function ConvertFrom-TenantAttachTimestamp {
+    param([Parameter(Mandatory)] [object] $Value)
+    if ($Value -is [datetime]) { return $Value.ToLocalTime() }
+    return [System.DateTimeOffset]::Parse([string]$Value, [System.Globalization.CultureInfo]::InvariantCulture).LocalDateTime
+}

@@ -41,11 +41,11 @@ function Connect-TenantAttach {
     if ($TenantId) { $config.tenantId = $TenantId }
     if ($SiteCode) { $config.siteCode = $SiteCode.ToUpperInvariant() }
     if ($HierarchyId) { $config.hierarchyId = $HierarchyId }
-    if ($Endpoint) { $config.endpoints = $Endpoint }
+    if ($Endpoint) { $config.endpoints = ConvertTo-TenantAttachEndpointSet -Cmdlet $PSCmdlet -Endpoint $Endpoint }
     if ($Proxy) { $config.proxy = $Proxy }
-    if ($TrustedCaFile) { $config.trustedCaFile = (Resolve-Path -LiteralPath $TrustedCaFile).ProviderPath }
-    if ($StateDirectory) { $config.stateDir = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($StateDirectory) }
-    if ($LogDirectory) { $config.logDir = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($LogDirectory) }
+    if ($TrustedCaFile) { $config.trustedCaFile = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $TrustedCaFile -ParameterName TrustedCaFile -MustExist }
+    if ($StateDirectory) { $config.stateDir = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $StateDirectory -ParameterName StateDirectory }
+    if ($LogDirectory) { $config.logDir = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $LogDirectory -ParameterName LogDirectory }
     switch ($PSCmdlet.ParameterSetName) {
         'ClientSecret' {
             $config.auth = @{ kind = 'clientSecret'; clientId = $ClientId; clientSecret = (ConvertFrom-TenantAttachSecureString $ClientSecret) }
@@ -87,12 +87,13 @@ function Connect-TenantAttach {
     $effective = $client.ConfigJson | ConvertFrom-Json
     $session = [pscustomobject]@{
         PSTypeName  = 'TenantAttach.Session'
-        Cloud       = $effective.cloud
-        TenantId    = $effective.tenantId
-        SiteCode    = $effective.siteCode
-        HierarchyId = $effective.hierarchyId
-        AuthKind    = $effective.auth.kind
-        LogDir      = $effective.logDir
+        Cloud       = Get-TenantAttachMember $effective 'cloud'
+        TenantId    = Get-TenantAttachMember $effective 'tenantId'
+        SiteCode    = Get-TenantAttachMember $effective 'siteCode'
+        HierarchyId = Get-TenantAttachMember $effective 'hierarchyId'
+        AuthKind    = Get-TenantAttachMember $effective 'auth.kind'
+        StateDir    = Get-TenantAttachMember $effective 'stateDir'
+        LogDir      = Get-TenantAttachMember $effective 'logDir'
         Version     = [TenantAttach.Interop.TenantAttachClient]::Version
     }
     Write-Verbose ("Connected: tenant {0}, site {1}, library {2}" -f $session.TenantId, $session.SiteCode, $session.Version)

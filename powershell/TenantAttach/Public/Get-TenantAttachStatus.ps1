@@ -9,20 +9,20 @@ function Get-TenantAttachStatus {
     param()
     $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
     $status = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.Status() } | ConvertFrom-Json
-    $onboarding = $status.onboarding
-    $last = if ($status.local) { $status.local.lastSync } else { $null }
+    $lastSyncTime = Get-TenantAttachMember $status 'local.lastSync.completedDateTime'
+    $nextRunTime = Get-TenantAttachMember $status 'nextRunTime'
     [pscustomobject]@{
         PSTypeName             = 'TenantAttach.Status'
-        Onboarded              = $status.onboarded
-        TenantId               = if ($onboarding) { $onboarding.tenantId } else { $null }
-        AppId                  = if ($onboarding) { $onboarding.appId } else { $null }
-        UploadScope            = if ($onboarding) { $onboarding.uploadScope.kind } else { $null }
-        CollectionId           = if ($onboarding) { $onboarding.uploadScope.collectionId } else { $null }
-        CoManagementAutoEnroll = if ($onboarding) { $onboarding.coManagementAutoEnroll } else { $null }
-        LastSyncKind           = if ($last) { $last.kind } else { $null }
-        LastSyncTime           = if ($last) { [datetime]$last.completedDateTime } else { $null }
-        LastSyncUploaded       = if ($last) { $last.uploaded } else { $null }
-        DevicesInCloud         = if ($status.local) { $status.local.devices } else { $null }
-        NextRunTime            = if ($status.nextRunTime) { [datetime]$status.nextRunTime } else { $null }
+        Onboarded              = [bool](Get-TenantAttachMember $status 'onboarded')
+        TenantId               = Get-TenantAttachMember $status 'onboarding.tenantId'
+        AppId                  = Get-TenantAttachMember $status 'onboarding.appId'
+        UploadScope            = Get-TenantAttachMember $status 'onboarding.uploadScope.kind'
+        CollectionId           = Get-TenantAttachMember $status 'onboarding.uploadScope.collectionId'
+        CoManagementAutoEnroll = Get-TenantAttachMember $status 'onboarding.coManagementAutoEnroll'
+        LastSyncKind           = Get-TenantAttachMember $status 'local.lastSync.kind'
+        LastSyncTime           = if ($lastSyncTime) { ConvertFrom-TenantAttachTimestamp $lastSyncTime } else { $null }
+        LastSyncUploaded       = Get-TenantAttachMember $status 'local.lastSync.uploaded'
+        DevicesInCloud         = Get-TenantAttachMember $status 'local.devices'
+        NextRunTime            = if ($nextRunTime) { ConvertFrom-TenantAttachTimestamp $nextRunTime } else { $null }
     }
 }

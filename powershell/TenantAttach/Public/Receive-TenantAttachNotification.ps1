@@ -15,20 +15,27 @@ function Receive-TenantAttachNotification {
     [CmdletBinding()]
     param(
         [Parameter(Mandatory)]
+        [AllowEmptyCollection()]
         [psobject[]] $DiscoveredUser,
         [ValidateRange(0, 60)]
         [int] $TimeoutSeconds = 30
     )
     $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
-    $users = foreach ($u in $DiscoveredUser) {
-        @{
-            aadUserId         = [string]$u.AadUserId
-            userPrincipalName = [string]$u.UserPrincipalName
-            adDiscovered      = [bool]($u.AdDiscovered -in @($true, 'True', 'Yes', 1, '1'))
-            azureAdDiscovered = [bool]($u.AzureAdDiscovered -in @($true, 'True', 'Yes', 1, '1'))
-        }
+    if ($DiscoveredUser.Count -eq 0) {
+        Write-Warning 'No discovered users were given: every action received now is refused as unauthorized. Pass the users of AD and Azure AD user discovery with -DiscoveredUser.'
     }
-    $json = ConvertTo-Json -InputObject @($users) -Depth 3 -Compress
+    $yes = @($true, 'True', 'Yes', 1, '1')
+    $users = New-Object System.Collections.Generic.List[object]
+    foreach ($u in $DiscoveredUser) {
+        if ($null -eq $u) { continue }
+        $users.Add(@{
+                aadUserId         = [string](Get-TenantAttachMember $u 'AadUserId')
+                userPrincipalName = [string](Get-TenantAttachMember $u 'UserPrincipalName')
+                adDiscovered      = [bool]((Get-TenantAttachMember $u 'AdDiscovered') -in $yes)
+                azureAdDiscovered = [bool]((Get-TenantAttachMember $u 'AzureAdDiscovered') -in $yes)
+            })
+    }
+    $json = ConvertTo-Json -InputObject @($users.ToArray()) -Depth 3 -Compress
     $decisions = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.ReceiveNotifications($json, [uint32]$TimeoutSeconds) }
     ConvertFrom-TenantAttachJson -Json $decisions -TypeName 'TenantAttach.Notification'
 }

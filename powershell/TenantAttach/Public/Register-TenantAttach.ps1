@@ -17,6 +17,7 @@ function Register-TenantAttach {
     param(
         [ValidateSet('All', 'Collection')]
         [string] $UploadScope = 'All',
+        [ValidatePattern('^[A-Za-z0-9]{3}[0-9A-Fa-f]{5}$')]
         [string] $CollectionId,
         [switch] $CoManagementAutoEnroll,
         [Parameter(ParameterSetName = 'Create')]
@@ -32,14 +33,18 @@ function Register-TenantAttach {
     )
     $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
     if ($CollectionId) { $UploadScope = 'Collection' }
+    elseif ($UploadScope -eq 'Collection') {
+        $exception = New-Object System.ArgumentException('-UploadScope Collection needs -CollectionId, the collection whose members are uploaded (for example PS100012).')
+        $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.CollectionIdMissing', 'InvalidArgument', $null)))
+    }
     $options = [ordered]@{ coManagementAutoEnroll = [bool]$CoManagementAutoEnroll }
-    $options.uploadScope = if ($UploadScope -eq 'Collection') { @{ kind = 'collection'; collectionId = $CollectionId } } else { @{ kind = 'all' } }
+    $options.uploadScope = if ($UploadScope -eq 'Collection') { @{ kind = 'collection'; collectionId = $CollectionId.ToUpperInvariant() } } else { @{ kind = 'all' } }
     if ($AppName) { $options.appName = $AppName }
     if ($PSCmdlet.ParameterSetName -eq 'Import') {
         $options.import = @{
             clientId     = $ImportClientId
             clientSecret = (ConvertFrom-TenantAttachSecureString $ImportClientSecret)
-            secretExpiry = $SecretExpiry.ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+            secretExpiry = ConvertTo-TenantAttachTimestamp $SecretExpiry
             appIdUri     = $AppIdUri
         }
     }
@@ -48,21 +53,25 @@ function Register-TenantAttach {
     $result = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.Register($json) }
     $json = $null
     $parsed = $result | ConvertFrom-Json
+    $result = $null
     $secret = $null
-    if ($parsed.PSObject.Properties['createdApp'] -and $parsed.createdApp.clientSecret) {
-        $secret = ConvertTo-SecureString -String $parsed.createdApp.clientSecret -AsPlainText -Force
+    $plainSecret = Get-TenantAttachMember $parsed 'createdApp.clientSecret'
+    if ($plainSecret) {
+        $secret = ConvertTo-SecureString -String $plainSecret -AsPlainText -Force
+        $plainSecret = $null
+        $parsed.createdApp.clientSecret = $null
     }
     [pscustomobject]@{
-        PSTypeName           = 'TenantAttach.Registration'
-        HierarchyId          = $parsed.onboarding.hierarchyId
-        TenantId             = $parsed.onboarding.tenantId
-        AppId                = $parsed.onboarding.appId
-        AppIdUri             = $parsed.onboarding.appIdUri
-        ServicePrincipalId   = if ($parsed.PSObject.Properties['createdApp']) { $parsed.createdApp.servicePrincipalId } else { $null }
-        ClientSecret         = $secret
-        UploadScope          = $parsed.onboarding.uploadScope.kind
-        CollectionId         = $parsed.onboarding.uploadScope.collectionId
-        CoManagementAutoEnroll = $parsed.onboarding.coManagementAutoEnroll
-        AlreadyOnboarded     = $parsed.alreadyOnboarded
+        PSTypeName             = 'TenantAttach.Registration'
+        HierarchyId            = Get-TenantAttachMember $parsed 'onboarding.hierarchyId'
+        TenantId               = Get-TenantAttachMember $parsed 'onboarding.tenantId'
+        AppId                  = Get-TenantAttachMember $parsed 'onboarding.appId'
+        AppIdUri               = Get-TenantAttachMember $parsed 'onboarding.appIdUri'
+        ServicePrincipalId     = Get-TenantAttachMember $parsed 'createdApp.servicePrincipalId'
+        ClientSecret           = $secret
+        UploadScope            = Get-TenantAttachMember $parsed 'onboarding.uploadScope.kind'
+        CollectionId           = Get-TenantAttachMember $parsed 'onboarding.uploadScope.collectionId'
+        CoManagementAutoEnroll = Get-TenantAttachMember $parsed 'onboarding.coManagementAutoEnroll'
+        AlreadyOnboarded       = [bool](Get-TenantAttachMember $parsed 'alreadyOnboarded')
     }
 }

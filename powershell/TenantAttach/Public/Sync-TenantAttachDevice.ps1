@@ -56,8 +56,9 @@ function Sync-TenantAttachDevice {
             }
         }
         if ($PSCmdlet.ParameterSetName -eq 'File') {
-            $full = (Resolve-Path -LiteralPath $Path).ProviderPath
-            $report = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $Path -Call { $session.SyncDevicesFile($full, $optionsJson, $progress) }
+            # Not $full: PowerShell's variable names ignore case, so that would be the -Full switch.
+            $devicesFile = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $Path -ParameterName Path -MustExist
+            $report = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $Path -Call { $session.SyncDevicesFile($devicesFile, $optionsJson, $progress) }
         }
         else {
             $json = ConvertTo-Json -InputObject @($devices.ToArray()) -Depth 4 -Compress
@@ -65,8 +66,10 @@ function Sync-TenantAttachDevice {
         }
         Write-Progress -Activity 'Uploading devices to tenant attach' -Completed
         $result = ConvertFrom-TenantAttachJson -Json $report -TypeName 'TenantAttach.SyncReport'
-        foreach ($skipped in @($result.skipped)) {
-            if ($skipped) { Write-Warning ("Skipped record {0} {1}: {2}" -f $skipped.index, $skipped.name, $skipped.reason) }
+        foreach ($skipped in @(Get-TenantAttachMember $result 'skipped')) {
+            if ($null -eq $skipped) { continue }
+            $name = Get-TenantAttachMember $skipped 'name'
+            Write-Warning ('Skipped record {0}{1}: {2}' -f (Get-TenantAttachMember $skipped 'index'), $(if ($name) { " ($name)" } else { '' }), (Get-TenantAttachMember $skipped 'reason'))
         }
         $result
     }
