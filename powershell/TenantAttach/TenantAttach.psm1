@@ -19,7 +19,8 @@ function Get-TenantAttachNativeLibraryPath {
     }
     catch {
         # Windows PowerShell 5.1 on .NET Framework before 4.7.1 has no RuntimeInformation.
-        $arch = switch ($env:PROCESSOR_ARCHITECTURE) { 'ARM64' { 'arm64' } 'x86' { 'x86' } default { 'x64' } }
+        if ($env:PROCESSOR_ARCHITECTURE -eq 'ARM64') { $arch = 'arm64' }
+        elseif ($env:PROCESSOR_ARCHITECTURE -eq 'x86') { $arch = 'x86' }
     }
     if ($onWindows) {
         $os = 'win'; $file = 'tenant_attach.dll'
