@@ -90,6 +90,19 @@ fn check_app_id_uri(uri: &str, tenants: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The first object of a Graph collection that matches an OData `$filter`, if any.
+fn find_one(services: &Services, collection: &str, filter: &str, cancelled: Cancelled<'_>) -> Result<Option<Value>> {
+    let mut url = url::Url::parse(&format!("{}{collection}", services.graph)).map_err(|e| Error::invalid_config(format!("endpoints.graph: {e}")))?;
+    url.query_pairs_mut().append_pair("$filter", filter);
+    let page = services.graph("GET", url.as_str(), None, &format!("looking up {collection}"), cancelled)?;
+    Ok(page["value"].as_array().and_then(|v| v.first()).cloned())
+}
+
+/// A string literal inside an OData filter: single quotes doubled.
+fn odata_quote(text: &str) -> String {
+    text.replace('\'', "''")
+}
+
 /// Registers the hierarchy; returns the result (with the created app's secret, shown once).
 pub fn register(config: &Config, services: &Services, options: RegisterOptions, log: &dyn Fn(&str), cancelled: Cancelled<'_>) -> Result<Value> {
     let hierarchy = require(&config.hierarchy_id, "hierarchyId")?;
@@ -136,16 +149,27 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
             }
             let name = options.app_name.clone().unwrap_or_else(|| format!("ConfigMgr tenant attach {site}"));
             let uri = format!("api://{tenant_guid}/ConfigMgrService-{hierarchy}");
-            log(&format!("Creating app {name} ({uri})"));
-            let app = services.graph(
-                "POST",
-                "/v1.0/applications",
-                Some(&json!({ "displayName": name, "identifierUris": [uri], "signInAudience": "AzureADMyOrg" })),
-                "creating the app",
-                cancelled,
-            )?;
-            let object_id = app["id"].as_str().unwrap_or_default().to_owned();
-            let app_id = app["appId"].as_str().unwrap_or_default().to_owned();
+            // Converge on an app left by an earlier onboarding of this hierarchy (offboarding keeps
+            // the app, and an onboarding may have stopped after creating it): Azure AD keeps
+            // identifier URIs unique, so creating it again would fail.
+            let (object_id, app_id) = match find_one(services, "/v1.0/applications", &format!("identifierUris/any(x:x eq '{}')", odata_quote(&uri)), cancelled)?
+            {
+                Some(app) => {
+                    log(&format!("Reusing app {} ({uri}) of an earlier onboarding; adding a new secret", app["appId"].as_str().unwrap_or_default()));
+                    (app["id"].as_str().unwrap_or_default().to_owned(), app["appId"].as_str().unwrap_or_default().to_owned())
+                }
+                None => {
+                    log(&format!("Creating app {name} ({uri})"));
+                    let app = services.graph(
+                        "POST",
+                        "/v1.0/applications",
+                        Some(&json!({ "displayName": name, "identifierUris": [uri], "signInAudience": "AzureADMyOrg" })),
+                        "creating the app",
+                        cancelled,
+                    )?;
+                    (app["id"].as_str().unwrap_or_default().to_owned(), app["appId"].as_str().unwrap_or_default().to_owned())
+                }
+            };
             let secret = services.graph(
                 "POST",
                 &format!("/v1.0/applications/{object_id}/addPassword"),
@@ -156,7 +180,10 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
             if let Some(text) = secret["secretText"].as_str() {
                 crate::redact::register_secret(text);
             }
-            let sp = services.graph("POST", "/v1.0/servicePrincipals", Some(&json!({ "appId": app_id })), "creating the service principal", cancelled)?;
+            let sp = match find_one(services, "/v1.0/servicePrincipals", &format!("appId eq '{}'", odata_quote(&app_id)), cancelled)? {
+                Some(sp) => sp,
+                None => services.graph("POST", "/v1.0/servicePrincipals", Some(&json!({ "appId": app_id })), "creating the service principal", cancelled)?,
+            };
             log(&format!("Created app {app_id} (object {object_id}) and service principal {}", sp["id"].as_str().unwrap_or("")));
             let created = json!({ "appObjectId": object_id, "servicePrincipalId": sp["id"], "clientSecret": secret["secretText"], "secretExpiry": secret["endDateTime"] });
             (services, app_id, uri, Some(created))

@@ -108,6 +108,19 @@ fn a_global_administrator_onboards_by_device_code_and_uploads() {
     admin.unregister(NEVER).expect("offboards");
     assert!(cloud.device_ids(HIERARCHY).is_empty());
     assert_eq!(upload(&site, &devices(1, "x")).expect_err("not onboarded").kind, ErrorKind::NotOnboarded);
+
+    // Onboarding again after offboarding reuses the app (Azure AD keeps its identifier URI unique),
+    // with a new secret that works; the old one keeps working until it expires.
+    let back = admin.register(r#"{"uploadScope":{"kind":"all"}}"#, NEVER).expect("onboards again after offboarding");
+    assert_eq!(back["alreadyOnboarded"], false);
+    assert_eq!(back["appId"], app_id.as_str());
+    assert_eq!(back["createdApp"]["servicePrincipalId"], created["servicePrincipalId"]);
+    let new_secret = back["createdApp"]["clientSecret"].as_str().expect("a new secret").to_owned();
+    assert_ne!(new_secret, secret);
+    let site =
+        Client::open_json(&config(&cloud, dir.path(), CONTOSO_TENANT, json!({ "kind": "clientSecret", "clientId": app_id, "clientSecret": new_secret })))
+            .expect("opens");
+    assert_eq!(upload(&site, &devices(3, "5.00.9132.1000")).expect("uploads with the new secret").uploaded, 3);
 }
 
 fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

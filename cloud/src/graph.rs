@@ -82,11 +82,58 @@ fn app_json(a: &App) -> Value {
     })
 }
 
-async fn list_applications(State(state): State<AppState>, Extension(RequestId(rid)): Extension<RequestId>, headers: HeaderMap) -> Response {
+async fn list_applications(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
+    let filter = match q.get("$filter").map(|f| application_filter(f)).transpose() {
+        Ok(f) => f,
+        Err(message) => return graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", &message, &rid),
+    };
     let inner = state.lock();
-    let apps = inner.data.apps.values().filter(|a| a.tenant_id == c.tenant_id).map(app_json).collect();
+    let apps = inner
+        .data
+        .apps
+        .values()
+        .filter(|a| a.tenant_id == c.tenant_id)
+        .filter(|a| match &filter {
+            None => true,
+            Some(ApplicationFilter::IdentifierUri(uri)) => a.identifier_uris.iter().any(|u| u.eq_ignore_ascii_case(uri)),
+            Some(ApplicationFilter::AppId(id)) => a.app_id.eq_ignore_ascii_case(id),
+        })
+        .map(app_json)
+        .collect();
     collection("applications", &state.base_url, apps)
+}
+
+/// The `$filter`s on applications that onboarding uses, as Azure AD reads them:
+/// `identifierUris/any(x:x eq 'api://...')` and `appId eq '...'`. Azure AD refuses a filter it
+/// does not support with 400, and so does this.
+enum ApplicationFilter {
+    IdentifierUri(String),
+    AppId(String),
+}
+
+fn application_filter(filter: &str) -> Result<ApplicationFilter, String> {
+    let literal = |text: &str| -> Option<String> {
+        let inner = text.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+        Some(inner.replace("''", "'"))
+    };
+    let f = filter.trim();
+    if let Some(rest) = f.strip_prefix("identifierUris/any(") {
+        let body = rest.strip_suffix(')').unwrap_or_default();
+        if let Some((var, condition)) = body.split_once(':') {
+            if let Some(value) = condition.trim().strip_prefix(var.trim()).and_then(|c| c.trim_start().strip_prefix("eq ")).and_then(literal) {
+                return Ok(ApplicationFilter::IdentifierUri(value));
+            }
+        }
+    } else if let Some(value) = f.strip_prefix("appId eq ").and_then(literal) {
+        return Ok(ApplicationFilter::AppId(value));
+    }
+    Err(format!("Unsupported or invalid query filter clause specified for property 'applications': {filter}"))
 }
 
 async fn create_application(

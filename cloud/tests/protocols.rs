@@ -355,3 +355,29 @@ fn bodies_axum_cannot_read_still_get_the_services_error_shape() {
     );
     assert!(s == 415 && e["error"] == "invalid_request" && e["error_description"].as_str().unwrap().starts_with("AADSTS9002313:"), "{e}");
 }
+
+#[test]
+fn applications_are_found_by_identifier_uri_or_app_id_and_other_filters_are_refused() {
+    let cloud = TestCloud::start().expect("starts");
+    let c = client(&cloud);
+    let (app_id, _) = onboard(&cloud, CONTOSO_TENANT, "admin@contoso.onmicrosoft.com", HIERARCHY);
+    let graph = user_bearer(&cloud, CONTOSO_TENANT, "admin@contoso.onmicrosoft.com", GRAPH);
+    let list = |filter: &str| {
+        let mut url = reqwest::Url::parse(&format!("{}/v1.0/applications", cloud.url())).unwrap();
+        url.query_pairs_mut().append_pair("$filter", filter);
+        json(c.get(url).header("Authorization", &graph).send().expect("list applications"))
+    };
+    let uri = format!("api://{CONTOSO_TENANT}/ConfigMgrService-{HIERARCHY}");
+    let ids = |v: &Value| v["value"].as_array().unwrap().iter().map(|a| a["appId"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+
+    let (s, found) = list(&format!("identifierUris/any(x:x eq '{uri}')"));
+    assert_eq!((s, ids(&found)), (200, vec![app_id.clone()]), "{found}");
+    let (s, found) = list(&format!("identifierUris/any(u: u eq '{}')", uri.to_uppercase()));
+    assert_eq!((s, ids(&found)), (200, vec![app_id.clone()]), "identifier URIs compare without case: {found}");
+    let (s, found) = list(&format!("appId eq '{app_id}'"));
+    assert_eq!((s, ids(&found)), (200, vec![app_id.clone()]), "{found}");
+    let (s, none) = list("identifierUris/any(x:x eq 'api://nobody/O''Brien')");
+    assert_eq!((s, ids(&none).len()), (200, 0), "{none}");
+    let (s, e) = list("displayName eq 'x'");
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("Request_UnsupportedQuery")), "{e}");
+}
