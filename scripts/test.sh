@@ -3,11 +3,12 @@
 #   Rust      cargo nextest, or scripts/cargo-tests.sh where nextest is missing (unit, integration, doc tests)
 #   C         tests/c/test_*.c, gcc -Wall -Wextra -Werror -pedantic, AddressSanitizer + UBSan
 #   C++       the header compiled as C++17
-#   C#        tests/csharp/*.cs with the module's TenantAttach.Interop.cs, mcs + mono
+#   C#        tests/csharp/*.cs with the module's TenantAttach.Interop.cs, mcs -langversion:5 + mono,
+#             and the same sources on .NET 10 under xunit (scripts/test-dotnet.sh, tests/dotnet)
 #   Examples  examples/c and examples/csharp against a local cloud
 #   PS-parse  every .ps1/.psm1/.psd1 parsed by PowerShell's parser (and tree-sitter); Test-ModuleManifest
 #   Pester    tests/powershell/*.Tests.ps1 in pwsh 7 with strict mode, in three cultures (default, de-DE, th-TH)
-#   Interop   tests/interop/run.sh (MSAL, Graph SDK, Chromium against the local cloud) when present
+#   Interop   tests/interop/run.sh (MSAL for Python, MSAL.NET, Graph SDK, Chromium against the local cloud)
 #   Format    cargo fmt --all --check (rustfmt.toml)
 #   Fuzz      scripts/fuzz.sh: each cargo fuzz target for FUZZ_SECONDS (default 20)
 #   Demo      cargo run --example demo
@@ -232,6 +233,15 @@ if [ -e "${cs_sources[0]}" ]; then
     record "C# (build)" 0 1 0
   fi
 fi
+
+section "C# (.NET $(dotnet --version 2>/dev/null || echo 'not installed'), xunit: tests/dotnet with the same sources)"
+# The same C# sources on CoreCLR, as a C# tool or PowerShell 7 loads them; on a cloud of its own,
+# since the end-to-end suite onboards the same hierarchy again.
+main_url=$TA_CLOUD_URL main_ca=$TA_CLOUD_CA
+start_cloud dotnet
+TENANT_ATTACH_LIBRARY="$LIB" run_tap "$BUILD/dotnet.out" 1200 bash scripts/test-dotnet.sh
+record "C# (.NET xunit)" "$TAP_OK" "$TAP_NOT_OK" 0
+TA_CLOUD_URL=$main_url TA_CLOUD_CA=$main_ca
 
 # --- The examples in C and C# against the test cloud ------------------------------------------------
 section "Examples (examples/c, examples/csharp against the test cloud)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Microsoft's own clients and a real browser against tenant-attach-cloud (the built binary):
-# MSAL for Python (tokens), the Graph SDK for JavaScript (Graph calls), headless Chromium (the
-# admin page, whose click arrives through the gateway). Prints TAP lines; exit 1 on any failure.
+# MSAL for Python and MSAL.NET (tokens), the Graph SDK for JavaScript (Graph calls), headless
+# Chromium (the admin page, whose click arrives through the gateway). Prints TAP lines; exit 1 on any
+# failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 WORK=$(mktemp -d)
@@ -23,6 +24,19 @@ start_cloud https
 python3 tests/interop/setup_cloud.py "$URL" "$CA" >"$WORK/setup.json" || { echo "not ok - setting up the cloud failed"; exit 1; }
 echo "# MSAL for Python $(python3 -c 'import msal; print(msal.__version__)') against $URL"
 python3 tests/interop/test_msal.py "$URL" "$CA" || status=1
+# MSAL.NET on the same cloud (tests/interop/msal-dotnet; its build output goes to target/dotnet/).
+if command -v dotnet >/dev/null 2>&1; then
+  export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+  MSAL_NET=tests/interop/msal-dotnet/MsalInterop.csproj
+  if timeout -k 10 600 dotnet build "$MSAL_NET" --nologo -v quiet -clp:NoSummary >"$WORK/msal-dotnet-build.log" 2>&1; then
+    echo "# MSAL.NET (Microsoft.Identity.Client) on .NET $(dotnet --version) against $URL"
+    timeout -k 10 300 dotnet run --project "$MSAL_NET" --no-build -- "$URL" "$CA" || status=1
+  else
+    cat "$WORK/msal-dotnet-build.log"; echo "not ok 1 - tests/interop/msal-dotnet does not build (see above)"; status=1
+  fi
+else
+  echo "not ok 1 - dotnet is not installed (MSAL.NET is tested with the .NET SDK)"; status=1
+fi
 echo "# Microsoft Graph SDK for JavaScript against $URL"
 NODE_EXTRA_CA_CERTS="$CA" node tests/interop/graph_sdk.mjs "$URL" || status=1
 
