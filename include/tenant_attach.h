@@ -62,6 +62,9 @@ typedef enum ta_status {
   TA_STATUS_EXPIRED = 21,
   TA_STATUS_INTERNAL = 22,
   TA_STATUS_PANIC = 23,
+  // An upload stopped before sending anything by the deletion guard (empty or wholly ineligible
+  // input, or more deletions than allowed); the error's details say how many and how to allow it.
+  TA_STATUS_DELETION_REFUSED = 24,
 } ta_status;
 
 // A cancel flag. May be shared by any number of threads and calls at once; it starts unset and
@@ -210,8 +213,11 @@ enum ta_status ta_client_unregister(const struct ta_client *client,
 
 // Uploads devices (`Sync-TenantAttachDevice`): `devices_json` is a JSON array of Get-CMDevice-shaped
 // objects. `options_json` (NULL for defaults): `{"mode":"auto"|"full"|"partial","dryRun":false,
-// "maxRecords":2500,"maxBytes":4194304,"collectionTree":{"PS100012":["PS100020"]}}`. Progress is
-// reported as (records considered, total). The result is the run's report (docs/SYNC.md).
+// "maxRecords":2500,"maxBytes":4194304,"collectionTree":{"PS100012":["PS100020"]},
+// "collectionMembers":["GUID:..."],"allowMassDeletion":false,"maxDeletions":500,"maxDeletionPercent":10}`.
+// A run whose input is empty or holds no eligible device, or that would delete more devices than
+// allowed, returns `TA_STATUS_DELETION_REFUSED` before sending anything (docs/SYNC.md, "Deletion
+// guard"). Progress is reported as (records considered, total). The result is the run's report.
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live; `progress` callable with `user` on this thread.

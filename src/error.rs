@@ -56,6 +56,9 @@ pub enum ErrorKind {
     Panic,
     /// A bug: an invariant of the library itself was broken.
     Internal,
+    /// An upload stopped by the deletion guard before sending anything: its input was empty or held
+    /// no eligible device, or it would delete more devices than allowed (the details say how many).
+    DeletionRefused,
 }
 
 impl ErrorKind {
@@ -78,6 +81,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Server => "server",
+            ErrorKind::DeletionRefused => "deletion_refused",
             ErrorKind::StateLocked => "state_locked",
             ErrorKind::StateCorrupt => "state_corrupt",
             ErrorKind::Cancelled => "cancelled",

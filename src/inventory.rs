@@ -54,8 +54,10 @@ pub struct Device {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub device: Device,
-    /// `IsClient`: only ConfigMgr clients are uploaded.
+    /// `IsClient` (`Client` in SMS_R_System): only ConfigMgr clients are uploaded.
     pub is_client: bool,
+    /// `IsObsolete`: a record ConfigMgr replaced by a newer one for the same device; never uploaded.
+    pub is_obsolete: bool,
     /// `CollectionIDs`: the collections the device is a member of (used for a collection scope).
     pub collection_ids: Vec<String>,
     /// Read for diagnostics only: devices are keyed by SMSID, never by certificate, so a
@@ -237,7 +239,7 @@ struct RawDevice {
     slots: [Option<Value>; FIELD_COUNT],
 }
 
-const FIELD_COUNT: usize = 20;
+const FIELD_COUNT: usize = 21;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Field {
@@ -261,6 +263,7 @@ enum Field {
     CollectionIds,
     IsDistributionPoint,
     CertificateThumbprint,
+    IsObsolete,
 }
 
 /// Accepted property names (compared ignoring ASCII case) and the field each fills.
@@ -285,6 +288,10 @@ const NAMES: &[(&str, Field)] = &[
     ("CollectionIDs", Field::CollectionIds),
     ("IsDistributionPoint", Field::IsDistributionPoint),
     ("CertificateThumbprint", Field::CertificateThumbprint),
+    ("IsObsolete", Field::IsObsolete),
+    // SMS_R_System (Get-CMDevice -Resource, WMI) spells two of them differently.
+    ("SMSUniqueIdentifier", Field::SmsId),
+    ("Client", Field::IsClient),
 ];
 
 impl<'de> Deserialize<'de> for RawDevice {
@@ -416,6 +423,7 @@ impl RawDevice {
                 Ok(Record {
                     device,
                     is_client,
+                    is_obsolete: self.get(Field::IsObsolete).and_then(flag).unwrap_or(false),
                     collection_ids: self.strings(Field::CollectionIds),
                     certificate_thumbprint: self.text(Field::CertificateThumbprint),
                     is_distribution_point: self.get(Field::IsDistributionPoint).and_then(flag).unwrap_or(false),
@@ -449,6 +457,9 @@ impl RawDevice {
         }
         if let Some(v) = self.get(Field::IsDistributionPoint) {
             flag(v).ok_or_else(|| format!("IsDistributionPoint must be true/false, not {v}"))?;
+        }
+        if let Some(v) = self.get(Field::IsObsolete) {
+            flag(v).ok_or_else(|| format!("IsObsolete must be true/false or 1/0, not {v}"))?;
         }
         let is_client = match self.get(Field::IsClient) {
             Some(v) => flag(v).ok_or_else(|| format!("IsClient must be true/false or 1/0, not {v}"))?,

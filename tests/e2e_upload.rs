@@ -106,8 +106,16 @@ fn uploads_converge_to_exactly_the_eligible_devices_as_graph_shows_them() {
 
     // Scope: one collection. The scope change makes the next run full.
     site.set_upload_settings(r#"{"uploadScope":{"kind":"collection","collectionId":"PS100012"}}"#, NEVER).expect("scope");
-    let scoped = run(&site, &devices, Options::default());
-    assert_eq!((scoped.kind, scoped.reason.as_deref()), ("full", Some("the upload scope changed")));
+    // Narrowing the scope removes the devices outside it: more than the deletion guard lets one
+    // run delete (30 of 56), so the run stops until it is allowed, as Azure AD Connect's does.
+    let items = tenant_attach::inventory::parse_json(&Value::Array(devices.clone()).to_string()).expect("parse");
+    let stopped = site.sync_devices(Input::Items(&mut items.into_iter().map(Ok)), 0, Options::default(), &mut |_, _| {}, NEVER).expect_err("guard");
+    assert_eq!(stopped.kind, tenant_attach::ErrorKind::DeletionRefused);
+    assert!(stopped.message.contains("would remove 30 of the 56 devices") && stopped.message.contains("the upload scope changed"), "{}", stopped.message);
+    assert_eq!(in_graph(&admin), eligible(&devices, None), "nothing was sent");
+    let allowed = Options { guard: tenant_attach::sync::Guard { allow: true, ..Default::default() }, ..Options::default() };
+    let scoped = run(&site, &devices, allowed);
+    assert_eq!((scoped.kind, scoped.reason.as_deref(), scoped.deleted), ("full", Some("the upload scope changed"), 30));
     assert_eq!(in_graph(&admin), eligible(&devices, Some("PS100012")));
     devices[0]["CollectionIDs"] = json!(["SMS00001", "PS100099"]); // leaves the collection
     let left = run(&site, &devices, Options::default());

@@ -382,3 +382,165 @@ fn ndjson_runs_skip_unchanged_lines_yet_catch_every_change() {
     assert_eq!((changed_rules.uploaded, changed_rules.unchanged), (0, 498));
     assert_converged(&gw, &records);
 }
+
+fn allowing() -> Options {
+    Options { guard: sync::Guard { allow: true, ..sync::Guard::default() }, ..small_batches() }
+}
+
+fn refused(result: Result<Report>) -> tenant_attach::Error {
+    let e = result.expect_err("the deletion guard stops the run");
+    assert_eq!(e.kind, ErrorKind::DeletionRefused, "{}", e.message);
+    e
+}
+
+#[test]
+fn an_empty_or_wholly_ineligible_input_stops_before_sending_anything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gateway = ModelGateway::default();
+    let fleet = inventory(300);
+    run(dir.path(), &fleet, &mut gateway);
+    let posts = gateway.posts;
+    let journal = std::fs::read(dir.path().join("DeviceSync.journal")).unwrap_or_default();
+
+    // An empty pipeline (a mistyped collection, a query that found nothing).
+    let e = refused(run_with(dir.path(), &[], &target(Scope::All, 1), &small_batches(), &mut gateway));
+    assert!(e.message.contains("no device records") && e.message.contains("all 300 devices") && e.message.contains("-Force"), "{}", e.message);
+    assert_eq!(e.details.as_ref().expect("details")["wouldDelete"], 300);
+    // Records, none of them eligible: non-clients, obsolete ones.
+    let mut ineligible = inventory(5);
+    for (i, r) in ineligible.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            r["IsClient"] = json!(false);
+        } else {
+            r["IsObsolete"] = json!(true);
+        }
+    }
+    let e = refused(run_with(dir.path(), &ineligible, &target(Scope::All, 1), &small_batches(), &mut gateway));
+    assert!(e.message.contains("none of the 5 records is eligible"), "{}", e.message);
+    // A forced full sync of it is stopped just the same.
+    refused(run_with(dir.path(), &[], &target(Scope::All, 1), &Options { mode: Mode::Full, ..small_batches() }, &mut gateway));
+
+    assert_eq!(gateway.posts, posts, "nothing was sent");
+    assert_converged(&gateway, &fleet);
+    assert_eq!(std::fs::read(dir.path().join("DeviceSync.journal")).unwrap_or_default(), journal, "nothing was recorded");
+    assert!(!dir.path().join("upload.spool").exists());
+
+    // A dry run says what a real run would do, and sends nothing.
+    let dry = run_with(dir.path(), &[], &target(Scope::All, 1), &Options { dry_run: true, ..small_batches() }, &mut gateway).expect("dry run");
+    assert_eq!(dry.deleted, 300);
+    assert!(dry.warnings.iter().any(|w| w.starts_with("A real run would stop: ")), "{:?}", dry.warnings);
+
+    // Allowed explicitly, it goes ahead.
+    let gone = run_with(dir.path(), &[], &target(Scope::All, 1), &allowing(), &mut gateway).expect("allowed");
+    assert_eq!((gone.kind, gone.deleted), ("delta", 300));
+    assert!(gateway.devices.is_empty());
+}
+
+#[test]
+fn a_run_that_would_delete_more_than_the_threshold_sends_nothing_not_even_its_uploads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gateway = ModelGateway::default();
+    let fleet = inventory(1_000);
+    run(dir.path(), &fleet, &mut gateway);
+    let posts = gateway.posts;
+
+    // 150 devices change and 150 leave (15% of 1,000, over the 10% share): the changes come first
+    // in the input, in more than one batch, and still nothing is sent.
+    let mut half: Vec<Value> = fleet[..850].to_vec();
+    for r in half.iter_mut().take(150) {
+        r["ClientVersion"] = json!("5.00.9132.1000");
+    }
+    let e = refused(run_with(dir.path(), &half, &target(Scope::All, 1), &small_batches(), &mut gateway));
+    assert!(e.message.contains("would remove 150 of the 1000 devices") && e.message.contains("more than the 100 allowed"), "{}", e.message);
+    assert_eq!(gateway.posts, posts, "nothing was sent");
+    assert!(!dir.path().join("upload.spool").exists(), "the held batches are gone");
+    // The same as a full sync (its final sweep would delete them).
+    let e = refused(run_with(dir.path(), &half, &target(Scope::All, 1), &Options { mode: Mode::Full, ..small_batches() }, &mut gateway));
+    assert!(e.message.contains("would remove 150 of the 1000"), "{}", e.message);
+    assert_eq!(gateway.posts, posts, "nothing was sent");
+    assert_converged(&gateway, &fleet);
+
+    // Within the threshold (100 = 10%), the run goes through: held batches first, in order.
+    let ninety: Vec<Value> = half.iter().cloned().chain(fleet[850..910].iter().cloned()).collect();
+    let ok = run_with(dir.path(), &ninety, &target(Scope::All, 1), &small_batches(), &mut gateway).expect("within the guard");
+    assert_eq!((ok.uploaded, ok.deleted), (150, 90));
+    assert_converged(&gateway, &ninety);
+
+    // A larger threshold or the explicit allowance lets a bigger removal through.
+    let few: Vec<Value> = ninety[..100].to_vec();
+    refused(run_with(dir.path(), &few, &target(Scope::All, 1), &small_batches(), &mut gateway));
+    let bigger = Options { guard: sync::Guard { max_deletions: 5_000, max_percent: 100, allow: false }, ..small_batches() };
+    let ok = run_with(dir.path(), &few, &target(Scope::All, 1), &bigger, &mut gateway).expect("threshold raised");
+    assert_eq!(ok.deleted, 810);
+    assert_converged(&gateway, &few);
+}
+
+#[test]
+fn a_full_sync_of_a_known_fleet_is_held_until_the_input_proves_it_safe_then_sent_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gateway = ModelGateway::default();
+    let fleet = inventory(2_000);
+    run(dir.path(), &fleet, &mut gateway);
+    let changed: Vec<Value> = fleet
+        .iter()
+        .map(|r| {
+            json!({ "ClientVersion": "5.00.9140.1000" }).as_object().unwrap().iter().fold(r.clone(), |mut r, (k, v)| {
+                r[k] = v.clone();
+                r
+            })
+        })
+        .collect();
+    let full = run_with(dir.path(), &changed, &target(Scope::All, 1), &Options { mode: Mode::Full, ..small_batches() }, &mut gateway).expect("full");
+    assert_eq!((full.kind, full.uploaded, full.deleted, full.batches), ("full", 2_000, 0, 20));
+    assert_converged(&gateway, &changed);
+    assert!(!dir.path().join("upload.spool").exists());
+}
+
+#[test]
+fn a_collection_scope_takes_its_members_from_get_cmcollectionmember_and_never_deletes_without_membership() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gateway = ModelGateway::default();
+    // Get-CMDevice output carries no CollectionIDs.
+    let fleet: Vec<Value> = inventory(1_000)
+        .into_iter()
+        .map(|mut r| {
+            r.as_object_mut().unwrap().remove("CollectionIDs");
+            r
+        })
+        .collect();
+    let scope = target(Scope::Collection { collection_id: "PS100012".into() }, 1);
+    // Without membership nothing can be chosen: stopped, even when deletions are allowed.
+    for options in [small_batches(), allowing()] {
+        let e = refused(run_with(dir.path(), &fleet, &scope, &options, &mut gateway));
+        assert!(
+            e.message.contains("says nothing of collection membership") && e.message.contains("Get-CMCollectionMember -CollectionId PS100012"),
+            "{}",
+            e.message
+        );
+    }
+    assert_eq!(gateway.posts, 0);
+
+    let members: HashSet<String> = fleet.iter().step_by(4).map(|r| r["SMSID"].as_str().unwrap().to_owned()).collect();
+    let options = Options { collection_members: Some(members.clone()), ..small_batches() };
+    let first = run_with(dir.path(), &fleet, &scope, &options, &mut gateway).expect("members");
+    assert_eq!((first.kind, first.uploaded, first.ineligible), ("full", 250, 750));
+    assert_eq!(gateway.devices.keys().cloned().collect::<HashSet<_>>(), members, "exactly the members");
+    let again = run_with(dir.path(), &fleet, &scope, &options, &mut gateway).expect("delta");
+    assert_eq!((again.kind, again.uploaded, again.deleted), ("delta", 0, 0));
+}
+
+#[test]
+fn system_resource_records_are_read_and_obsolete_ones_are_not_uploaded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gateway = ModelGateway::default();
+    // SMS_R_System spells the SMSID and the client flag differently (Client is 0/1).
+    let records = vec![
+        json!({ "Name": "PC-R-01", "SMSUniqueIdentifier": "GUID:AAAA0001", "Client": 1, "ResourceID": 16777300 }),
+        json!({ "Name": "PC-R-02", "SMSUniqueIdentifier": "GUID:AAAA0002", "Client": 0, "ResourceID": 16777301 }),
+        json!({ "Name": "PC-R-03", "SMSID": "GUID:AAAA0003", "IsClient": true, "IsObsolete": true }),
+        json!({ "Name": "PC-R-04", "SMSID": "GUID:AAAA0004", "IsClient": true, "IsObsolete": false }),
+    ];
+    let report = run_with(dir.path(), &records, &target(Scope::All, 1), &small_batches(), &mut gateway).expect("sync");
+    assert_eq!((report.uploaded, report.ineligible), (2, 2));
+    assert_eq!(gateway.devices.keys().map(String::as_str).collect::<Vec<_>>(), ["GUID:AAAA0001", "GUID:AAAA0004"]);
+}

@@ -54,7 +54,8 @@ namespace TenantAttach.Interop
         Io = 20,
         Expired = 21,
         Internal = 22,
-        Panic = 23
+        Panic = 23,
+        DeletionRefused = 24
     }
 
     /// <summary>ta_progress_fn: progress of a long call, on the calling thread.</summary>

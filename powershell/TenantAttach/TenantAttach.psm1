@@ -76,6 +76,7 @@ function New-TenantAttachErrorRecord {
         'StateCorrupt' { 'InvalidData' }
         'Cancelled' { 'OperationStopped' }
         'Expired' { 'AuthenticationError' }
+        'DeletionRefused' { 'LimitsExceeded' }
         default { 'NotSpecified' }
     }
     return New-Object System.Management.Automation.ErrorRecord($Exception, ('TenantAttach.' + $Exception.StatusName), $category, $Target)

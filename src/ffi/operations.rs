@@ -186,6 +186,17 @@ struct SyncOptions {
     max_bytes: Option<usize>,
     #[serde(default)]
     collection_tree: std::collections::HashMap<String, Vec<String>>,
+    /// The SMSIDs of the scope collection's members (Get-CMCollectionMember), for records that do
+    /// not carry CollectionIDs.
+    #[serde(default)]
+    collection_members: Option<Vec<String>>,
+    /// Goes ahead although the deletion guard would stop the run.
+    #[serde(default)]
+    allow_mass_deletion: bool,
+    #[serde(default)]
+    max_deletions: Option<u64>,
+    #[serde(default)]
+    max_deletion_percent: Option<u32>,
 }
 
 fn sync_options(json: Option<&str>) -> Result<crate::sync::Options> {
@@ -209,14 +220,27 @@ fn sync_options(json: Option<&str>) -> Result<crate::sync::Options> {
         max_records: o.max_records.unwrap_or(defaults.max_records),
         max_bytes: o.max_bytes.unwrap_or(defaults.max_bytes),
         collection_tree: o.collection_tree,
+        collection_members: o.collection_members.map(|m| m.into_iter().map(|id| id.trim().to_owned()).collect()),
+        guard: crate::sync::Guard {
+            allow: o.allow_mass_deletion,
+            max_deletions: o.max_deletions.unwrap_or(defaults.guard.max_deletions),
+            max_percent: match o.max_deletion_percent {
+                Some(p) if p > 100 => return Err(Error::invalid_argument(format!("options_json.maxDeletionPercent {p} is not a percentage (0 to 100)"))),
+                Some(p) => p,
+                None => defaults.guard.max_percent,
+            },
+        },
         ..defaults
     })
 }
 
 /// Uploads devices (`Sync-TenantAttachDevice`): `devices_json` is a JSON array of Get-CMDevice-shaped
 /// objects. `options_json` (NULL for defaults): `{"mode":"auto"|"full"|"partial","dryRun":false,
-/// "maxRecords":2500,"maxBytes":4194304,"collectionTree":{"PS100012":["PS100020"]}}`. Progress is
-/// reported as (records considered, total). The result is the run's report (docs/SYNC.md).
+/// "maxRecords":2500,"maxBytes":4194304,"collectionTree":{"PS100012":["PS100020"]},
+/// "collectionMembers":["GUID:..."],"allowMassDeletion":false,"maxDeletions":500,"maxDeletionPercent":10}`.
+/// A run whose input is empty or holds no eligible device, or that would delete more devices than
+/// allowed, returns `TA_STATUS_DELETION_REFUSED` before sending anything (docs/SYNC.md, "Deletion
+/// guard"). Progress is reported as (records considered, total). The result is the run's report.
 ///
 /// # Safety
 /// Pointers NULL or valid for the call; `client` live; `progress` callable with `user` on this thread.

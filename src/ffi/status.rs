@@ -37,11 +37,14 @@ pub enum ta_status {
     Expired = 21,
     Internal = 22,
     Panic = 23,
+    /// An upload stopped before sending anything by the deletion guard (empty or wholly ineligible
+    /// input, or more deletions than allowed); the error's details say how many and how to allow it.
+    DeletionRefused = 24,
 }
 
 impl ta_status {
     /// Every status, in numeric order (index == value).
-    pub const ALL: [ta_status; 24] = [
+    pub const ALL: [ta_status; 25] = [
         ta_status::Ok,
         ta_status::InvalidArgument,
         ta_status::InvalidUtf8,
@@ -66,6 +69,7 @@ impl ta_status {
         ta_status::Expired,
         ta_status::Internal,
         ta_status::Panic,
+        ta_status::DeletionRefused,
     ];
 
     /// The status for a raw value a C caller passed, `None` when it is not one (a newer caller?).
@@ -105,6 +109,7 @@ impl ta_status {
             ta_status::Expired => c"TA_STATUS_EXPIRED",
             ta_status::Internal => c"TA_STATUS_INTERNAL",
             ta_status::Panic => c"TA_STATUS_PANIC",
+            ta_status::DeletionRefused => c"TA_STATUS_DELETION_REFUSED",
         }
     }
 }
@@ -135,6 +140,7 @@ impl From<ErrorKind> for ta_status {
             ErrorKind::Expired => ta_status::Expired,
             ErrorKind::Internal => ta_status::Internal,
             ErrorKind::Panic => ta_status::Panic,
+            ErrorKind::DeletionRefused => ta_status::DeletionRefused,
         }
     }
 }
@@ -191,6 +197,7 @@ mod tests {
             ErrorKind::Expired,
             ErrorKind::Internal,
             ErrorKind::Panic,
+            ErrorKind::DeletionRefused,
         ];
         let statuses: std::collections::HashSet<ta_status> = kinds.iter().map(|k| ta_status::from(*k)).collect();
         assert_eq!(statuses.len(), kinds.len());
@@ -207,7 +214,8 @@ mod tests {
         let name = |v| unsafe { std::ffi::CStr::from_ptr(ta_status_name(v)) }.to_str().map(str::to_owned);
         assert_eq!(name(0).as_deref(), Ok("TA_STATUS_OK"));
         assert_eq!(name(23).as_deref(), Ok("TA_STATUS_PANIC"));
-        assert_eq!(name(24).as_deref(), Ok("TA_STATUS_UNKNOWN"));
+        assert_eq!(name(24).as_deref(), Ok("TA_STATUS_DELETION_REFUSED"));
+        assert_eq!(name(25).as_deref(), Ok("TA_STATUS_UNKNOWN"));
         assert_eq!(name(-1).as_deref(), Ok("TA_STATUS_UNKNOWN"));
     }
 }

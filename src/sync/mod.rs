@@ -84,11 +84,57 @@ pub struct Options {
     pub collection_tree: HashMap<String, Vec<String>>,
     /// For the report's next run time.
     pub interval_minutes: u32,
+    /// The members of the scope's collection (their SMSIDs), as `Get-CMCollectionMember` lists them
+    /// (its members include those of the collections limited to it or included by it).
+    pub collection_members: Option<HashSet<String>>,
+    /// The deletion guard (see [`Guard`]).
+    pub guard: Guard,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { mode: Mode::Auto, dry_run: false, max_records: 2_500, max_bytes: 4 * 1024 * 1024, collection_tree: HashMap::new(), interval_minutes: 15 }
+        Options {
+            mode: Mode::Auto,
+            dry_run: false,
+            max_records: 2_500,
+            max_bytes: 4 * 1024 * 1024,
+            collection_tree: HashMap::new(),
+            interval_minutes: 15,
+            collection_members: None,
+            guard: Guard::default(),
+        }
+    }
+}
+
+/// Protection against accidental mass deletion, as Azure AD Connect's "prevent accidental deletes"
+/// (which stops an export deleting more than 500 objects). A run stops before sending anything when
+/// its input is empty or holds no eligible device (a full sync of it would remove every device), or
+/// when it would delete more than `max_deletions` devices, or more than `max_percent` of the devices
+/// the cloud has from this hierarchy once more than [`Guard::SMALL`] would go. `allow` goes ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guard {
+    pub allow: bool,
+    pub max_deletions: u64,
+    pub max_percent: u32,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard { allow: false, max_deletions: 500, max_percent: 10 }
+    }
+}
+
+impl Guard {
+    /// Deletions never stopped by the share rule: a small lab losing a few devices is ordinary.
+    pub const SMALL: u64 = 10;
+
+    /// The most deletions a run may make when the cloud holds `known` devices of the hierarchy.
+    pub fn allowed(&self, known: u64) -> u64 {
+        if self.allow {
+            return u64::MAX;
+        }
+        let share = known.saturating_mul(u64::from(self.max_percent)) / 100;
+        self.max_deletions.min(share.max(Self::SMALL))
     }
 }
 
@@ -122,6 +168,12 @@ pub struct Report {
     pub duration_ms: u64,
     pub next_run_time: String,
     pub warnings: Vec<String>,
+}
+
+/// Why the deletion guard stopped a run: the error's details.
+fn guard_details(would_delete: u64, known: u64, guard: &Guard, considered: u64, eligible: u64) -> Value {
+    json!({ "wouldDelete": would_delete, "devicesKnown": known, "considered": considered, "eligible": eligible,
+        "maxDeletions": guard.max_deletions, "maxDeletionPercent": guard.max_percent })
 }
 
 /// Progress and cancellation of a run.
@@ -209,6 +261,9 @@ struct Run<'a, 'h> {
     seen_known: u64,
     /// Lines recognised through the line cache.
     cache_hits: u64,
+    /// Whether the input told collection membership at all (a `CollectionIDs` property, or the
+    /// collection's members given apart): a collection scope without it can decide nothing.
+    membership_seen: bool,
     batcher: Batcher,
     json: Vec<u8>,
     sender: Sender<'a>,
@@ -245,20 +300,34 @@ impl<'a, 'h> Run<'a, 'h> {
                 log.warning(w);
             }
         }
-        if !options.dry_run {
-            store.begin(&sync_id, kind, target.tenant_id.as_deref(), &target.scope.to_gateway(), target.scope_version)?;
-        }
+        // Nothing is sent (nor the run begun in the state) until the deletion guard is satisfied:
+        // batches made before then wait in a spool file. A partial run never deletes; a dry run
+        // sends nothing; an allowed run has nothing to wait for.
+        let decided = options.dry_run || kind == "partial" || options.guard.allow;
         Ok(Run {
             started: std::time::Instant::now(),
             kind,
             full: kind == "full",
             in_scope: scope_members(&target.scope, &options.collection_tree),
+            membership_seen: options.collection_members.is_some(),
             seen: FxHashMap::with_capacity_and_hasher(store.state().devices.len(), Default::default()),
             seen_known: 0,
             cache_hits: 0,
             batcher: Batcher::new(options.max_records, options.max_bytes),
             json: Vec::with_capacity(1024),
-            sender: Sender { target, kind, dry_run: options.dry_run, pending: None, uploader, store, report, sync_id: sync_id.clone() },
+            sender: Sender {
+                target,
+                kind,
+                dry_run: options.dry_run,
+                pending: None,
+                uploader,
+                store,
+                report,
+                sync_id: sync_id.clone(),
+                decided,
+                began: false,
+                spool: None,
+            },
             sync_id,
             total,
             options,
@@ -286,7 +355,15 @@ impl<'a, 'h> Run<'a, 'h> {
                 return Ok(());
             }
         };
-        let eligible = record.is_client && self.in_scope.as_ref().is_none_or(|set| record.collection_ids.iter().any(|c| set.contains(c.as_str())));
+        self.membership_seen |= !record.collection_ids.is_empty();
+        let in_scope = match &self.in_scope {
+            None => true,
+            Some(set) => {
+                record.collection_ids.iter().any(|c| set.contains(c.as_str()))
+                    || self.options.collection_members.as_ref().is_some_and(|m| m.contains(record.device.sms_id.as_str()))
+            }
+        };
+        let eligible = record.is_client && !record.is_obsolete && in_scope;
         if !eligible {
             self.sender.report.ineligible += 1;
             return Ok(());
@@ -308,16 +385,31 @@ impl<'a, 'h> Run<'a, 'h> {
         serde_json::to_writer(&mut self.json, &record.device).map_err(|e| Error::internal(format!("cannot serialise a device: {e}")))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&self.json);
         self.seen.insert(std::sync::Arc::from(record.device.sms_id.as_str()), (line_hash.unwrap_or(0), hash));
-        if !self.full {
+        // Delta runs compare with the state; a full run looks a device up only while the deletion
+        // guard still counts which of the devices known the input lists.
+        if !self.full || !self.sender.decided {
             let known = self.sender.store.state().devices.get(record.device.sms_id.as_str());
             self.seen_known += u64::from(known.is_some());
-            if known == Some(&hash) {
+            if !self.full && known == Some(&hash) {
                 self.sender.report.unchanged += 1;
-                return Ok(());
+                return self.maybe_release();
             }
         }
         if let Some(done) = self.batcher.add_device(&record.device.sms_id, hash, &self.json) {
             self.sender.queue(done, self.hooks, self.total)?;
+        }
+        self.maybe_release()
+    }
+
+    /// Lets the held batches go once no input still to come can make the run delete more than the
+    /// guard allows: the devices known that the input has not listed yet are at most that many.
+    fn maybe_release(&mut self) -> Result<()> {
+        if self.sender.decided || self.sender.report.eligible == 0 {
+            return Ok(());
+        }
+        let known = self.sender.store.state().devices.len() as u64;
+        if known.saturating_sub(self.seen_known) <= self.options.guard.allowed(known) {
+            self.sender.release(self.hooks, self.total)?;
         }
         Ok(())
     }
@@ -325,11 +417,34 @@ impl<'a, 'h> Run<'a, 'h> {
     /// Sends the deletions and the last batches, records the end of the run, reports; for NDJSON
     /// input (`cache_context`), writes the next run's line cache.
     fn finish(self, cache_context: Option<u64>) -> Result<Report> {
-        let Run { started, kind, full, sync_id, total, options, seen, seen_known, mut batcher, mut sender, hooks, .. } = self;
-        // The state's devices that the input did not list are deleted; none when it listed them all.
-        if kind == "delta" && seen_known < sender.store.state().devices.len() as u64 {
-            let mut gone: Vec<String> = sender.store.state().devices.keys().filter(|k| !seen.contains_key(&***k)).map(|k| k.to_string()).collect();
+        let Run { started, kind, full, sync_id, total, options, seen, seen_known, membership_seen, in_scope, mut batcher, mut sender, hooks, .. } = self;
+        let known = sender.store.state().devices.len() as u64;
+        // The state's devices that the input did not list are deleted (by a delta's deletions, or
+        // by a full sync's final sweep); none when it listed them all.
+        let mut gone: Vec<String> = Vec::new();
+        let mut swept = 0;
+        if kind == "delta" && seen_known < known {
+            gone = sender.store.state().devices.keys().filter(|k| !seen.contains_key(&***k)).map(|k| k.to_string()).collect();
             gone.sort_unstable();
+        } else if full && known > 0 {
+            swept = sender.store.state().devices.keys().filter(|k| !seen.contains_key(&***k)).count() as u64;
+        }
+        let report = &sender.report;
+        let no_membership = in_scope.is_some() && !membership_seen && report.considered > 0;
+        let why = report.reason.as_deref().map(|r| format!("{kind} sync because {r}")).unwrap_or_else(|| format!("{kind} sync"));
+        let refusal =
+            guard_refusal(&sender.target.scope, &options.guard, gone.len() as u64 + swept, known, report.considered, report.eligible, no_membership, &why);
+        if let Some(e) = refusal {
+            if !options.dry_run {
+                if let Some(log) = hooks.logger {
+                    log.error(format!("Upload {sync_id} stopped before sending anything: {}", e.message));
+                }
+                return Err(e);
+            }
+            sender.report.warnings.push(format!("A real run would stop: {}", e.message));
+        }
+        sender.release(hooks, total)?;
+        {
             for sms_id in gone {
                 if let Some(done) = batcher.add_deletion(&sms_id) {
                     sender.queue(done, hooks, total)?;
@@ -342,8 +457,10 @@ impl<'a, 'h> Run<'a, 'h> {
             sender.queue(last, hooks, total)?;
         }
         sender.flush(true, hooks, total)?;
+        sender.ensure_begun()?;
 
         let Sender { store, mut report, .. } = sender;
+        report.deleted += swept;
         let now = chrono::Utc::now();
         report.next_run_time = (now + chrono::Duration::minutes(options.interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         if !options.dry_run {
@@ -383,6 +500,58 @@ fn skip(report: &mut Report, skipped: Skipped) {
     if report.skipped.len() < MAX_SKIPPED_LISTED {
         report.skipped.push(skipped);
     }
+}
+
+/// The deletion guard's verdict on a run about to send: the error that stops it, if any.
+#[allow(clippy::too_many_arguments)]
+fn guard_refusal(
+    scope: &Scope,
+    guard: &Guard,
+    would_delete: u64,
+    known: u64,
+    considered: u64,
+    eligible: u64,
+    no_membership: bool,
+    kind: &str,
+) -> Option<Error> {
+    let stop =
+        |message: String| Some(Error::new(ErrorKind::DeletionRefused, message).with_details(guard_details(would_delete, known, guard, considered, eligible)));
+    let allow_hint = "If that is intended, run again allowing it (allowMassDeletion in the options; -Force in PowerShell).";
+    if no_membership {
+        let Scope::Collection { collection_id } = scope else { return None };
+        // Never forced: without membership nothing can be decided, so nothing is sent or deleted.
+        return stop(format!(
+            "the upload scope is collection {collection_id}, but the input says nothing of collection membership, so no device can be chosen and \
+             nothing was sent. Give the collection's members (Get-CMCollectionMember -CollectionId {collection_id}; -CollectionMember in PowerShell, \
+             collectionMembers in the options) or records with CollectionIDs, or change the upload scope to all devices"
+        ));
+    }
+    if kind.starts_with("partial") || guard.allow {
+        return None;
+    }
+    if considered == 0 {
+        return stop(format!(
+            "the input holds no device records, so nothing was sent; a {kind} of it would remove all {known} devices of this hierarchy from the cloud. \
+             Check the command or file that produced the input (a mistyped collection, a query that returned nothing). {allow_hint}"
+        ));
+    }
+    if eligible == 0 {
+        return stop(format!(
+            "none of the {considered} records is eligible (ConfigMgr clients, not obsolete, in the upload scope {}), so nothing was sent; a {kind} of \
+             it would remove all {known} devices of this hierarchy from the cloud. Check the input and the upload scope. {allow_hint}",
+            scope.to_gateway()
+        ));
+    }
+    if would_delete > guard.allowed(known) {
+        return stop(format!(
+            "this run ({kind}) would remove {would_delete} of the {known} devices this hierarchy has in the cloud, more than the {} allowed in \
+             one run ({} devices or {}% of them), so nothing was sent. Check that the input is the whole upload scope. {allow_hint}",
+            guard.allowed(known),
+            guard.max_deletions,
+            guard.max_percent
+        ));
+    }
+    None
 }
 
 /// Full or not, and why.
@@ -430,17 +599,45 @@ struct Sender<'a> {
     uploader: &'a mut dyn Uploader,
     store: &'a mut StateStore,
     report: Report,
+    /// The deletion guard is satisfied (or does not apply): batches go out as they are made.
+    decided: bool,
+    /// The run is recorded as begun in the state (just before its first batch is sent).
+    began: bool,
+    /// Batches made before the guard was satisfied, waiting.
+    spool: Option<Spool>,
+}
+
+/// Batches held back, their bodies in a scratch file of the state folder (a full sync at hierarchy
+/// scale is tens of megabytes) and what each commits to the state in memory.
+struct Spool {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    held: Vec<(u64, usize, Vec<(String, u64)>, Vec<String>)>,
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 impl Sender<'_> {
-    fn queue(&mut self, batch: Batch, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
-        self.flush(false, hooks, total)?;
-        self.pending = Some(batch);
+    /// Sends what was held back and everything after as it comes.
+    fn release(&mut self, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        self.decided = true;
+        let Some(mut spool) = self.spool.take() else { return Ok(()) };
+        spool.file.seek(SeekFrom::Start(0)).map_err(|e| Error::io("cannot read back the upload spool", &e))?;
+        for (sequence, len, upserts, deletions) in std::mem::take(&mut spool.held) {
+            let mut body = vec![0; len];
+            spool.file.read_exact(&mut body).map_err(|e| Error::io("cannot read back the upload spool", &e))?;
+            self.send(&body, sequence, upserts, deletions, hooks, total)?;
+        }
         Ok(())
     }
 
-    fn flush(&mut self, is_final: bool, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
-        let Some(batch) = self.pending.take() else { return Ok(()) };
+    /// Posts one batch and commits it to the state once acknowledged.
+    fn send(&mut self, body: &[u8], sequence: u64, upserts: Vec<(String, u64)>, deletions: Vec<String>, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
         if (hooks.cancelled)() {
             return Err(Error::new(
                 ErrorKind::Cancelled,
@@ -450,19 +647,65 @@ impl Sender<'_> {
                 ),
             ));
         }
-        let body = batch.body(&self.target.hierarchy_id, &self.sync_id, self.kind, is_final);
+        let records = upserts.len() + deletions.len();
         if let Some(log) = hooks.logger {
-            log.info(format!("Batching {} records", batch.records()));
+            log.info(format!("Batching {records} records"));
         }
-        let (uploaded, deleted) = (batch.upserts.len() as u64, batch.deletions.len() as u64);
-        if !self.dry_run {
-            self.uploader.post(&body, batch.sequence, batch.records())?;
-            self.store.commit_batch(&self.sync_id, batch.sequence, batch.upserts, batch.deletions)?;
+        if self.dry_run {
+            (hooks.progress)(self.report.considered, total.max(self.report.considered));
+            return Ok(());
         }
+        self.ensure_begun()?;
+        self.uploader.post(body, sequence, records)?;
+        self.store.commit_batch(&self.sync_id, sequence, upserts, deletions)?;
+        (hooks.progress)(self.report.considered, total.max(self.report.considered));
+        Ok(())
+    }
+
+    /// Records the end of the run in the state; a run that sent nothing begins here.
+    fn ensure_begun(&mut self) -> Result<()> {
+        if !self.began && !self.dry_run {
+            let t = self.target;
+            self.store.begin(&self.sync_id, self.kind, t.tenant_id.as_deref(), &t.scope.to_gateway(), t.scope_version)?;
+            self.began = true;
+        }
+        Ok(())
+    }
+
+    fn queue(&mut self, batch: Batch, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
+        self.flush(false, hooks, total)?;
+        self.pending = Some(batch);
+        Ok(())
+    }
+
+    fn flush(&mut self, is_final: bool, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
+        let Some(batch) = self.pending.take() else { return Ok(()) };
+        let body = batch.body(&self.target.hierarchy_id, &self.sync_id, self.kind, is_final);
         self.report.batches += 1;
         self.report.bytes += body.len() as u64;
-        self.report.uploaded += uploaded;
-        self.report.deleted += deleted;
+        self.report.uploaded += batch.upserts.len() as u64;
+        self.report.deleted += batch.deletions.len() as u64;
+        if self.decided {
+            return self.send(&body, batch.sequence, batch.upserts, batch.deletions, hooks, total);
+        }
+        if (hooks.cancelled)() {
+            return Err(Error::new(ErrorKind::Cancelled, "the upload was cancelled before anything was sent; the next run starts it again"));
+        }
+        if self.spool.is_none() {
+            let path = self.store.dir().join("upload.spool");
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|e| Error::io(&format!("cannot create the upload spool {}", path.display()), &e))?;
+            self.spool = Some(Spool { file, path, held: Vec::new() });
+        }
+        if let Some(spool) = self.spool.as_mut() {
+            std::io::Write::write_all(&mut spool.file, &body).map_err(|e| Error::io("cannot write the upload spool", &e))?;
+            spool.held.push((batch.sequence, body.len(), batch.upserts, batch.deletions));
+        }
         (hooks.progress)(self.report.considered, total.max(self.report.considered));
         Ok(())
     }

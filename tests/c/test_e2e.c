@@ -144,6 +144,25 @@ int main(void) {
     out = NULL;
     call_json(ta_client_sync_devices(site, "{\"not\":\"a list\"", NULL, NULL, NULL, NULL, &out), TA_STATUS_INVALID_JSON, out, "malformed devices");
 
+    /* The deletion guard: an empty input, and a run deleting more than allowed, send nothing. */
+    call_json(ta_client_sync_devices(site, "[]", NULL, NULL, NULL, NULL, &out), TA_STATUS_DELETION_REFUSED, out, "an empty device list");
+    CHECK(strstr(err, "no device records") != NULL && strstr(err, "\"wouldDelete\":3") != NULL && strstr(err, "allowMassDeletion") != NULL,
+          "the refusal says it would remove the 3 devices and how to allow it");
+    const char *four = "[{\"Name\":\"PC-\xC3\x85\xC3\x84\xC3\x96-01\",\"SMSID\":\"GUID:C0000001\",\"IsClient\":true},"
+                       "{\"Name\":\"SRV-DP-01\",\"SMSID\":\"GUID:C0000002\",\"IsClient\":true,\"IsDistributionPoint\":true},"
+                       "{\"Name\":\"KIOSK-03\",\"SMSID\":\"GUID:C0000003\",\"IsClient\":1},{\"Name\":\"LAB-05\",\"SMSID\":\"GUID:C0000005\",\"IsClient\":true}]";
+    call_json(ta_client_sync_devices(site, four, NULL, NULL, NULL, NULL, &out), TA_STATUS_OK, out, "a fourth device");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_sync_devices(site, devices, "{\"maxDeletions\":0}", NULL, NULL, NULL, &out), TA_STATUS_DELETION_REFUSED, out,
+              "removing it with no deletions allowed");
+    CHECK(strstr(err, "would remove 1 of the 4 devices") != NULL, "the refusal counts the device it would remove");
+    call_json(ta_client_sync_devices(site, devices, "{\"maxDeletions\":0,\"allowMassDeletion\":true}", NULL, NULL, NULL, &out), TA_STATUS_OK, out,
+              "removing it, allowed explicitly");
+    CHECK(out != NULL && strstr(out, "\"deleted\":1") != NULL, "the explicit allowance goes through");
+    ta_string_free(out);
+    out = NULL;
+
     /* The admin side: list, act. */
     struct ta_client *helpdesk = person(2);
     call_json(ta_client_list_devices(helpdesk, "deviceName eq 'SRV-DP-01'", NULL, &out), TA_STATUS_OK, out, "list devices");

@@ -101,6 +101,30 @@ public static class E2eTests
             string report = site.SyncDevices(devices, null, delegate (ulong d, ulong t) { calls++; });
             check(report.Contains("\"uploaded\":2") && calls > 0, "C#: upload with progress (" + calls + " callbacks)");
 
+            // The deletion guard: an empty list, or removing more than allowed, sends nothing.
+            try
+            {
+                site.SyncDevices("[]", null, null);
+                check(false, "C#: an empty device list is refused");
+            }
+            catch (TenantAttachException e)
+            {
+                check(e.Status == TaStatus.DeletionRefused && e.ErrorJson.Contains("\"wouldDelete\":2") && e.Message.Contains("allowMassDeletion"),
+                    "C#: an empty device list is refused with TA_STATUS_DELETION_REFUSED, saying it would remove 2 devices and how to allow it");
+            }
+            string one = "[{\"Name\":\"Ladda upp enheter åäö\",\"SMSID\":\"GUID:C5000001\",\"IsClient\":true}]";
+            try
+            {
+                site.SyncDevices(one, "{\"maxDeletions\":0}", null);
+                check(false, "C#: removing a device with no deletions allowed is refused");
+            }
+            catch (TenantAttachException e)
+            {
+                check(e.Status == TaStatus.DeletionRefused && e.Message.Contains("would remove 1 of the 2 devices"), "C#: removing a device with no deletions allowed is refused");
+            }
+            check(site.SyncDevices(one, "{\"maxDeletions\":0,\"allowMassDeletion\":true}", null).Contains("\"deleted\":1"), "C#: the explicit allowance goes through");
+            check(site.SyncDevices(devices, null, null).Contains("\"uploaded\":1"), "C#: the device comes back");
+
             string listed = helpdesk.ListDevices("deviceName eq 'Ladda upp enheter åäö'");
             string id = Between(listed, "\"id\":\"", "\"");
             check(id != null && listed.Contains("Ladda upp enheter åäö"), "C#: the device named Ladda upp enheter åäö comes back intact");
