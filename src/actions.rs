@@ -32,6 +32,10 @@ pub struct ActionInfo {
     pub template_id: &'static str,
     /// The BGB TemplateID number.
     pub template_number: u32,
+    /// How `Invoke-CMClientAction` runs it on the device: the parameter and its value
+    /// (`-NotificationType RequestMachinePolicyNow`, `-ActionType ClientNotificationAppDeplEvalNow`).
+    pub invoke_parameter: &'static str,
+    pub invoke_value: &'static str,
 }
 
 pub const ACTIONS: [ActionInfo; 3] = [
@@ -43,6 +47,8 @@ pub const ACTIONS: [ActionInfo; 3] = [
         notification: "ClientNotificationRequestMachinePolicyNow",
         template_id: "RequestMachinePolicy",
         template_number: 1,
+        invoke_parameter: "NotificationType",
+        invoke_value: "RequestMachinePolicyNow",
     },
     ActionInfo {
         action: Action::SyncUserPolicy,
@@ -52,6 +58,8 @@ pub const ACTIONS: [ActionInfo; 3] = [
         notification: "ClientNotificationRequestUsersPolicyNow",
         template_id: "RequestUsersPolicy",
         template_number: 2,
+        invoke_parameter: "NotificationType",
+        invoke_value: "RequestUsersPolicyNow",
     },
     ActionInfo {
         action: Action::AppEvaluationCycle,
@@ -61,6 +69,8 @@ pub const ACTIONS: [ActionInfo; 3] = [
         notification: "ClientNotificationAppDeplEvalNow",
         template_id: "AppDeplEvalNow",
         template_number: 6,
+        invoke_parameter: "ActionType",
+        invoke_value: "ClientNotificationAppDeplEvalNow",
     },
 ];
 
@@ -92,14 +102,20 @@ impl Action {
     }
 }
 
-/// A user as the site's discoveries know them (the caller supplies the site's discovered users).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+/// A user as the site's discoveries know them (the caller supplies the site's discovered users,
+/// from `Get-CMUser` / `SMS_R_User`). Matched to the user who started an action by Azure AD object
+/// id, else user principal name, else on-premises SID, as ConfigMgr's discovery records carry them.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DiscoveredUser {
     /// The user's Azure AD object id (the `oid` the cloud names as `initiatedBy.aadUserId`).
-    pub aad_user_id: String,
+    #[serde(default)]
+    pub aad_user_id: Option<String>,
     #[serde(default)]
     pub user_principal_name: Option<String>,
+    /// The on-premises security identifier (`SID` of SMS_R_User; Azure AD's onPremisesSecurityIdentifier).
+    #[serde(default)]
+    pub sid: Option<String>,
     /// Found by Active Directory user discovery.
     #[serde(rename = "adDiscovered")]
     pub ad_discovered: bool,
@@ -116,6 +132,31 @@ pub struct Initiator {
     pub aad_user_id: Option<String>,
     #[serde(default)]
     pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub on_premises_security_identifier: Option<String>,
+}
+
+/// Which user discoveries must have found the user who starts an action: both Azure AD user
+/// discovery and AD user discovery (ConfigMgr 2002, tenant attach's first release: the default), or
+/// either of them (ConfigMgr 2103 and later).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DiscoveryRule {
+    #[default]
+    Both,
+    Either,
+}
+
+impl DiscoveredUser {
+    fn is(&self, who: &Initiator) -> bool {
+        let same = |a: &Option<String>, b: &Option<String>| match (a.as_deref().map(str::trim), b.as_deref().map(str::trim)) {
+            (Some(a), Some(b)) => !a.is_empty() && a.eq_ignore_ascii_case(b),
+            _ => false,
+        };
+        same(&self.aad_user_id, &who.aad_user_id)
+            || same(&self.user_principal_name, &who.user_principal_name)
+            || same(&self.sid, &who.on_premises_security_identifier)
+    }
 }
 
 /// A notification as the gateway delivers it (docs/GATEWAY.md). Every member is optional here so
@@ -152,6 +193,10 @@ pub enum Decision {
         notification_type: &'static str,
         template_id: &'static str,
         template_number: u32,
+        /// `Invoke-CMClientAction`'s arguments besides `-DeviceId`, to splat:
+        /// `{"NotificationType":"RequestMachinePolicyNow"}` or `{"ActionType":"ClientNotificationAppDeplEvalNow"}`.
+        #[serde(rename = "invokeCMClientAction")]
+        invoke_cm_client_action: std::collections::BTreeMap<&'static str, &'static str>,
         task_guid: String,
         tenant_id: String,
         aad_user_id: String,
@@ -184,7 +229,7 @@ pub fn parse_notification(raw: &serde_json::Value) -> std::result::Result<Notifi
 
 /// The site's checks, in the order CMGatewayNotificationWorker.log shows them, each step logged
 /// through `log` (the caller's CMTrace logger). `hierarchy_id` is this site's hierarchy.
-pub fn validate(n: &Notification, hierarchy_id: &str, users: &[DiscoveredUser], log: &dyn Fn(Severity, String)) -> Decision {
+pub fn validate(n: &Notification, hierarchy_id: &str, users: &[DiscoveredUser], rule: DiscoveryRule, log: &dyn Fn(Severity, String)) -> Decision {
     log(Severity::Info, "Received new notification. Validating basic notification details...".into());
     let refuse = |reason: String, unauthorized: bool| {
         log(Severity::Error, format!("Notification {} refused: {reason}", n.notification_id.as_deref().unwrap_or("(no id)")));
@@ -210,25 +255,34 @@ pub fn validate(n: &Notification, hierarchy_id: &str, users: &[DiscoveredUser], 
         Some(Err(e)) => return refuse(e.message, false),
         None => return refuse("the notification names no action".into(), false),
     };
-    let initiator = n.initiated_by.clone().unwrap_or(Initiator { aad_user_id: None, user_principal_name: None });
-    let Some(aad_user_id) = initiator.aad_user_id.filter(|u| !u.is_empty()) else {
+    let initiator = n.initiated_by.clone().unwrap_or(Initiator { aad_user_id: None, user_principal_name: None, on_premises_security_identifier: None });
+    let Some(aad_user_id) = initiator.aad_user_id.clone().filter(|u| !u.is_empty()) else {
         return refuse("the notification does not say which user started it".into(), false);
     };
 
-    let user = users.iter().find(|u| u.aad_user_id.eq_ignore_ascii_case(&aad_user_id));
-    let missing = match user {
-        None => Some("the user was not found by Azure AD user discovery or AD user discovery".to_owned()),
-        Some(u) if !u.ad_discovered && !u.azure_ad_discovered => Some("the user was found by neither AD user discovery nor Azure AD user discovery".into()),
-        Some(u) if !u.ad_discovered => Some("the user was not found by AD user discovery (found by Azure AD user discovery only)".into()),
-        Some(u) if !u.azure_ad_discovered => Some("the user was not found by Azure AD user discovery (found by AD user discovery only)".into()),
-        Some(_) => None,
+    let user = users.iter().find(|u| u.is(&initiator));
+    let missing = match (user, rule) {
+        (None, _) => Some("the user was not found by Azure AD user discovery or AD user discovery".to_owned()),
+        (Some(u), _) if !u.ad_discovered && !u.azure_ad_discovered => {
+            Some("the user was found by neither AD user discovery nor Azure AD user discovery".into())
+        }
+        (Some(_), DiscoveryRule::Either) => None,
+        (Some(u), DiscoveryRule::Both) if !u.ad_discovered => {
+            Some("the user was not found by AD user discovery (found by Azure AD user discovery only)".into())
+        }
+        (Some(u), DiscoveryRule::Both) if !u.azure_ad_discovered => {
+            Some("the user was not found by Azure AD user discovery (found by AD user discovery only)".into())
+        }
+        (Some(_), DiscoveryRule::Both) => None,
     };
     let who = format!("TemplateID: {} TenantId: {tenant_id} AADUserID: {aad_user_id}", action.template_id);
     if let Some(why) = missing {
         log(Severity::Warning, format!("Unauthorized to perform client action. {who}"));
-        let reason = format!(
-            "Unauthorized to perform client action: {why}. The user must be a synced identity discovered by both Active Directory user discovery and Azure Active Directory user discovery."
-        );
+        let needed = match rule {
+            DiscoveryRule::Both => "by both Active Directory user discovery and Azure Active Directory user discovery",
+            DiscoveryRule::Either => "by Active Directory user discovery or Azure Active Directory user discovery",
+        };
+        let reason = format!("Unauthorized to perform client action: {why}. The user must be a synced identity discovered {needed}.");
         return Decision::Refused { notification_id: Some(notification_id), reason, unauthorized: true };
     }
     log(Severity::Info, format!("Authorized to perform client action. {who}"));
@@ -244,6 +298,7 @@ pub fn validate(n: &Notification, hierarchy_id: &str, users: &[DiscoveredUser], 
         notification_type: action.notification,
         template_id: action.template_id,
         template_number: action.template_number,
+        invoke_cm_client_action: std::collections::BTreeMap::from([(action.invoke_parameter, action.invoke_value)]),
         task_guid,
         tenant_id,
         aad_user_id,
@@ -269,20 +324,24 @@ mod tests {
             sms_id: Some("GUID:1".into()),
             device_name: Some("PC-ÅÄÖ-01".into()),
             action: Some(action.into()),
-            initiated_by: Some(Initiator { aad_user_id: Some(user.into()), user_principal_name: None }),
+            initiated_by: Some(Initiator {
+                aad_user_id: Some(user.into()),
+                user_principal_name: Some(format!("{user}@contoso.onmicrosoft.com")),
+                on_premises_security_identifier: Some(format!("S-1-5-21-1-2-3-{}", user.len())),
+            }),
             created_date_time: None,
             delivery_count: 1,
         }
     }
 
     fn users() -> Vec<DiscoveredUser> {
-        let u = |id: &str, ad, aad| DiscoveredUser { aad_user_id: id.into(), user_principal_name: None, ad_discovered: ad, azure_ad_discovered: aad };
+        let u = |id: &str, ad, aad| DiscoveredUser { aad_user_id: Some(id.into()), ad_discovered: ad, azure_ad_discovered: aad, ..Default::default() };
         vec![u("both", true, true), u("ad-only", true, false), u("aad-only", false, true)]
     }
 
     fn run(n: &Notification) -> (Decision, Vec<String>) {
         let lines = RefCell::new(Vec::new());
-        let decision = validate(n, HIERARCHY, &users(), &|_, line| lines.borrow_mut().push(line));
+        let decision = validate(n, HIERARCHY, &users(), DiscoveryRule::Both, &|_, line| lines.borrow_mut().push(line));
         (decision, lines.into_inner())
     }
 
@@ -326,8 +385,11 @@ mod tests {
     #[test]
     fn a_user_discovered_by_both_is_authorized_with_the_documented_lines() {
         let (decision, lines) = run(&notification("refreshMachinePolicy", "both"));
-        let Decision::Authorized { template_id, template_number, notification_type, task_guid, .. } = decision else { panic!("refused: {decision:?}") };
+        let Decision::Authorized { template_id, template_number, notification_type, task_guid, invoke_cm_client_action, .. } = decision else {
+            panic!("refused: {decision:?}")
+        };
         assert_eq!((template_id, template_number, notification_type), ("RequestMachinePolicy", 1, "ClientNotificationRequestMachinePolicyNow"));
+        assert_eq!(serde_json::to_value(invoke_cm_client_action).unwrap(), serde_json::json!({ "NotificationType": "RequestMachinePolicyNow" }));
         assert_eq!(lines[0], "Received new notification. Validating basic notification details...");
         assert_eq!(lines[1], "Validating device action message content...");
         assert_eq!(
@@ -348,6 +410,44 @@ mod tests {
                 other => panic!("{user} authorized: {other:?}"),
             }
             assert!(lines[2].starts_with("Unauthorized to perform client action. TemplateID: AppDeplEvalNow"), "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn invoke_cm_client_action_gets_the_documented_arguments_for_each_action() {
+        let args = |action: &str| {
+            let lines = RefCell::new(Vec::new());
+            match validate(&notification(action, "both"), HIERARCHY, &users(), DiscoveryRule::Both, &|_, l| lines.borrow_mut().push(l)) {
+                Decision::Authorized { invoke_cm_client_action, .. } => serde_json::to_value(invoke_cm_client_action).unwrap(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(args("SyncMachinePolicy"), serde_json::json!({ "NotificationType": "RequestMachinePolicyNow" }));
+        assert_eq!(args("SyncUserPolicy"), serde_json::json!({ "NotificationType": "RequestUsersPolicyNow" }));
+        assert_eq!(args("AppEvaluationCycle"), serde_json::json!({ "ActionType": "ClientNotificationAppDeplEvalNow" }));
+    }
+
+    #[test]
+    fn users_are_matched_by_object_id_upn_or_sid_and_the_rule_decides_one_discovery_or_both() {
+        let decide = |users: &[DiscoveredUser], rule| {
+            let lines = RefCell::new(Vec::new());
+            validate(&notification("SyncUserPolicy", "ad-only"), HIERARCHY, users, rule, &|_, l| lines.borrow_mut().push(l))
+        };
+        let by_upn = DiscoveredUser { user_principal_name: Some("AD-ONLY@contoso.onmicrosoft.com".into()), ad_discovered: true, ..Default::default() };
+        let by_sid = DiscoveredUser { sid: Some("S-1-5-21-1-2-3-7".into()), ad_discovered: true, ..Default::default() };
+        let nobody = DiscoveredUser { sid: Some("S-1-5-21-9".into()), ad_discovered: true, azure_ad_discovered: true, ..Default::default() };
+        for user in [&by_upn, &by_sid] {
+            assert!(matches!(decide(std::slice::from_ref(user), DiscoveryRule::Either), Decision::Authorized { .. }), "{user:?}");
+            match decide(std::slice::from_ref(user), DiscoveryRule::Both) {
+                Decision::Refused { reason, unauthorized: true, .. } => assert!(reason.contains("by both"), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        match decide(std::slice::from_ref(&nobody), DiscoveryRule::Either) {
+            Decision::Refused { reason, unauthorized: true, .. } => {
+                assert!(reason.contains("not found") && reason.contains(" or Azure Active Directory"), "{reason}")
+            }
+            other => panic!("{other:?}"),
         }
     }
 
@@ -523,6 +623,7 @@ pub fn receive(
     services: &crate::services::Services,
     hierarchy: &str,
     users: &[DiscoveredUser],
+    rule: DiscoveryRule,
     timeout_seconds: u64,
     cancelled: &dyn Fn() -> bool,
     log: &dyn Fn(Severity, String),
@@ -540,7 +641,7 @@ pub fn receive(
     let mut decisions = Vec::new();
     for raw in body["notifications"].as_array().into_iter().flatten() {
         let decision = match parse_notification(raw) {
-            Ok(n) => validate(&n, hierarchy, users, log),
+            Ok(n) => validate(&n, hierarchy, users, rule, log),
             Err((n, why)) => {
                 log(Severity::Info, "Received new notification. Validating basic notification details...".into());
                 log(Severity::Error, format!("Notification {} refused: {why}", n.notification_id.as_deref().unwrap_or("(no id)")));

@@ -217,6 +217,27 @@ impl Client {
             .state_dir
             .as_ref()
             .ok_or_else(|| Error::invalid_config("`stateDir` is required to upload: it keeps what the cloud has acknowledged"))?;
+        // A dry run compares with what this state folder last uploaded, without signing in (no
+        // device code prompt for -WhatIf): the scope and tenant of its last finished run.
+        if options.dry_run {
+            let mut store = crate::sync::state::StateStore::open(state_dir, hierarchy)?;
+            let last = store.state().last_sync.is_some() && store.state().full_sync_in_progress.is_none();
+            if last {
+                if let Ok(scope) = crate::sync::Scope::from_gateway(&store.state().scope) {
+                    let target = crate::sync::Target {
+                        hierarchy_id: hierarchy.to_owned(),
+                        tenant_id: store.state().tenant_id.clone(),
+                        scope,
+                        scope_version: store.state().scope_version,
+                    };
+                    options.interval_minutes = self.config.sync_interval_minutes;
+                    let mut uploader = crate::sync::DryRunUploader;
+                    let mut hooks = crate::sync::Hooks { progress, cancelled, logger: None };
+                    let report = crate::sync::run(&mut store, input, total, &target, &options, &mut uploader, &mut hooks)?;
+                    return Ok(report);
+                }
+            }
+        }
         let services = self.services()?;
         // The sign-in and the onboarding read wait on the network; the state (175,000 snapshot lines
         // at hierarchy scale) is read meanwhile on another thread. The onboarding's answer decides
@@ -272,7 +293,9 @@ impl Client {
         let users: Vec<crate::actions::DiscoveredUser> = serde_json::from_str(discovered_users_json).map_err(|e| {
             Error::new(
                 crate::error::ErrorKind::InvalidJson,
-                format!("the discovered users must be a JSON array of {{\"aadUserId\",\"userPrincipalName\",\"adDiscovered\",\"azureAdDiscovered\"}}: {e}"),
+                format!(
+                    "the discovered users must be a JSON array of {{\"aadUserId\",\"userPrincipalName\",\"sid\",\"adDiscovered\",\"azureAdDiscovered\"}}: {e}"
+                ),
             )
         })?;
         crate::json::refuse_duplicate_keys(discovered_users_json, crate::error::ErrorKind::InvalidJson, "the discovered users")?;
@@ -282,7 +305,7 @@ impl Client {
                 l.log(severity, line);
             }
         };
-        crate::actions::receive(&*self.services()?, self.hierarchy_id()?, &users, timeout_seconds, cancelled, &sink)
+        crate::actions::receive(&*self.services()?, self.hierarchy_id()?, &users, self.config.user_discovery, timeout_seconds, cancelled, &sink)
     }
 
     /// Complete-TenantAttachNotification.

@@ -77,6 +77,10 @@ pub struct Config {
     pub sync_interval_minutes: u32,
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Which user discoveries must have found the user who starts a device action: `both` (Azure AD
+    /// and AD user discovery, ConfigMgr 2002's rule, the default) or `either` (ConfigMgr 2103 and later).
+    #[serde(default)]
+    pub user_discovery: crate::actions::DiscoveryRule,
     /// How the library signs in. Absent: operations that need a token fail with a clear error.
     #[serde(default)]
     pub auth: Option<AuthConfig>,

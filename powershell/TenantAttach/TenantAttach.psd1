@@ -9,7 +9,7 @@
     FunctionsToExport    = @(
         'Connect-TenantAttach', 'Disconnect-TenantAttach', 'Register-TenantAttach', 'Unregister-TenantAttach',
         'Set-TenantAttachUploadScope', 'Get-TenantAttachStatus', 'Sync-TenantAttachDevice', 'Get-TenantAttachDevice',
-        'Invoke-TenantAttachDeviceAction', 'Receive-TenantAttachNotification', 'Complete-TenantAttachNotification',
+        'Invoke-TenantAttachDeviceAction', 'Invoke-TenantAttachClientAction', 'Receive-TenantAttachNotification', 'Complete-TenantAttachNotification',
         'Test-TenantAttachEndpoint'
     )
     FormatsToProcess     = @('TenantAttach.Format.ps1xml')

@@ -711,6 +711,15 @@ impl Sender<'_> {
     }
 }
 
+/// The uploader of a dry run: never called (a dry run sends nothing), so it refuses if it is.
+pub struct DryRunUploader;
+
+impl Uploader for DryRunUploader {
+    fn post(&mut self, _: &[u8], _: u64, _: usize) -> Result<()> {
+        Err(Error::internal("a dry run tried to send a batch (a bug, please report it)"))
+    }
+}
+
 /// Sends batches to the gateway's DevicePost (idempotent by `syncId` and `sequence`, so retried).
 pub struct GatewayUploader<'s> {
     pub services: &'s crate::services::Services,

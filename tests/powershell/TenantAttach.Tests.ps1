@@ -39,13 +39,13 @@ Describe 'TenantAttach module' {
     It 'exports exactly the documented cmdlets' {
         $names = (Get-Command -Module TenantAttach).Name | Sort-Object
         $names | Should -Be @('Complete-TenantAttachNotification', 'Connect-TenantAttach', 'Disconnect-TenantAttach', 'Get-TenantAttachDevice',
-            'Get-TenantAttachStatus', 'Invoke-TenantAttachDeviceAction', 'Receive-TenantAttachNotification', 'Register-TenantAttach',
+            'Get-TenantAttachStatus', 'Invoke-TenantAttachClientAction', 'Invoke-TenantAttachDeviceAction', 'Receive-TenantAttachNotification', 'Register-TenantAttach',
             'Set-TenantAttachUploadScope', 'Sync-TenantAttachDevice', 'Test-TenantAttachEndpoint', 'Unregister-TenantAttach')
     }
 
     It 'supports -WhatIf on every cmdlet that changes state' {
         foreach ($name in 'Register-TenantAttach', 'Unregister-TenantAttach', 'Set-TenantAttachUploadScope', 'Sync-TenantAttachDevice',
-            'Invoke-TenantAttachDeviceAction', 'Complete-TenantAttachNotification') {
+            'Invoke-TenantAttachDeviceAction', 'Invoke-TenantAttachClientAction', 'Complete-TenantAttachNotification') {
             (Get-Command $name).Parameters.ContainsKey('WhatIf') | Should -BeTrue -Because $name
         }
     }

@@ -7,6 +7,9 @@ function Connect-TenantAttach {
     other TenantAttach commands. Credentials: a client secret (-ClientId with -ClientSecret, or a
     PSCredential whose user name is the client id, for runbooks), the device code flow for a person
     (-DeviceCode), or an access token obtained elsewhere (-AccessToken).
+    -UserDiscoveryRule says which user discoveries must have found a user who starts a device
+    action: Both (AD and Azure AD user discovery, ConfigMgr 2002's rule, the default) or Either
+    (ConfigMgr 2103 and later).
     .EXAMPLE
     Connect-TenantAttach -TenantId contoso.onmicrosoft.com -SiteCode PS1 -Credential $appCredential -LogDirectory C:\Logs
     #>
@@ -34,6 +37,8 @@ function Connect-TenantAttach {
         [string] $TrustedCaFile,
         [string] $StateDirectory,
         [string] $LogDirectory,
+        [ValidateSet('Both', 'Either')]
+        [string] $UserDiscoveryRule,
         [switch] $PassThru
     )
 
@@ -43,6 +48,7 @@ function Connect-TenantAttach {
     if ($HierarchyId) { $config.hierarchyId = $HierarchyId }
     if ($Endpoint) { $config.endpoints = ConvertTo-TenantAttachEndpointSet -Cmdlet $PSCmdlet -Endpoint $Endpoint }
     if ($Proxy) { $config.proxy = $Proxy }
+    if ($UserDiscoveryRule) { $config.userDiscovery = $UserDiscoveryRule.ToLowerInvariant() }
     if ($TrustedCaFile) { $config.trustedCaFile = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $TrustedCaFile -ParameterName TrustedCaFile -MustExist }
     if ($StateDirectory) { $config.stateDir = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $StateDirectory -ParameterName StateDirectory }
     if ($LogDirectory) { $config.logDir = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $LogDirectory -ParameterName LogDirectory }
@@ -94,6 +100,7 @@ function Connect-TenantAttach {
         AuthKind    = Get-TenantAttachMember $effective 'auth.kind'
         StateDir    = Get-TenantAttachMember $effective 'stateDir'
         LogDir      = Get-TenantAttachMember $effective 'logDir'
+        UserDiscoveryRule = Get-TenantAttachMember $effective 'userDiscovery'
         Version     = [TenantAttach.Interop.TenantAttachClient]::Version
     }
     Write-Verbose ("Connected: tenant {0}, site {1}, library {2}" -f $session.TenantId, $session.SiteCode, $session.Version)

@@ -1,15 +1,25 @@
 function Receive-TenantAttachNotification {
     <#
     .SYNOPSIS
-    The site's notification worker: waits for device actions and checks each one.
+    The site's notification worker: waits for device actions and checks who started each one.
     .DESCRIPTION
     Waits up to -TimeoutSeconds (long-poll, no fixed delay). Each action is checked: basic details,
-    message content, and the initiating user discovered by both AD and Azure AD user discovery
-    (-DiscoveredUser: objects with AadUserId, UserPrincipalName, AdDiscovered, AzureAdDiscovered).
-    Refused actions are reported to the cloud as failed with the reason. Authorized ones come out
-    with the target device, the client notification type, the TemplateID and a task GUID.
+    message content, and the user who started it, who must be a synced identity found by the site's
+    user discoveries: by both AD user discovery and Azure AD user discovery (ConfigMgr 2002's rule,
+    the default), or by either (Connect-TenantAttach -UserDiscoveryRule Either, ConfigMgr 2103 and
+    later). -DiscoveredUser takes what Get-CMUser or SMS_R_User give: the discovery agents in
+    AgentName (SMS_AD_USER_DISCOVERY_AGENT, SMS_AZUREAD_USER_DISCOVERY_AGENT), and the user's Azure AD
+    object id (AADUserID), UserPrincipalName and SID, matched in that order; objects with
+    AdDiscovered/AzureAdDiscovered flags are accepted too.
+
+    Refused actions are reported to the cloud as failed with the reason (and logged in
+    CMGatewayNotificationWorker.log). Authorized ones come out with the target device (SMSID), the
+    Invoke-CMClientAction arguments (InvokeCMClientAction), the TemplateID and a task GUID: pipe them
+    to Invoke-TenantAttachClientAction to run them through ConfigMgr and report the outcome.
     .EXAMPLE
-    $users = Import-Csv .\discovered-users.csv
+    Receive-TenantAttachNotification -DiscoveredUser (Get-CMUser) | Invoke-TenantAttachClientAction
+    .EXAMPLE
+    $users = Get-CimInstance -Namespace root/SMS/site_PS1 -ClassName SMS_R_User
     Receive-TenantAttachNotification -DiscoveredUser $users -TimeoutSeconds 30 | Where-Object Decision -eq Authorized
     #>
     [CmdletBinding()]
@@ -22,20 +32,23 @@ function Receive-TenantAttachNotification {
     )
     $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
     if ($DiscoveredUser.Count -eq 0) {
-        Write-Warning 'No discovered users were given: every action received now is refused as unauthorized. Pass the users of AD and Azure AD user discovery with -DiscoveredUser.'
+        Write-Warning 'No discovered users were given: every action received now is refused as unauthorized. Pass the users of AD and Azure AD user discovery with -DiscoveredUser (Get-CMUser).'
     }
-    $yes = @($true, 'True', 'Yes', 1, '1')
     $users = New-Object System.Collections.Generic.List[object]
     foreach ($u in $DiscoveredUser) {
-        if ($null -eq $u) { continue }
-        $users.Add(@{
-                aadUserId         = [string](Get-TenantAttachMember $u 'AadUserId')
-                userPrincipalName = [string](Get-TenantAttachMember $u 'UserPrincipalName')
-                adDiscovered      = [bool]((Get-TenantAttachMember $u 'AdDiscovered') -in $yes)
-                azureAdDiscovered = [bool]((Get-TenantAttachMember $u 'AzureAdDiscovered') -in $yes)
-            })
+        $user = ConvertTo-TenantAttachDiscoveredUser -User $u
+        if ($user) { $users.Add($user) }
     }
     $json = ConvertTo-Json -InputObject @($users.ToArray()) -Depth 3 -Compress
     $decisions = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.ReceiveNotifications($json, [uint32]$TimeoutSeconds) }
-    ConvertFrom-TenantAttachJson -Json $decisions -TypeName 'TenantAttach.Notification'
+    foreach ($decision in @(ConvertFrom-TenantAttachJson -Json $decisions -TypeName 'TenantAttach.Notification')) {
+        $invokeArgs = Get-TenantAttachMember $decision 'invokeCMClientAction'
+        if ($invokeArgs) {
+            # As a hashtable, ready to splat: Invoke-CMClientAction -DeviceId $id @args.
+            $table = @{}
+            foreach ($p in $invokeArgs.PSObject.Properties) { $table[$p.Name] = [string]$p.Value }
+            $decision.invokeCMClientAction = $table
+        }
+        $decision
+    }
 }

@@ -3,41 +3,62 @@ function Sync-TenantAttachDevice {
     .SYNOPSIS
     Uploads devices to tenant attach: a full sync first, then deltas of what changed.
     .DESCRIPTION
-    Takes objects shaped like Get-CMDevice output from the pipeline (Name, SMSID, IsClient,
-    DeviceOS, DeviceOSBuild, ClientVersion, AADDeviceID, ...), or an NDJSON file (-Path) for large
-    hierarchies. Only clients are uploaded, and only the upload scope's collection when one is set
-    (give -CollectionTree for child collections). -WhatIf computes the run without sending or
-    changing anything. Shows a progress bar.
+    Takes Get-CMDevice output from the pipeline (or SMS_R_System records, or the records of
+    Get-TenantAttachInventory), or an NDJSON file (-Path) for large hierarchies. Only clients that are
+    not obsolete are uploaded, and with a collection upload scope only the collection's members:
+    give them with -CollectionMember (Get-CMCollectionMember output); where the ConfigMgr module is
+    loaded and records carry no CollectionIDs, the members are read with Get-CMCollectionMember.
+
+    Nothing can silently empty the admin center: a run whose input is empty or holds no eligible
+    device, or that would delete more devices than allowed (500, or 10% of those in the cloud), stops
+    before sending anything with the error id TenantAttach.TA_STATUS_DELETION_REFUSED. -Force goes
+    ahead. A run that deletes devices asks for confirmation as a high-impact change (unattended
+    runbooks pass -Confirm:$false). -WhatIf reports what would be uploaded and deleted without
+    sending anything, and without signing in when the state folder has a previous upload.
+    .PARAMETER CollectionMember
+    The members of the upload scope's collection: Get-CMCollectionMember -CollectionId X output
+    (SMSID or ResourceID of each), or SMSID strings.
+    .PARAMETER Force
+    Goes ahead although the run would delete more devices than the deletion guard allows, or its
+    input is empty.
     .EXAMPLE
     Get-CMDevice -CollectionId SMS00001 | Sync-TenantAttachDevice
     .EXAMPLE
+    Get-CMDevice -Fast | Sync-TenantAttachDevice -CollectionMember (Get-CMCollectionMember -CollectionId PS100012)
+    .EXAMPLE
     Sync-TenantAttachDevice -Path D:\Exports\devices.ndjson -Full
     #>
-    [CmdletBinding(SupportsShouldProcess, DefaultParameterSetName = 'Pipeline')]
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium', DefaultParameterSetName = 'Pipeline')]
     param(
         [Parameter(ParameterSetName = 'Pipeline', ValueFromPipeline, Mandatory)]
+        [AllowNull()]
         [psobject] $InputObject,
         [Parameter(ParameterSetName = 'File', Mandatory)]
         [string] $Path,
         [switch] $Full,
         [switch] $Partial,
-        [hashtable] $CollectionTree
+        [hashtable] $CollectionTree,
+        [AllowEmptyCollection()]
+        [psobject[]] $CollectionMember,
+        [switch] $Force
     )
     begin {
         $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
         $devices = New-Object System.Collections.Generic.List[object]
-        $properties = 'Name', 'ResourceID', 'SMSID', 'IsClient', 'DeviceOS', 'DeviceOSBuild', 'ClientVersion', 'SiteCode', 'AADDeviceID',
-            'AADTenantID', 'AADPrimaryUserID', 'Model', 'Manufacturer', 'SerialNumber', 'Domain', 'SKU', 'CollectionIDs', 'IsDistributionPoint'
+        $properties = 'Name', 'ResourceID', 'SMSID', 'SMSUniqueIdentifier', 'IsClient', 'Client', 'IsObsolete', 'DeviceOS', 'DeviceOSBuild',
+            'ClientVersion', 'SiteCode', 'AADDeviceID', 'AADTenantID', 'AADPrimaryUserID', 'Model', 'Manufacturer', 'SerialNumber', 'Domain',
+            'DomainNames', 'SKU', 'CollectionIDs', 'IsDistributionPoint'
+        $hasMembership = $false
     }
     process {
-        if ($PSCmdlet.ParameterSetName -eq 'Pipeline') {
-            $record = [ordered]@{}
-            foreach ($p in $properties) {
-                $value = $InputObject.PSObject.Properties[$p]
-                if ($value) { $record[$p] = $value.Value }
-            }
-            $devices.Add($record)
+        if ($PSCmdlet.ParameterSetName -ne 'Pipeline' -or $null -eq $InputObject) { return }
+        $record = [ordered]@{}
+        foreach ($p in $properties) {
+            $value = $InputObject.PSObject.Properties[$p]
+            if ($value -and $null -ne $value.Value) { $record[$p] = $value.Value }
         }
+        if ($record.Contains('CollectionIDs')) { $hasMembership = $true }
+        $devices.Add($record)
     }
     end {
         if ($Full -and $Partial) {
@@ -45,10 +66,14 @@ function Sync-TenantAttachDevice {
             $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.FullAndPartial', 'InvalidArgument', $null)))
         }
         $mode = if ($Full) { 'full' } elseif ($Partial) { 'partial' } else { 'auto' }
-        $dryRun = -not $PSCmdlet.ShouldProcess('the tenant attach cloud', "Upload devices ($mode)")
-        $options = @{ mode = $mode; dryRun = $dryRun }
+        $options = @{ mode = $mode; allowMassDeletion = [bool]$Force }
         if ($CollectionTree) { $options.collectionTree = $CollectionTree }
-        $optionsJson = $options | ConvertTo-Json -Depth 4 -Compress
+        if (-not $PSBoundParameters.ContainsKey('CollectionMember') -and -not $hasMembership -and $PSCmdlet.ParameterSetName -eq 'Pipeline') {
+            $CollectionMember = Get-TenantAttachScopeMember -Cmdlet $PSCmdlet -Session $session
+        }
+        if ($null -ne $CollectionMember) {
+            $options.collectionMembers = @(ConvertTo-TenantAttachMemberSmsId -Member $CollectionMember -Device $devices)
+        }
         $progress = [System.Action[uint64, uint64]] {
             param($done, $total)
             if ($total -gt 0) {
@@ -58,19 +83,46 @@ function Sync-TenantAttachDevice {
         if ($PSCmdlet.ParameterSetName -eq 'File') {
             # Not $full: PowerShell's variable names ignore case, so that would be the -Full switch.
             $devicesFile = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $Path -ParameterName Path -MustExist
-            $report = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $Path -Call { $session.SyncDevicesFile($devicesFile, $optionsJson, $progress) }
+            $target = $Path
+            $runSync = { param($optionsJson) $session.SyncDevicesFile($devicesFile, $optionsJson, $progress) }
         }
         else {
             $json = ConvertTo-Json -InputObject @($devices.ToArray()) -Depth 4 -Compress
-            $report = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.SyncDevices($json, $optionsJson, $progress) }
+            $devices = $null
+            $target = 'the devices from the pipeline'
+            $runSync = { param($optionsJson) $session.SyncDevices($json, $optionsJson, $progress) }
         }
+
+        # What the run would do, computed without sending: asked first where a confirmation may be
+        # needed (deleting devices is a high-impact change), and as the whole answer of -WhatIf.
+        $plan = $null
+        if ($WhatIfPreference -or $ConfirmPreference -ne 'None') {
+            $options.dryRun = $true
+            $planJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Call { & $runSync ($options | ConvertTo-Json -Depth 4 -Compress) }
+            $plan = ConvertFrom-TenantAttachJson -Json $planJson -TypeName 'TenantAttach.SyncReport'
+            $options.dryRun = $false
+        }
+        $deleting = if ($plan) { [long](Get-TenantAttachMember $plan 'deleted') } else { 0 }
+        $uploading = if ($plan) { [long](Get-TenantAttachMember $plan 'uploaded') } else { $null }
+        $what = if ($plan) { "Upload $uploading device(s) and delete $deleting ($mode)" } else { "Upload devices ($mode)" }
+        $go = $PSCmdlet.ShouldProcess('the tenant attach cloud', $what)
+        # A run the deletion guard will stop needs no confirmation: the library refuses it, saying why.
+        $stops = $plan -and -not $Force -and @(Get-TenantAttachMember $plan 'warnings') -like 'A real run would stop*'
+        if ($go -and $deleting -gt 0 -and -not $stops) {
+            $go = Confirm-TenantAttachDeletion -Count $deleting -Target 'the tenant attach cloud'
+        }
+        if (-not $go) {
+            Write-Progress -Activity 'Uploading devices to tenant attach' -Completed
+            if ($WhatIfPreference -and $plan) {
+                Write-TenantAttachSyncWarning -Report $plan
+                $plan
+            }
+            return
+        }
+        $reportJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Call { & $runSync ($options | ConvertTo-Json -Depth 4 -Compress) }
         Write-Progress -Activity 'Uploading devices to tenant attach' -Completed
-        $result = ConvertFrom-TenantAttachJson -Json $report -TypeName 'TenantAttach.SyncReport'
-        foreach ($skipped in @(Get-TenantAttachMember $result 'skipped')) {
-            if ($null -eq $skipped) { continue }
-            $name = Get-TenantAttachMember $skipped 'name'
-            Write-Warning ('Skipped record {0}{1}: {2}' -f (Get-TenantAttachMember $skipped 'index'), $(if ($name) { " ($name)" } else { '' }), (Get-TenantAttachMember $skipped 'reason'))
-        }
+        $result = ConvertFrom-TenantAttachJson -Json $reportJson -TypeName 'TenantAttach.SyncReport'
+        Write-TenantAttachSyncWarning -Report $result
         $result
     }
 }

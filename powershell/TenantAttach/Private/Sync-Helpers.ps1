@@ -1,0 +1,93 @@
+# Helpers of Sync-TenantAttachDevice: the collection's members, the confirmation of deletions, and
+# the run's warnings.
+
+# The members of the upload scope's collection, read with the ConfigMgr module's
+# Get-CMCollectionMember where it is loaded and the scope is a collection; otherwise $null.
+function Get-TenantAttachScopeMember {
+    param(
+        [Parameter(Mandatory)] [System.Management.Automation.PSCmdlet] $Cmdlet,
+        [Parameter(Mandatory)] [object] $Session
+    )
+    if (-not (Get-Command -Name Get-CMCollectionMember -ErrorAction SilentlyContinue)) { return $null }
+    $status = Invoke-TenantAttachNative -Cmdlet $Cmdlet -Call { $Session.Status() } | ConvertFrom-Json
+    $collectionId = Get-TenantAttachMember $status 'onboarding.uploadScope.collectionId'
+    if (-not $collectionId) { return $null }
+    Write-Verbose "The upload scope is collection $collectionId; reading its members with Get-CMCollectionMember"
+    return , @(Get-CMCollectionMember -CollectionId $collectionId)
+}
+
+# The SMSIDs of collection members: Get-CMCollectionMember rows (SMSID, or ResourceID resolved
+# through the devices given), SMS_R_System records (SMSUniqueIdentifier), or SMSID strings.
+function ConvertTo-TenantAttachMemberSmsId {
+    param(
+        [AllowEmptyCollection()] [psobject[]] $Member,
+        [AllowNull()] [System.Collections.Generic.List[object]] $Device
+    )
+    $byResourceId = $null
+    foreach ($m in $Member) {
+        if ($null -eq $m) { continue }
+        if ($m -is [string]) { $m; continue }
+        $smsId = Get-TenantAttachMember $m 'SMSID'
+        if (-not $smsId) { $smsId = Get-TenantAttachMember $m 'SMSUniqueIdentifier' }
+        if ($smsId) { [string]$smsId; continue }
+        $resourceId = Get-TenantAttachMember $m 'ResourceID'
+        if ($null -eq $resourceId -or $null -eq $Device) { continue }
+        if ($null -eq $byResourceId) {
+            $byResourceId = @{}
+            foreach ($d in $Device) {
+                $id = if ($d.Contains('SMSID')) { $d['SMSID'] } elseif ($d.Contains('SMSUniqueIdentifier')) { $d['SMSUniqueIdentifier'] } else { $null }
+                if ($d.Contains('ResourceID') -and $id) { $byResourceId[[string]$d['ResourceID']] = [string]$id }
+            }
+        }
+        $found = $byResourceId[[string]$resourceId]
+        if ($found) { $found }
+    }
+}
+
+# Deleting devices from the admin center is a high-impact change: this asks as one, with the
+# caller's -Confirm and -WhatIf (an unattended runbook passes -Confirm:$false).
+function Confirm-TenantAttachDeletion {
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'High')]
+    param(
+        [Parameter(Mandatory)] [long] $Count,
+        [Parameter(Mandatory)] [string] $Target
+    )
+    return $PSCmdlet.ShouldProcess($Target, "Delete $Count device(s) from the admin center")
+}
+
+# The report's warnings and skipped records as PowerShell warnings.
+function Write-TenantAttachSyncWarning {
+    param([Parameter(Mandatory)] [object] $Report)
+    foreach ($warning in @(Get-TenantAttachMember $Report 'warnings')) {
+        if ($warning) { Write-Warning $warning }
+    }
+    foreach ($skipped in @(Get-TenantAttachMember $Report 'skipped')) {
+        if ($null -eq $skipped) { continue }
+        $name = Get-TenantAttachMember $skipped 'name'
+        Write-Warning ('Skipped record {0}{1}: {2}' -f (Get-TenantAttachMember $skipped 'index'), $(if ($name) { " ($name)" } else { '' }), (Get-TenantAttachMember $skipped 'reason'))
+    }
+}
+
+# The ResourceID of the device with an SMSID (Invoke-CMClientAction cannot target by SMSID): from
+# the devices given, else SMS_R_System on the SMS Provider; $null when ConfigMgr has no such device.
+function Resolve-TenantAttachResourceId {
+    param(
+        [Parameter(Mandatory)] [string] $SmsId,
+        [Parameter(Mandatory)] [hashtable] $Known,
+        [string] $SiteCode,
+        [string] $ComputerName
+    )
+    $key = $SmsId.ToUpperInvariant()
+    if ($Known.ContainsKey($key)) { return $Known[$key] }
+    if (-not $SiteCode -or -not (Get-Command -Name Get-CimInstance -ErrorAction SilentlyContinue)) { return $null }
+    $query = @{
+        Namespace = "root/SMS/site_$SiteCode"
+        ClassName = 'SMS_R_System'
+        Filter    = "SMSUniqueIdentifier = '$($SmsId.Replace("'", "''"))'"
+    }
+    if ($ComputerName) { $query.ComputerName = $ComputerName }
+    $record = Get-CimInstance @query -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($null -eq $record) { return $null }
+    $Known[$key] = [uint32]$record.ResourceID
+    return $Known[$key]
+}
