@@ -379,14 +379,43 @@ namespace TenantAttach.Interop
         // Kept referenced for as long as the library may call them.
         private DeviceCodeCallback deviceCodeCallback;
 
+        // An exception thrown by a caller's callback, held until the native call returns: an
+        // exception must never unwind through the library's frames.
+        private Exception callbackError;
+        private readonly object callbackGate = new object();
+
+        private void HoldCallbackError(Exception e)
+        {
+            lock (callbackGate)
+            {
+                if (callbackError == null) callbackError = e;
+            }
+        }
+
+        private void RethrowCallbackError()
+        {
+            Exception e;
+            lock (callbackGate)
+            {
+                e = callbackError;
+                callbackError = null;
+            }
+            if (e != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw();
+        }
+
         /// <summary>Shows the device code sign-in's instructions (JSON: verificationUri, userCode,
-        /// message, expiresIn) through <paramref name="show"/>, on the thread of the call signing in.</summary>
+        /// message, expiresIn) through <paramref name="show"/>, on the thread of the call signing in.
+        /// An exception it throws is caught there and rethrown when that call returns.</summary>
         public void SetDeviceCodeCallback(Action<string> show)
         {
             DeviceCodeCallback callback = null;
             if (show != null)
             {
-                callback = delegate (IntPtr user, IntPtr json) { show(Utf8.Decode(json)); };
+                callback = delegate (IntPtr user, IntPtr json)
+                {
+                    try { show(Utf8.Decode(json)); }
+                    catch (Exception e) { HoldCallbackError(e); }
+                };
             }
             Check(NativeMethods.ta_client_set_device_code_callback(handle, callback, IntPtr.Zero));
             deviceCodeCallback = callback;
@@ -395,7 +424,7 @@ namespace TenantAttach.Interop
         /// <summary>Runs a call that writes JSON, with cancellation through a ta_cancel flag.</summary>
         private delegate int JsonCall(IntPtr cancel, out IntPtr json);
 
-        private static string CallJson(JsonCall call, CancellationToken token)
+        private string CallJson(JsonCall call, CancellationToken token)
         {
             IntPtr cancel = NativeMethods.ta_cancel_new();
             try
@@ -403,7 +432,12 @@ namespace TenantAttach.Interop
                 using (token.Register(delegate { NativeMethods.ta_cancel_set(cancel); }))
                 {
                     IntPtr json;
-                    int status = call(cancel, out json);
+                    currentCancel = cancel;
+                    int status;
+                    try { status = call(cancel, out json); }
+                    finally { currentCancel = IntPtr.Zero; }
+                    // A callback's exception explains the call's end better than its status.
+                    RethrowCallbackError();
                     if (status != 0) throw TenantAttachException.FromLastError(status);
                     return Utf8.TakeOwned(json);
                 }
@@ -413,6 +447,10 @@ namespace TenantAttach.Interop
                 NativeMethods.ta_cancel_free(cancel);
             }
         }
+
+        // The cancel flag of the call in progress on this thread, so that a throwing callback can stop it.
+        [ThreadStatic]
+        private static IntPtr currentCancel;
 
         /// <summary>Onboards the hierarchy (options JSON or null for defaults); the result JSON holds a
         /// created app's secret once.</summary>
@@ -438,10 +476,20 @@ namespace TenantAttach.Interop
             CallJson(delegate (IntPtr c, out IntPtr j) { j = IntPtr.Zero; return NativeMethods.ta_client_unregister(handle, c); }, token);
         }
 
-        private static ProgressCallback Progress(Action<ulong, ulong> progress)
+        /// <summary>The caller's progress as the library's callback. An exception it throws is caught
+        /// (never unwound through the library), cancels the call and is rethrown when it returns.</summary>
+        private ProgressCallback Progress(Action<ulong, ulong> progress)
         {
             if (progress == null) return null;
-            return delegate (IntPtr user, ulong done, ulong total) { progress(done, total); };
+            return delegate (IntPtr user, ulong done, ulong total)
+            {
+                try { progress(done, total); }
+                catch (Exception e)
+                {
+                    HoldCallbackError(e);
+                    if (currentCancel != IntPtr.Zero) NativeMethods.ta_cancel_set(currentCancel);
+                }
+            };
         }
 
         /// <summary>Uploads devices (a JSON array of Get-CMDevice-shaped objects); the run's report.</summary>
@@ -495,9 +543,9 @@ namespace TenantAttach.Interop
             return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_complete_notification(handle, id, succeeded ? 1 : 0, r, t, c, out j); }, token);
         }
 
-        public string TestEndpoints()
+        public string TestEndpoints(CancellationToken token = default(CancellationToken))
         {
-            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_test_endpoints(handle, out j); }, CancellationToken.None);
+            return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_test_endpoints(handle, out j); }, token);
         }
 
         public void Dispose()
@@ -511,6 +559,136 @@ namespace TenantAttach.Interop
         public static void Check(int status)
         {
             if (status != 0) throw TenantAttachException.FromLastError(status);
+        }
+    }
+
+    /// <summary>
+    /// One library call run on a worker thread, for hosts whose own thread must stay free: PowerShell
+    /// notices Ctrl+C (a stopped pipeline) only between statements, never inside a native call, and
+    /// runs script blocks only on its own thread. The caller waits in short steps (<see cref="Wait"/>),
+    /// takes the progress and the device code prompts queued meanwhile and shows them itself, and on
+    /// Ctrl+C calls <see cref="Cancel"/>, which sets the call's ta_cancel flag. Callbacks the library
+    /// makes on the worker thread only queue; no caller code runs inside the library.
+    /// </summary>
+    public sealed class NativeCall : IDisposable
+    {
+        private readonly CancellationTokenSource cancel = new CancellationTokenSource();
+        private readonly ManualResetEvent done = new ManualResetEvent(false);
+        private readonly object gate = new object();
+        private readonly Queue<string> prompts = new Queue<string>();
+        private ulong[] progress;
+        private string result;
+        private Exception error;
+
+        private NativeCall() { }
+
+        /// <summary>Starts <paramref name="operation"/> (a method name of TenantAttachClient:
+        /// Register, Status, SetUploadSettings, Unregister, SyncDevices, SyncDevicesFile, ListDevices,
+        /// TriggerAction, ReceiveNotifications, CompleteNotification, TestEndpoints) with its string
+        /// arguments, in the method's order.</summary>
+        public static NativeCall Start(TenantAttachClient client, string operation, string[] arguments)
+        {
+            if (client == null) throw new ArgumentNullException("client");
+            string[] a = arguments ?? new string[0];
+            NativeCall call = new NativeCall();
+            Func<CancellationToken, string> body = call.Body(client, operation, a);
+            client.SetDeviceCodeCallback(delegate (string json) { call.Enqueue(json); });
+            Thread thread = new Thread(delegate ()
+            {
+                try { call.result = body(call.cancel.Token); }
+                catch (Exception e) { call.error = e; }
+                finally { call.done.Set(); }
+            });
+            thread.IsBackground = true;
+            thread.Name = "tenant_attach " + operation;
+            thread.Start();
+            return call;
+        }
+
+        private Func<CancellationToken, string> Body(TenantAttachClient c, string operation, string[] a)
+        {
+            Action<ulong, ulong> report = delegate (ulong d, ulong t) { lock (gate) { progress = new ulong[] { d, t }; } };
+            switch (operation)
+            {
+                case "Register": return delegate (CancellationToken t) { return c.Register(Arg(a, 0), t); };
+                case "Status": return delegate (CancellationToken t) { return c.Status(t); };
+                case "SetUploadSettings": return delegate (CancellationToken t) { return c.SetUploadSettings(Arg(a, 0), t); };
+                case "Unregister": return delegate (CancellationToken t) { c.Unregister(t); return null; };
+                case "SyncDevices": return delegate (CancellationToken t) { return c.SyncDevices(Arg(a, 0), Arg(a, 1), report, t); };
+                case "SyncDevicesFile": return delegate (CancellationToken t) { return c.SyncDevicesFile(Arg(a, 0), Arg(a, 1), report, t); };
+                case "ListDevices": return delegate (CancellationToken t) { return c.ListDevices(Arg(a, 0), t); };
+                case "TriggerAction": return delegate (CancellationToken t) { return c.TriggerAction(Arg(a, 0), Arg(a, 1), t); };
+                case "ReceiveNotifications":
+                    return delegate (CancellationToken t) { return c.ReceiveNotifications(Arg(a, 0), uint.Parse(Arg(a, 1) ?? "30", System.Globalization.CultureInfo.InvariantCulture), t); };
+                case "CompleteNotification":
+                    return delegate (CancellationToken t) { return c.CompleteNotification(Arg(a, 0), Arg(a, 1) == "True", Arg(a, 2), Arg(a, 3), t); };
+                case "TestEndpoints": return delegate (CancellationToken t) { return c.TestEndpoints(t); };
+                default: throw new ArgumentException("Unknown operation " + operation, "operation");
+            }
+        }
+
+        private static string Arg(string[] a, int i)
+        {
+            return i < a.Length ? a[i] : null;
+        }
+
+        private void Enqueue(string prompt)
+        {
+            lock (gate) { prompts.Enqueue(prompt); }
+        }
+
+        /// <summary>Waits up to <paramref name="milliseconds"/>; true once the call has returned.</summary>
+        public bool Wait(int milliseconds)
+        {
+            return done.WaitOne(milliseconds);
+        }
+
+        public bool IsCompleted { get { return done.WaitOne(0); } }
+
+        /// <summary>The device code prompts (JSON) queued since the last take.</summary>
+        public string[] TakePrompts()
+        {
+            lock (gate)
+            {
+                string[] all = prompts.ToArray();
+                prompts.Clear();
+                return all;
+            }
+        }
+
+        /// <summary>The latest progress (done, total) since the last take, or null.</summary>
+        public ulong[] TakeProgress()
+        {
+            lock (gate)
+            {
+                ulong[] p = progress;
+                progress = null;
+                return p;
+            }
+        }
+
+        /// <summary>Asks the call to stop (ta_cancel_set); it returns TA_STATUS_CANCELLED soon after.</summary>
+        public void Cancel()
+        {
+            cancel.Cancel();
+        }
+
+        /// <summary>The call's JSON result once it has returned; throws its TenantAttachException (or
+        /// other failure). A method, not a property: PowerShell hides exceptions of property getters.</summary>
+        public string GetResult()
+        {
+            done.WaitOne();
+            if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
+            return result;
+        }
+
+        public void Dispose()
+        {
+            if (done.WaitOne(0))
+            {
+                done.Close();
+                cancel.Dispose();
+            }
         }
     }
 

@@ -125,6 +125,20 @@ public static class E2eTests
             check(site.SyncDevices(one, "{\"maxDeletions\":0,\"allowMassDeletion\":true}", null).Contains("\"deleted\":1"), "C#: the explicit allowance goes through");
             check(site.SyncDevices(devices, null, null).Contains("\"uploaded\":1"), "C#: the device comes back");
 
+            // A callback that throws: caught before it reaches the library, the call is cancelled, and the
+            // exception comes back to the caller when the call returns.
+            try
+            {
+                site.SyncDevices(devices, "{\"mode\":\"full\"}", delegate (ulong d, ulong t) { throw new InvalidOperationException("progress callback failed (test)"); });
+                check(false, "C#: an exception from the progress callback reaches the caller");
+            }
+            catch (InvalidOperationException e)
+            {
+                check(e.Message == "progress callback failed (test)", "C#: an exception from the progress callback reaches the caller after the call returns");
+            }
+            string after = site.SyncDevices(devices, null, null);
+            check(after.Contains("\"uploaded\":0") || after.Contains("\"kind\":\"full\""), "C#: the next upload converges (" + after.Substring(0, Math.Min(80, after.Length)) + ")");
+
             string listed = helpdesk.ListDevices("deviceName eq 'Ladda upp enheter åäö'");
             string id = Between(listed, "\"id\":\"", "\"");
             check(id != null && listed.Contains("Ladda upp enheter åäö"), "C#: the device named Ladda upp enheter åäö comes back intact");

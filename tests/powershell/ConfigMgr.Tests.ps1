@@ -246,3 +246,55 @@ Describe 'The site worker acts through ConfigMgr' {
         }
     }
 }
+
+Describe 'Ctrl+C during a long upload' {
+    It 'returns promptly, leaves a state the next run converges from, and the session lives on' {
+        # A hierarchy of its own, all devices in scope; the gateway answers each batch after 2 s.
+        $hierarchy = [guid]::NewGuid().ToString()
+        $state = Join-Path $script:work 'CancelState'
+        Connect-TenantAttach -TenantId $script:tenant -SiteCode PS1 -HierarchyId $hierarchy -DeviceCode -PublicClientId 'c1000000-0000-4000-8000-000000000001' `
+            -StateDirectory $state @script:local 6>$null
+        $registration = Register-TenantAttach -UploadScope All -Confirm:$false
+        $connect = @{ TenantId = $script:tenant; SiteCode = 'PS1'; HierarchyId = $hierarchy; StateDirectory = $state
+            Credential = (New-Object PSCredential($registration.AppId, $registration.ClientSecret)) } + $script:local
+        $devices = foreach ($i in 1..10000) {
+            [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_CombinedDeviceResources'; Name = ('CX-{0:D5}' -f $i); ResourceID = [uint32](16800000 + $i)
+                SMSID = ('GUID:{0:D8}-CCCC-4000-8000-000000000000' -f $i); IsClient = $true; IsObsolete = $false; ClientVersion = '5.00.9128.1000' }
+        }
+        $slow = '{"mode":"slow","rate":1,"pathPrefix":"/api/gateway/DevicePost","slowMs":2000}'
+        & curl -s --cacert $env:TA_CLOUD_CA -X POST -H 'content-type: application/json' -d $slow "$($env:TA_CLOUD_URL)/_admin/faults" | Out-Null
+
+        $ps = [powershell]::Create()
+        try {
+            [void]$ps.AddScript({
+                    param($module, $connect, $devices)
+                    Import-Module $module
+                    Connect-TenantAttach @connect
+                    $devices | Sync-TenantAttachDevice -Confirm:$false
+                }).AddArgument((Join-Path $PSScriptRoot '../../powershell/TenantAttach/TenantAttach.psd1')).AddArgument($connect).AddArgument($devices)
+            $running = $ps.BeginInvoke()
+            Start-Sleep -Seconds 3
+            $ps.InvocationStateInfo.State | Should -Be 'Running'
+            $watch = [System.Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            $watch.Stop()
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 5 -Because 'a batch in flight takes 2 s; the rest is cancelled'
+            $running.IsCompleted | Should -BeTrue
+        }
+        finally {
+            $ps.Dispose()
+            & curl -s --cacert $env:TA_CLOUD_CA -X POST -H 'content-type: application/json' -d '{"mode":null}' "$($env:TA_CLOUD_URL)/_admin/faults" | Out-Null
+        }
+
+        # The next run finishes the upload: a full sync again, and the cloud holds every device.
+        Connect-TenantAttach @connect
+        $report = $devices | Sync-TenantAttachDevice -Confirm:$false
+        $report.kind | Should -Be 'full'
+        $report.reason | Should -Match 'did not finish'
+        $report.uploaded | Should -Be 10000
+        (Get-TenantAttachStatus).DevicesInCloud | Should -Be 10000
+        Connect-Admin 2
+        @(Get-TenantAttachDevice -Name 'CX-*').Count | Should -Be 10000
+    }
+}

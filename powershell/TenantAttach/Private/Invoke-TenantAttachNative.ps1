@@ -11,16 +11,53 @@ function Get-TenantAttachSession {
     return $script:TenantAttachSession
 }
 
-# Runs a library call; a TenantAttachException becomes a terminating ErrorRecord of the caller,
-# with the id TenantAttach.TA_STATUS_... and a category a script can test.
+# Runs a library call (a TenantAttachClient method, by name, with string arguments) on a worker
+# thread while this thread waits in short steps, so that Ctrl+C (a stopped pipeline) is noticed at
+# once: the call is then cancelled through ta_cancel and waited for, and nothing of the library is
+# left running. Progress and device code prompts queued by the call are shown from this thread (no
+# script block ever runs inside the library). A failure becomes a terminating ErrorRecord of the
+# caller with the id TenantAttach.TA_STATUS_... and a category a script can test.
 function Invoke-TenantAttachNative {
     param(
         [Parameter(Mandatory)] [System.Management.Automation.PSCmdlet] $Cmdlet,
-        [Parameter(Mandatory)] [scriptblock] $Call,
-        [object] $Target
+        [Parameter(Mandatory)] [string] $Operation,
+        [AllowEmptyCollection()] [AllowNull()] [object[]] $Argument = @(),
+        [object] $Target,
+        [string] $Activity,
+        [string] $Unit = 'items'
     )
+    $session = Get-TenantAttachSession -Cmdlet $Cmdlet
+    # Positional: a $null argument (no filter, no reason) must keep its place.
+    $strings = New-Object 'string[]' @($Argument).Count
+    for ($i = 0; $i -lt $strings.Length; $i++) {
+        $a = @($Argument)[$i]
+        $strings[$i] = if ($null -eq $a) { $null } else { [string]$a }
+    }
+    $call = [TenantAttach.Interop.NativeCall]::Start($session, $Operation, $strings)
+    $finished = $false
+    $started = [System.Diagnostics.Stopwatch]::StartNew()
+    $shown = -1
     try {
-        return & $Call
+        while ($true) {
+            $returned = $call.Wait(100)
+            foreach ($prompt in $call.TakePrompts()) {
+                # The sign-in's instructions, for the person at the console.
+                Write-Host (Get-TenantAttachMember ($prompt | ConvertFrom-Json) 'message')
+            }
+            if ($Activity) {
+                $p = $call.TakeProgress()
+                if ($null -ne $p -and $p[1] -gt 0) {
+                    Write-Progress -Activity $Activity -Status "$($p[0]) of $($p[1]) $Unit" -PercentComplete ([math]::Min(100, [math]::Floor(100 * $p[0] / $p[1])))
+                }
+                elseif ($null -eq $p -and [int]$started.Elapsed.TotalSeconds -ne $shown -and $started.ElapsedMilliseconds -ge 1000) {
+                    $shown = [int]$started.Elapsed.TotalSeconds
+                    Write-Progress -Activity $Activity -Status "Waiting for the service ($shown s)"
+                }
+            }
+            if ($returned) { break }
+        }
+        $finished = $true
+        return $call.GetResult()
     }
     catch [TenantAttach.Interop.TenantAttachException] {
         $Cmdlet.ThrowTerminatingError((New-TenantAttachErrorRecord -Exception $_.Exception -Target $Target))
@@ -30,6 +67,15 @@ function Invoke-TenantAttachNative {
             $Cmdlet.ThrowTerminatingError((New-TenantAttachErrorRecord -Exception $_.Exception.InnerException -Target $Target))
         }
         throw
+    }
+    finally {
+        if (-not $finished) {
+            # Ctrl+C: stop the library call and wait for it, so that nothing of it outlives the command.
+            $call.Cancel()
+            [void]$call.Wait(60000)
+        }
+        if ($Activity) { Write-Progress -Activity $Activity -Completed }
+        $call.Dispose()
     }
 }
 

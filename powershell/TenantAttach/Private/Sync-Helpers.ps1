@@ -9,7 +9,7 @@ function Get-TenantAttachScopeMember {
         [Parameter(Mandatory)] [object] $Session
     )
     if (-not (Get-Command -Name Get-CMCollectionMember -ErrorAction SilentlyContinue)) { return $null }
-    $status = Invoke-TenantAttachNative -Cmdlet $Cmdlet -Call { $Session.Status() } | ConvertFrom-Json
+    $status = Invoke-TenantAttachNative -Cmdlet $Cmdlet -Operation Status | ConvertFrom-Json
     $collectionId = Get-TenantAttachMember $status 'onboarding.uploadScope.collectionId'
     if (-not $collectionId) { return $null }
     Write-Verbose "The upload scope is collection $collectionId; reading its members with Get-CMCollectionMember"

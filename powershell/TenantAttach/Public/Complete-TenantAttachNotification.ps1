@@ -24,7 +24,7 @@ function Complete-TenantAttachNotification {
         if ($PSCmdlet.ShouldProcess($NotificationId, "Report $outcome")) {
             $task = if ($TaskGuid) { $TaskGuid } else { $null }
             $why = if ($Reason) { $Reason } else { $null }
-            $result = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $NotificationId -Call { $session.CompleteNotification($NotificationId, [bool]$Succeeded, $why, $task) }
+            $result = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $NotificationId -Operation CompleteNotification -Argument $NotificationId, ([bool]$Succeeded), $why, $task
             ConvertFrom-TenantAttachJson -Json $result -TypeName 'TenantAttach.NotificationResult'
         }
     }

@@ -79,13 +79,8 @@ function Connect-TenantAttach {
         $json = $null
         $config = $null
     }
-    if ($PSCmdlet.ParameterSetName -eq 'DeviceCode') {
-        # The sign-in's instructions, shown when a command first needs a token.
-        $client.SetDeviceCodeCallback([System.Action[string]] {
-                param($prompt)
-                Write-Host (($prompt | ConvertFrom-Json).message)
-            })
-    }
+    # The device code sign-in's instructions are shown by the command that first needs a token
+    # (Invoke-TenantAttachNative), from PowerShell's own thread.
     if ($script:TenantAttachSession) {
         $script:TenantAttachSession.Dispose()
     }

@@ -20,7 +20,7 @@ function Get-TenantAttachDevice {
         $Filter = if ($Name.EndsWith('*')) { "startswith(deviceName,'$escaped')" } else { "deviceName eq '$escaped'" }
     }
     $f = if ($Filter) { $Filter } else { $null }
-    $json = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.ListDevices($f) }
+    $json = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation ListDevices -Argument @($f) -Activity 'Listing the attached devices'
     foreach ($device in @(ConvertFrom-TenantAttachJson -Json $json -TypeName 'TenantAttach.Device')) {
         Add-Member -InputObject $device -NotePropertyName ManagedBy -NotePropertyValue 'ConfigMgr' -Force
         $device

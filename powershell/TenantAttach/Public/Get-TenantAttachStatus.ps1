@@ -8,7 +8,7 @@ function Get-TenantAttachStatus {
     [CmdletBinding()]
     param()
     $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
-    $status = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.Status() } | ConvertFrom-Json
+    $status = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation Status | ConvertFrom-Json
     $lastSyncTime = Get-TenantAttachMember $status 'local.lastSync.completedDateTime'
     $nextRunTime = Get-TenantAttachMember $status 'nextRunTime'
     [pscustomobject]@{

@@ -85,7 +85,7 @@ function Invoke-TenantAttachClientAction {
             }
         }
         $why = if ($failure) { $failure } else { $null }
-        $json = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $notificationId -Call { $session.CompleteNotification($notificationId, (-not $failure), $why, $taskGuid) }
+        $json = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $notificationId -Operation CompleteNotification -Argument $notificationId, (-not $failure), $why, $taskGuid
         if ($failure) {
             $exception = New-Object System.InvalidOperationException("$action on ${target}: $failure. The action was reported as failed.")
             $PSCmdlet.WriteError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.ClientActionFailed', 'InvalidResult', $InputObject)))

@@ -29,7 +29,7 @@ function Invoke-TenantAttachDeviceAction {
     end {
         if ($ids.Count -eq 0) { return }
         $json = ConvertTo-Json -InputObject @($ids.ToArray()) -Compress
-        $results = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.TriggerAction($json, $Action) }
+        $results = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation TriggerAction -Argument $json, $Action -Activity "$Action on $($ids.Count) device(s)"
         ConvertFrom-TenantAttachJson -Json $results -TypeName 'TenantAttach.ActionResult'
     }
 }

@@ -40,7 +40,7 @@ function Receive-TenantAttachNotification {
         if ($user) { $users.Add($user) }
     }
     $json = ConvertTo-Json -InputObject @($users.ToArray()) -Depth 3 -Compress
-    $decisions = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.ReceiveNotifications($json, [uint32]$TimeoutSeconds) }
+    $decisions = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation ReceiveNotifications -Argument $json, $TimeoutSeconds -Activity 'Waiting for device actions'
     foreach ($decision in @(ConvertFrom-TenantAttachJson -Json $decisions -TypeName 'TenantAttach.Notification')) {
         $invokeArgs = Get-TenantAttachMember $decision 'invokeCMClientAction'
         if ($invokeArgs) {

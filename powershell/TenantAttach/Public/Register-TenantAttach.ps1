@@ -50,7 +50,7 @@ function Register-TenantAttach {
     }
     if (-not $PSCmdlet.ShouldProcess('hierarchy of the connected site', "Onboard to tenant attach (scope: $UploadScope)")) { return }
     $json = $options | ConvertTo-Json -Depth 5 -Compress
-    $result = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.Register($json) }
+    $result = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation Register -Argument @($json) -Activity 'Onboarding the hierarchy to tenant attach'
     $json = $null
     $parsed = $result | ConvertFrom-Json
     $result = $null

@@ -38,7 +38,7 @@ function Set-TenantAttachUploadScope {
     }
     if ($PSCmdlet.ShouldProcess('hierarchy of the connected site', ($what -join ' and '))) {
         $json = $settings | ConvertTo-Json -Depth 4 -Compress
-        $record = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.SetUploadSettings($json) }
+        $record = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation SetUploadSettings -Argument $json
         ConvertFrom-TenantAttachJson -Json $record -TypeName 'TenantAttach.Onboarding'
     }
 }

@@ -74,23 +74,19 @@ function Sync-TenantAttachDevice {
         if ($null -ne $CollectionMember) {
             $options.collectionMembers = @(ConvertTo-TenantAttachMemberSmsId -Member $CollectionMember -Device $devices)
         }
-        $progress = [System.Action[uint64, uint64]] {
-            param($done, $total)
-            if ($total -gt 0) {
-                Write-Progress -Activity 'Uploading devices to tenant attach' -Status "$done of $total devices" -PercentComplete ([math]::Min(100, 100 * $done / $total))
-            }
-        }
         if ($PSCmdlet.ParameterSetName -eq 'File') {
             # Not $full: PowerShell's variable names ignore case, so that would be the -Full switch.
             $devicesFile = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $Path -ParameterName Path -MustExist
             $target = $Path
-            $runSync = { param($optionsJson) $session.SyncDevicesFile($devicesFile, $optionsJson, $progress) }
+            $operation = 'SyncDevicesFile'
+            $input0 = $devicesFile
         }
         else {
             $json = ConvertTo-Json -InputObject @($devices.ToArray()) -Depth 4 -Compress
             $devices = $null
             $target = 'the devices from the pipeline'
-            $runSync = { param($optionsJson) $session.SyncDevices($json, $optionsJson, $progress) }
+            $operation = 'SyncDevices'
+            $input0 = $json
         }
 
         # What the run would do, computed without sending: asked first where a confirmation may be
@@ -98,7 +94,8 @@ function Sync-TenantAttachDevice {
         $plan = $null
         if ($WhatIfPreference -or $ConfirmPreference -ne 'None') {
             $options.dryRun = $true
-            $planJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Call { & $runSync ($options | ConvertTo-Json -Depth 4 -Compress) }
+            $planJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Operation $operation -Argument $input0, ($options | ConvertTo-Json -Depth 4 -Compress) `
+                -Activity 'Computing the upload (nothing is sent)' -Unit 'devices'
             $plan = ConvertFrom-TenantAttachJson -Json $planJson -TypeName 'TenantAttach.SyncReport'
             $options.dryRun = $false
         }
@@ -112,15 +109,14 @@ function Sync-TenantAttachDevice {
             $go = Confirm-TenantAttachDeletion -Count $deleting -Target 'the tenant attach cloud'
         }
         if (-not $go) {
-            Write-Progress -Activity 'Uploading devices to tenant attach' -Completed
             if ($WhatIfPreference -and $plan) {
                 Write-TenantAttachSyncWarning -Report $plan
                 $plan
             }
             return
         }
-        $reportJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Call { & $runSync ($options | ConvertTo-Json -Depth 4 -Compress) }
-        Write-Progress -Activity 'Uploading devices to tenant attach' -Completed
+        $reportJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Operation $operation -Argument $input0, ($options | ConvertTo-Json -Depth 4 -Compress) `
+            -Activity 'Uploading devices to tenant attach' -Unit 'devices'
         $result = ConvertFrom-TenantAttachJson -Json $reportJson -TypeName 'TenantAttach.SyncReport'
         Write-TenantAttachSyncWarning -Report $result
         $result

@@ -8,6 +8,6 @@ function Test-TenantAttachEndpoint {
     [CmdletBinding()]
     param()
     $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
-    $json = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.TestEndpoints() }
+    $json = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation TestEndpoints -Activity 'Testing the tenant attach endpoints'
     ConvertFrom-TenantAttachJson -Json $json -TypeName 'TenantAttach.EndpointCheck'
 }

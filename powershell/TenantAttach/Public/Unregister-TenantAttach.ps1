@@ -9,6 +9,6 @@ function Unregister-TenantAttach {
     param()
     $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
     if ($PSCmdlet.ShouldProcess('hierarchy of the connected site', 'Offboard from tenant attach')) {
-        Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Call { $session.Unregister() }
+        Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation Unregister | Out-Null
     }
 }
