@@ -8,7 +8,7 @@
     CompatiblePSEditions = @('Desktop', 'Core')
     FunctionsToExport    = @(
         'Connect-TenantAttach', 'Disconnect-TenantAttach', 'Register-TenantAttach', 'Unregister-TenantAttach',
-        'Set-TenantAttachUploadScope', 'Get-TenantAttachStatus', 'Sync-TenantAttachDevice', 'Get-TenantAttachDevice',
+        'Set-TenantAttachUploadScope', 'Get-TenantAttachStatus', 'Get-TenantAttachInventory', 'Sync-TenantAttachDevice', 'Get-TenantAttachDevice',
         'Invoke-TenantAttachDeviceAction', 'Invoke-TenantAttachClientAction', 'Receive-TenantAttachNotification', 'Complete-TenantAttachNotification',
         'Test-TenantAttachEndpoint'
     )

@@ -16,10 +16,11 @@ BeforeAll {
     $script:where = @{ StateDirectory = (Join-Path $script:work 'State'); LogDirectory = (Join-Path $script:work 'Logs') }
     $script:tenant = 'contoso.onmicrosoft.com'
 
+    # (Global: the mocks below are called from the module and from the runbook script too.)
     # 1,000 devices as Get-CMDevice emits them (SMS_CombinedDeviceResources): no CollectionIDs, Model,
     # Manufacturer or SKU; ResourceID is UInt32, IsClient Boolean. The members of PS100012 are every
     # fourth one.
-    $script:fleet = foreach ($i in 1..1000) {
+    $global:CMFleet = foreach ($i in 1..1000) {
         [pscustomobject]@{
             PSTypeName = 'IResultObject#SMS_CombinedDeviceResources'
             Name = ('CM-PC-{0:D4}' -f $i); ResourceID = [uint32](16777216 + $i); SMSID = ('GUID:{0:D8}-AAAA-4000-8000-000000000000' -f $i)
@@ -31,7 +32,7 @@ BeforeAll {
     function global:Get-CMDevice {
         [CmdletBinding()]
         param([string] $CollectionId, [switch] $Fast)
-        $script:fleet
+        $global:CMFleet
     }
     # SMS_FullCollectionMembership rows.
     function global:Get-CMCollectionMember {
@@ -39,14 +40,14 @@ BeforeAll {
         param([Parameter(Mandatory)] [string] $CollectionId)
         $global:CMCollectionMemberCalls++
         if ($CollectionId -ne 'PS100012') { return }
-        for ($i = 0; $i -lt $script:fleet.Count; $i += 4) {
-            $d = $script:fleet[$i]
+        for ($i = 0; $i -lt $global:CMFleet.Count; $i += 4) {
+            $d = $global:CMFleet[$i]
             [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_FullCollectionMembership'; CollectionID = 'PS100012'; ResourceID = $d.ResourceID
                 SMSID = $d.SMSID; Name = $d.Name; IsClient = $true }
         }
     }
     $global:CMCollectionMemberCalls = 0
-    $script:members = @(for ($i = 0; $i -lt 1000; $i += 4) { $script:fleet[$i].Name })
+    $script:members = @(for ($i = 0; $i -lt 1000; $i += 4) { $global:CMFleet[$i].Name })
 
     function Connect-Admin([int] $n) {
         Connect-TenantAttach -TenantId $script:tenant -SiteCode PS1 -HierarchyId $script:hierarchyId -DeviceCode `
@@ -66,10 +67,10 @@ BeforeAll {
 
 AfterAll {
     Disconnect-TenantAttach
-    foreach ($name in 'Get-CMDevice', 'Get-CMCollectionMember', 'Get-CMUser', 'Invoke-CMClientAction') {
+    foreach ($name in 'Get-CMDevice', 'Get-CMCollectionMember', 'Get-CMUser', 'Invoke-CMClientAction', 'Get-CimInstance') {
         Remove-Item -LiteralPath "Function:\$name" -ErrorAction SilentlyContinue
     }
-    Remove-Variable -Scope Global -Name 'CMCollectionMemberCalls', 'CMClientActions', 'CMClientActionFails' -ErrorAction SilentlyContinue
+    Remove-Variable -Scope Global -Name 'CMFleet', 'CMHelpdeskBoth', 'CMHelpdeskAdOnly', 'CMCollectionMemberCalls', 'CMClientActions', 'CMClientActionFails' -ErrorAction SilentlyContinue
     Remove-Item -Recurse -Force $script:work -ErrorAction SilentlyContinue
 }
 
@@ -156,17 +157,17 @@ Describe 'Get-CMDevice output under a collection upload scope' {
 Describe 'The site worker acts through ConfigMgr' {
     BeforeAll {
         # Get-CMUser / SMS_R_User records: the discovery agents in AgentName.
-        $script:helpdeskBoth = [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_R_User'; Name = 'CONTOSO\helpdesk'; ResourceID = [uint32]2063597570
+        $global:CMHelpdeskBoth = [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_R_User'; Name = 'CONTOSO\helpdesk'; ResourceID = [uint32]2063597570
             UniqueUserName = 'CONTOSO\helpdesk'; SID = 'S-1-5-21-3623811015-3361044348-30300820-1013'; Mail = 'helpdesk@contoso.com'
             AADUserID = 'a0000000-0000-4000-8000-000000000002'; UserPrincipalName = 'helpdesk@contoso.onmicrosoft.com'
             AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT', 'SMS_AZUREAD_USER_DISCOVERY_AGENT') }
-        $script:helpdeskAdOnly = [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_R_User'; Name = 'CONTOSO\helpdesk'; ResourceID = [uint32]2063597570
+        $global:CMHelpdeskAdOnly = [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_R_User'; Name = 'CONTOSO\helpdesk'; ResourceID = [uint32]2063597570
             UniqueUserName = 'CONTOSO\helpdesk'; UserPrincipalName = 'helpdesk@contoso.onmicrosoft.com'; AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT') }
         # Get-CMUser: SMS_CombinedUserResources, here with SMS_R_User's discovery data.
         function global:Get-CMUser {
             [CmdletBinding()]
             param([string] $Name)
-            $script:helpdeskBoth
+            $global:CMHelpdeskBoth
             [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_R_User'; Name = 'CONTOSO\reader'; ResourceID = [uint32]2063597571
                 UniqueUserName = 'CONTOSO\reader'; AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT') }
         }
@@ -187,7 +188,7 @@ Describe 'The site worker acts through ConfigMgr' {
     It 'refuses a user found by AD user discovery only under the default rule (both)' {
         Send-Action SyncMachinePolicy
         Connect-SiteApp
-        $received = @(Receive-TenantAttachNotification -DiscoveredUser $script:helpdeskAdOnly -TimeoutSeconds 10)
+        $received = @(Receive-TenantAttachNotification -DiscoveredUser $global:CMHelpdeskAdOnly -TimeoutSeconds 10)
         $received.Count | Should -Be 1
         $received[0].decision | Should -Be 'refused'
         $received[0].reason | Should -Match 'not found by Azure AD user discovery'
@@ -198,7 +199,7 @@ Describe 'The site worker acts through ConfigMgr' {
     It 'authorizes the same user under the rule "either", and Invoke-CMClientAction gets the ResourceID and the notification type' {
         Send-Action SyncMachinePolicy
         Connect-SiteApp -Rule Either
-        $received = @(Receive-TenantAttachNotification -DiscoveredUser $script:helpdeskAdOnly -TimeoutSeconds 10)
+        $received = @(Receive-TenantAttachNotification -DiscoveredUser $global:CMHelpdeskAdOnly -TimeoutSeconds 10)
         $received[0].decision | Should -Be 'authorized'
         $done = @($received | Invoke-TenantAttachClientAction -Device (Get-CMDevice) -Confirm:$false)
         $global:CMClientActions.Count | Should -Be 1
@@ -222,7 +223,7 @@ Describe 'The site worker acts through ConfigMgr' {
         Send-Action SyncUserPolicy
         Connect-SiteApp
         $global:CMClientActionFails = $true
-        $received = @(Receive-TenantAttachNotification -DiscoveredUser $script:helpdeskBoth -TimeoutSeconds 10)
+        $received = @(Receive-TenantAttachNotification -DiscoveredUser $global:CMHelpdeskBoth -TimeoutSeconds 10)
         $done = @($received | Invoke-TenantAttachClientAction -Device (Get-CMDevice) -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue)
         $global:CMClientActionFails = $false
         $global:CMClientActions[-1].NotificationType | Should -Be 'RequestUsersPolicyNow'
@@ -296,5 +297,97 @@ Describe 'Ctrl+C during a long upload' {
         (Get-TenantAttachStatus).DevicesInCloud | Should -Be 10000
         Connect-Admin 2
         @(Get-TenantAttachDevice -Name 'CX-*').Count | Should -Be 10000
+    }
+}
+
+Describe 'Get-TenantAttachInventory on a site server' {
+    BeforeAll {
+        # The provider's WMI classes (root/SMS/site_PS1), as Get-CimInstance returns them, for the
+        # first ten devices: hardware inventory, a distribution point, a primary user. (PowerShell on
+        # Linux has no CimCmdlets: a stand-in with its parameters is what the mock replaces there.)
+        if (-not (Get-Command -Name Get-CimInstance -ErrorAction SilentlyContinue)) {
+            function global:Get-CimInstance {
+                [CmdletBinding()]
+                param([string] $Namespace, [string] $ClassName, [string[]] $Property, [string] $Filter, [string] $ComputerName)
+                throw 'Get-CimInstance stand-in called without a mock'
+            }
+        }
+        Mock -ModuleName TenantAttach -CommandName Get-CimInstance -MockWith {
+            $first = $global:CMFleet[0..9]
+            switch ($ClassName) {
+                'SMS_G_System_COMPUTER_SYSTEM' { foreach ($d in $first) { [pscustomobject]@{ ResourceID = $d.ResourceID; Manufacturer = 'Contoso Hardware'; Model = 'Surface Laptop 6' } } }
+                'SMS_G_System_PC_BIOS' { foreach ($d in $first) { [pscustomobject]@{ ResourceID = $d.ResourceID; SerialNumber = 'BIOS-' + $d.ResourceID } } }
+                'SMS_G_System_OPERATING_SYSTEM' { foreach ($d in $first) { [pscustomobject]@{ ResourceID = $d.ResourceID; OperatingSystemSKU = [uint32]4 } } }
+                'SMS_DistributionPointInfo' { [pscustomobject]@{ ServerName = 'CM-PC-0005.contoso.com'; SiteCode = 'PS1' } }
+                'SMS_R_System' { foreach ($d in $first) { [pscustomobject]@{ ResourceID = $d.ResourceID; ResourceNames = [string[]]@("$($d.Name).contoso.com") } } }
+                'SMS_R_User' { [pscustomobject]@{ UniqueUserName = 'CONTOSO\helpdesk'; AADUserID = 'a0000000-0000-4000-8000-000000000002' } }
+                'SMS_UserMachineRelationship' { [pscustomobject]@{ ResourceID = $global:CMFleet[0].ResourceID; UniqueUserName = 'contoso\helpdesk'; IsActive = $true } }
+                default { throw "unexpected class $ClassName" }
+            }
+        } -ParameterFilter { $Namespace -eq 'root/SMS/site_PS1' }
+    }
+
+    It 'joins hardware inventory, membership, the DP flag and the primary user to Get-CMDevice, leaving out what ConfigMgr lacks' {
+        $records = @(Get-TenantAttachInventory -SiteCode PS1 -CollectionId PS100012)
+        $records.Count | Should -Be 1000
+        $first = $records[0]
+        $first.PSObject.TypeNames | Should -Contain 'TenantAttach.InventoryRecord'
+        $first.Model | Should -Be 'Surface Laptop 6'
+        $first.Manufacturer | Should -Be 'Contoso Hardware'
+        $first.SerialNumber | Should -Be 'SN000001' -Because 'Get-CMDevice has the serial number; inventory only fills a missing one'
+        $first.SKU | Should -Be '4'
+        $first.AADPrimaryUserID | Should -Be 'a0000000-0000-4000-8000-000000000002'
+        $first.CollectionIDs | Should -Be @('PS100012')
+        $records[4].IsDistributionPoint | Should -BeTrue
+        $records[1].PSObject.Properties['CollectionIDs'] | Should -BeNullOrEmpty
+        $records[500].PSObject.Properties['Model'] | Should -BeNullOrEmpty -Because 'no hardware inventory: absent, never guessed'
+        $records[500].PSObject.Properties['IsDistributionPoint'] | Should -BeNullOrEmpty
+    }
+
+    It 'writes NDJSON that Sync-TenantAttachDevice -Path uploads: the members, with their inventory' {
+        $file = Join-Path $script:work 'inventory.ndjson'
+        Get-TenantAttachInventory -SiteCode PS1 -CollectionId PS100012 -Path $file
+        $lines = @(Get-Content -LiteralPath $file -Encoding utf8)
+        $lines.Count | Should -Be 1000
+        ($lines[0] | ConvertFrom-Json).Model | Should -Be 'Surface Laptop 6'
+        Connect-SiteApp
+        $report = Sync-TenantAttachDevice -Path $file -Force -Confirm:$false
+        $report.uploaded + $report.unchanged | Should -Be 250
+        Get-CloudName | Should -Be $script:members
+        Connect-Admin 2
+        $pc = Get-TenantAttachDevice -Name 'CM-PC-0001'
+        $pc.model | Should -Be 'Surface Laptop 6'
+        $pc.manufacturer | Should -Be 'Contoso Hardware'
+    }
+}
+
+Describe 'The runbook example' {
+    BeforeAll {
+        if (-not (Get-Command -Name Get-CimInstance -ErrorAction SilentlyContinue)) {
+            function global:Get-CimInstance {
+                [CmdletBinding()]
+                param([string] $Namespace, [string] $ClassName, [string[]] $Property, [string] $Filter, [string] $ComputerName)
+            }
+        }
+        Mock -ModuleName TenantAttach -CommandName Get-CimInstance -MockWith { @() }
+        function global:Invoke-CMClientAction {
+            [CmdletBinding()]
+            param([uint32] $DeviceId, [string] $NotificationType, [string] $ActionType)
+            $global:CMClientActions += , [pscustomobject]@{ DeviceId = $DeviceId; NotificationType = $NotificationType; ActionType = $ActionType }
+        }
+        $global:CMClientActions = @()
+    }
+
+    It 'uploads the site inventory and runs the waiting actions through ConfigMgr, unattended' {
+        Connect-Admin 2
+        Get-TenantAttachDevice -Name 'CM-PC-0005' | Invoke-TenantAttachDeviceAction -Action SyncMachinePolicy | Out-Null
+        Disconnect-TenantAttach
+        $runbook = Join-Path $PSScriptRoot '../../examples/powershell/Invoke-TenantAttachRunbook.ps1'
+        $out = @(& $runbook -Credential $script:app -TenantId $script:tenant -SiteCode PS1 -HierarchyId $script:hierarchyId `
+                -StateDirectory $script:where.StateDirectory -ReceiveSeconds 10 -Endpoint $script:local.Endpoint -TrustedCaFile $env:TA_CLOUD_CA)
+        $out[0] | Should -Match '^(delta|full) sync: \d+ uploaded, 0 deleted'
+        $out | Should -Contain 'SyncMachinePolicy on CM-PC-0005: succeeded'
+        $global:CMClientActions[-1].DeviceId | Should -Be 16777221
+        Get-CloudName | Should -Be $script:members
     }
 }

@@ -39,7 +39,7 @@ Describe 'TenantAttach module' {
     It 'exports exactly the documented cmdlets' {
         $names = (Get-Command -Module TenantAttach).Name | Sort-Object
         $names | Should -Be @('Complete-TenantAttachNotification', 'Connect-TenantAttach', 'Disconnect-TenantAttach', 'Get-TenantAttachDevice',
-            'Get-TenantAttachStatus', 'Invoke-TenantAttachClientAction', 'Invoke-TenantAttachDeviceAction', 'Receive-TenantAttachNotification', 'Register-TenantAttach',
+            'Get-TenantAttachInventory', 'Get-TenantAttachStatus', 'Invoke-TenantAttachClientAction', 'Invoke-TenantAttachDeviceAction', 'Receive-TenantAttachNotification', 'Register-TenantAttach',
             'Set-TenantAttachUploadScope', 'Sync-TenantAttachDevice', 'Test-TenantAttachEndpoint', 'Unregister-TenantAttach')
     }
 
