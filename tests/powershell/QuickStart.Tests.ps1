@@ -15,8 +15,18 @@ BeforeAll {
     $script:work = Join-Path ([System.IO.Path]::GetTempPath()) ('ta-quickstart-' + [guid]::NewGuid())
     $script:state = Join-Path $script:work 'State'
     $script:logs = Join-Path $script:work 'Logs'
-    # Get-CMDevice as the ConfigMgr module emits it (the properties that matter, with their types).
-    function Get-CMDevice {
+    # The ConfigMgr cmdlets of the quick start, as the ConfigMgr module emits their objects.
+    function global:Get-CMUser {
+        [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_R_User'; Name = 'CONTOSO\helpdesk'; ResourceID = [uint32]2063597570
+            AADUserID = 'a0000000-0000-4000-8000-000000000002'; UserPrincipalName = 'helpdesk@contoso.onmicrosoft.com'
+            AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT', 'SMS_AZUREAD_USER_DISCOVERY_AGENT') }
+    }
+    function global:Invoke-CMClientAction {
+        param([uint32] $DeviceId, [string] $NotificationType, [string] $ActionType)
+        $global:QuickStartActions += , ('{0} {1}{2}' -f $DeviceId, $NotificationType, $ActionType)
+    }
+    $global:QuickStartActions = @()
+    function global:Get-CMDevice {
         param([string] $CollectionId)
         foreach ($i in 1..3) {
             $device = [pscustomobject]@{
@@ -32,6 +42,8 @@ BeforeAll {
 
 AfterAll {
     Disconnect-TenantAttach
+    foreach ($name in 'Get-CMDevice', 'Get-CMUser', 'Invoke-CMClientAction') { Remove-Item -LiteralPath "Function:\$name" -ErrorAction SilentlyContinue }
+    Remove-Variable -Scope Global -Name 'QuickStartActions' -ErrorAction SilentlyContinue
     Remove-Item -Recurse -Force $script:work -ErrorAction SilentlyContinue
 }
 
@@ -91,10 +103,9 @@ Describe 'The README quick start' {
         $app = New-Object PSCredential($script:registration.AppId, $script:registration.ClientSecret)
         Connect-TenantAttach -TenantId contoso.onmicrosoft.com -SiteCode PS1 -HierarchyId $script:hierarchyId -Credential $app `
             -StateDirectory $script:state -LogDirectory $script:logs @script:local
-        $users = @([pscustomobject]@{ AadUserId = 'a0000000-0000-4000-8000-000000000002'; UserPrincipalName = 'helpdesk@contoso.onmicrosoft.com'; AdDiscovered = $true; AzureAdDiscovered = $true })
-        $done = @(Receive-TenantAttachNotification -DiscoveredUser $users -TimeoutSeconds 10 | Where-Object decision -eq Authorized |
-                Complete-TenantAttachNotification -Succeeded -Confirm:$false)
+        $done = @(Receive-TenantAttachNotification -DiscoveredUser (Get-CMUser) -TimeoutSeconds 10 | Invoke-TenantAttachClientAction -Device (Get-CMDevice))
         $done.Count | Should -Be 3
         $done.status | Sort-Object -Unique | Should -Be 'succeeded'
+        @($global:QuickStartActions | Sort-Object) | Should -Be @('16777301 RequestMachinePolicyNow', '16777302 RequestMachinePolicyNow', '16777303 RequestMachinePolicyNow')
     }
 }
