@@ -29,7 +29,7 @@ fn start(data_dir: &Path) -> Running {
     let ready = data_dir.with_extension("ready");
     let _ = std::fs::remove_file(&ready);
     let child = Command::new(env!("CARGO_BIN_EXE_tenant-attach-cloud"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--ingestion-delay-ms", "0", "--device-code-interval", "1", "--data-dir"])
         .arg(data_dir)
         .arg("--ready-file")
         .arg(&ready)
