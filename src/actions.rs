@@ -370,10 +370,27 @@ mod tests {
 /// service runs the other (Graph accepts concurrent batches; throttling answers 429 per step).
 const BATCHES_IN_FLIGHT: usize = 2;
 
+/// One `$batch` answer: its JSON when it carries step answers, whatever its status (Graph answers
+/// 200; its throttling guidance once documented a 424 for a batch with throttled steps), else the
+/// service's error.
+fn batch_answer(res: crate::http::Response, what: &str) -> Result<serde_json::Value> {
+    let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap_or(serde_json::Value::Null);
+    if body["responses"].is_array() {
+        return Ok(body);
+    }
+    Err(crate::http::service_error(&res, what))
+}
+
+/// A step answer's header, its name matched without regard to case (Graph writes `Retry-After`).
+fn step_header<'a>(step: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    step["headers"].as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
+}
+
 /// Admin side: triggers `action` on managed devices through Graph, 20 per `$batch` (Graph's
-/// limit), two batches in flight; throttled steps are sent again after their Retry-After. One
-/// result per device, in the order given: `accepted`, `notFound`, `forbidden` or `failed`, with
-/// the service's message. The caller's `cancelled` is only ever called on the calling thread (a
+/// limit), two batches in flight; throttled steps are sent again after their Retry-After (whole or
+/// decimal seconds, any header case), also when the batch itself answers 424. One result per
+/// device, in the order given: `accepted`, `notFound`, `forbidden` or `failed`, with the
+/// service's message. The caller's `cancelled` is only ever called on the calling thread (a
 /// PowerShell or C# callback may not be callable from another one).
 pub fn trigger(
     services: &crate::services::Services,
@@ -408,7 +425,10 @@ pub fn trigger(
                     "body": { "configurationManagerAction": { "action": info.graph } } })
                 })
                 .collect();
-            services.graph("POST", "/beta/$batch", Some(&json!({ "requests": requests })), "triggering device actions", cancelled)
+            let url = format!("{}/beta/$batch", services.graph);
+            let what = "triggering device actions";
+            let res = services.call(crate::config::GRAPH_RESOURCE, "POST", &url, Some(&json!({ "requests": requests })), false, what, cancelled)?;
+            batch_answer(res, what)
         };
         // Takes the next chunk and sends it, until none is left or the run stops.
         let sender = |cancelled: &dyn Fn() -> bool| {
@@ -450,18 +470,23 @@ pub fn trigger(
             return Err(e);
         }
         let mut throttled = Vec::new();
-        let mut wait_s = 0u64;
+        let mut wait = std::time::Duration::ZERO;
         for answer in answers.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            // Answers come in any order: each is matched to its device by its id.
             for step in answer["responses"].as_array().into_iter().flatten() {
                 let Some(i) = step["id"].as_str().and_then(|s| s.parse::<usize>().ok()).filter(|i| *i < device_ids.len()) else { continue };
+                if results[i].is_some() || throttled.contains(&i) {
+                    continue;
+                }
                 let status = step["status"].as_u64().unwrap_or(0);
-                let message = step["body"]["error"]["message"].as_str().unwrap_or("").to_owned();
+                let message = crate::http::graph_message(step["body"]["error"]["message"].as_str().unwrap_or(""));
                 let outcome = match status {
                     200..=299 => "accepted",
                     404 => "notFound",
                     403 => "forbidden",
                     429 if round < 6 => {
-                        wait_s = wait_s.max(step["headers"]["retry-after"].as_str().and_then(|s| s.parse().ok()).unwrap_or(1));
+                        let after = step_header(step, "retry-after").and_then(crate::http::parse_retry_after).unwrap_or(std::time::Duration::from_secs(1));
+                        wait = wait.max(after);
                         throttled.push(i);
                         continue;
                     }
@@ -475,9 +500,9 @@ pub fn trigger(
         throttled.sort_unstable();
         if !throttled.is_empty() {
             if let Some(l) = log {
-                l.warning(format!("{} device actions were throttled; sending them again in {wait_s} s", throttled.len()));
+                l.warning(format!("{} device actions were throttled; sending them again in {:.1} s", throttled.len(), wait.as_secs_f64()));
             }
-            let end = std::time::Instant::now() + std::time::Duration::from_secs(wait_s.min(60));
+            let end = std::time::Instant::now() + wait.min(std::time::Duration::from_secs(60));
             while std::time::Instant::now() < end {
                 if cancelled() {
                     return Err(Error::new(ErrorKind::Cancelled, "triggering the action was cancelled"));

@@ -167,3 +167,47 @@ fn actions_reach_the_site_worker_with_the_right_template_and_outcomes_show_in_gr
     assert!(lines[first + 3].starts_with("Forwarded BGB remote task. TemplateID: 1 TaskGuid: ") && lines[first + 3].ends_with("TaskParam: TargetDeviceIDs: 1"));
     assert!(lines.iter().any(|l| l.starts_with("Unauthorized to perform client action. TemplateID: RequestMachinePolicy")));
 }
+
+#[test]
+fn throttled_batch_steps_are_delivered_exactly_once() {
+    use tenant_attach_cloud::server::Faults;
+    let (cloud, dir, _site) = attached();
+    let helpdesk = admin(&cloud, dir.path(), "helpdesk@contoso.onmicrosoft.com");
+    let ids: Vec<String> = helpdesk.list_devices(None, NEVER).expect("list").iter().map(|d| d["id"].as_str().expect("id").to_owned()).collect();
+    assert_eq!(ids.len(), 100);
+    let step_rule = |retry: f64, batch_status: Option<u16>, limit: u64| Faults {
+        mode: Some("throttle".into()),
+        rate: 1.0,
+        target: Some("batchStep".into()),
+        path_prefix: Some("/beta/deviceManagement/managedDevices/".into()),
+        retry_after_seconds: retry,
+        batch_status,
+        limit: Some(limit),
+        ..Faults::default()
+    };
+    // Round 1: the first 45 steps throttled with a decimal Retry-After, each batch that holds one
+    // answered 424 as a whole (Graph's guidance once said so); step headers say "Retry-After".
+    cloud.set_faults(step_rule(0.4, Some(424), 45));
+    let started = std::time::Instant::now();
+    let results = helpdesk.trigger_action(&ids, "SyncMachinePolicy", NEVER).expect("every device answered");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400), "the decimal Retry-After was waited for ({:?})", started.elapsed());
+    assert!(results.iter().all(|r| r["result"] == "accepted"), "{:?}", results.iter().find(|r| r["result"] != "accepted"));
+    assert!(results.iter().any(|r| r["attempts"].as_u64() > Some(1)), "some were sent again");
+    // Round 2: throttled in every round but the last, the batch itself answering 200.
+    cloud.set_faults(step_rule(0.0, None, 100 + 60));
+    let results = helpdesk.trigger_action(&ids, "AppEvaluationCycle", NEVER).expect("every device answered");
+    assert!(results.iter().all(|r| r["result"] == "accepted"), "{:?}", results.iter().find(|r| r["result"] != "accepted"));
+    cloud.set_faults(Faults::default());
+
+    // The cloud's counters: every throttled step was sent again, and each device got each action once.
+    let counters = cloud.counters();
+    assert_eq!(counters["stepsThrottled"], 45 + 160, "{counters}");
+    assert_eq!(counters["actionsQueued"], 200, "{counters}");
+    let mut per_device = std::collections::BTreeMap::new();
+    for n in cloud.notifications() {
+        *per_device.entry((n["managedDeviceId"].as_str().unwrap_or_default().to_owned(), n["action"].as_str().unwrap_or_default().to_owned())).or_insert(0) +=
+            1;
+    }
+    assert_eq!(per_device.len(), 200);
+    assert!(per_device.values().all(|&n| n == 1), "an action delivered twice: {per_device:?}");
+}
