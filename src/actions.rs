@@ -524,8 +524,31 @@ pub fn trigger(
     Ok(out)
 }
 
-/// The devices as the admin center sees them (every page of Graph's managedDevices).
+/// The devices as the admin center sees them (every page of Graph's managedDevices), optionally
+/// filtered with a Graph `$filter`.
+///
+/// Every device a filtered listing returns is checked against the filter: Intune ignores a filter
+/// on a property it does not support and answers with every device, and a script that acts on
+/// that answer would act on the whole fleet. When any returned device does not match, nothing is
+/// returned: the call fails (`InvalidArgument`, code `FilterNotApplied`) naming how many devices
+/// did not match, with examples. A filter the library cannot evaluate, or one with `or` (which
+/// Intune does not support: it is reported to apply the first part only, and a device missing
+/// from an answer cannot be noticed), is refused before anything is sent.
 pub fn list_devices(services: &crate::services::Services, filter: Option<&str>, cancelled: &dyn Fn() -> bool) -> Result<Vec<serde_json::Value>> {
+    let check = filter.map(crate::filter::Filter::parse).transpose()?;
+    if let Some(f) = check.as_ref().filter(|f| f.uses_or()) {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "the filter `{}` joins parts with `or`, which Intune's managed devices do not support (Microsoft Graph documents that combinations \
+                 must use `and`; the service is reported to apply only the first part, and a device missing from its answer cannot be noticed): \
+                 list each part on its own",
+                f.text()
+            ),
+        )
+        .with_code("FilterNotSupported")
+        .with_details(serde_json::json!({ "filter": f.text() })));
+    }
     let mut url = url::Url::parse(&format!("{}/beta/deviceManagement/managedDevices", services.graph))
         .map_err(|e| Error::invalid_config(format!("endpoints.graph: {e}")))?;
     url.query_pairs_mut().append_pair("$top", "1000");
@@ -539,7 +562,53 @@ pub fn list_devices(services: &crate::services::Services, filter: Option<&str>, 
         out.extend(page["value"].as_array().cloned().unwrap_or_default());
         next = page["@odata.nextLink"].as_str().map(str::to_owned);
     }
+    if let Some(check) = check {
+        refuse_unfiltered(&check, &out)?;
+    }
     Ok(out)
+}
+
+/// Fails when the service returned devices that do not match `filter` (it did not apply it).
+pub fn refuse_unfiltered(filter: &crate::filter::Filter, devices: &[serde_json::Value]) -> Result<()> {
+    let wrong: Vec<&serde_json::Value> = devices.iter().filter(|d| !filter.matches(d)).collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let examples: Vec<serde_json::Value> = wrong.iter().take(5).map(|d| serde_json::json!({ "id": d["id"], "deviceName": d["deviceName"] })).collect();
+    let names: Vec<&str> = wrong.iter().take(3).map(|d| d["deviceName"].as_str().or(d["id"].as_str()).unwrap_or("?")).collect();
+    Err(Error::new(
+        ErrorKind::InvalidArgument,
+        format!(
+            "the service did not apply the filter `{}`: {} of the {} devices it returned do not match it (for example {}), so no device is returned and              none can be acted on. Intune ignores a filter on a property it does not support and answers with every device (and is reported to apply              only the first part of an `or`, and `ne` as `eq`); filter on a property it supports, such as deviceName or operatingSystem, joined by `and`",
+            filter.text(),
+            wrong.len(),
+            devices.len(),
+            names.join(", ")
+        ),
+    )
+    .with_code("FilterNotApplied")
+    .with_details(serde_json::json!({ "filter": filter.text(), "returned": devices.len(), "notMatching": wrong.len(), "examples": examples })))
+}
+
+/// Triggers `action` on the devices a filtered listing returns, each checked against the filter
+/// first ([`list_devices`]): when the service did not apply the filter, nothing is triggered.
+pub fn trigger_filtered(
+    services: &crate::services::Services,
+    filter: &str,
+    action: Action,
+    cancelled: &dyn Fn() -> bool,
+    log: Option<&crate::cmtrace::Logger>,
+) -> Result<Vec<serde_json::Value>> {
+    let devices = list_devices(services, Some(filter), cancelled).inspect_err(|e| {
+        if let (Some(l), Some("FilterNotApplied")) = (log, e.code.as_deref()) {
+            l.error(format!("No device action sent: {}", e.message));
+        }
+    })?;
+    let ids: Vec<String> = devices.iter().filter_map(|d| d["id"].as_str().map(str::to_owned)).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    trigger(services, &ids, action, cancelled, log)
 }
 
 /// Site side: waits (long-poll) for actions, checks each one, reports the refused ones back to

@@ -169,6 +169,41 @@ fn actions_reach_the_site_worker_with_the_right_template_and_outcomes_show_in_gr
 }
 
 #[test]
+fn a_filter_the_service_ignores_never_reaches_an_action() {
+    let (cloud, dir, _site) = attached();
+    let helpdesk = admin(&cloud, dir.path(), "helpdesk@contoso.onmicrosoft.com");
+    // Intune ignores a filter on userId and answers with all 100 devices: the library refuses to
+    // return them, and a trigger on that filter sends nothing.
+    let ignored = "userId eq 'a0000000-0000-4000-8000-000000000002'";
+    let e = helpdesk.list_devices(Some(ignored), NEVER).expect_err("the service did not filter");
+    assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::InvalidArgument, Some("FilterNotApplied")), "{}", e.message);
+    assert!(e.message.contains("100 of the 100 devices") && e.message.contains(ignored), "{}", e.message);
+    assert_eq!(e.details.as_ref().map(|d| (d["returned"].clone(), d["notMatching"].clone())), Some((json!(100), json!(100))));
+    let e = helpdesk.trigger_action_filtered(ignored, "SyncMachinePolicy", NEVER).expect_err("nothing triggered");
+    assert_eq!(e.code.as_deref(), Some("FilterNotApplied"));
+    // As reported of Intune, `ne` is applied as `eq`: the answer does not match, nothing is acted on.
+    let e = helpdesk.trigger_action_filtered("deviceName ne 'PC-000'", "SyncMachinePolicy", NEVER).expect_err("ne");
+    assert_eq!(e.code.as_deref(), Some("FilterNotApplied"), "{}", e.message);
+    // Only the first part of an `or` is applied: a device missing from the answer cannot be
+    // noticed, so `or` is refused before anything is sent.
+    let e = helpdesk.trigger_action_filtered("deviceName eq 'PC-001' or deviceName eq 'PC-002'", "SyncMachinePolicy", NEVER).expect_err("or");
+    assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::InvalidArgument, Some("FilterNotSupported")), "{}", e.message);
+    // A filter the library cannot check is refused before anything is sent.
+    let e = helpdesk.list_devices(Some("matchesPattern(deviceName,'PC')"), NEVER).expect_err("cannot evaluate");
+    assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::InvalidArgument, None));
+    assert!(cloud.notifications().is_empty(), "no action reached the cloud");
+    assert_eq!(cloud.counters()["actionsQueued"], 0);
+
+    // A filter the service applies: exactly the matching devices get the action.
+    let results = helpdesk.trigger_action_filtered("startswith(deviceName,'PC-00')", "SyncMachinePolicy", NEVER).expect("triggered");
+    assert_eq!(results.len(), 10);
+    assert!(results.iter().all(|r| r["result"] == "accepted"), "{results:?}");
+    let mut targets: Vec<String> = cloud.notifications().iter().map(|n| n["deviceName"].as_str().unwrap_or_default().to_owned()).collect();
+    targets.sort();
+    assert_eq!(targets, (0..10).map(|i| format!("PC-{i:03}")).collect::<Vec<_>>());
+}
+
+#[test]
 fn throttled_batch_steps_are_delivered_exactly_once() {
     use tenant_attach_cloud::server::Faults;
     let (cloud, dir, _site) = attached();
