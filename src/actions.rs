@@ -630,6 +630,9 @@ pub fn receive(
     if res.status == 404 {
         return Err(crate::services::not_onboarded(hierarchy));
     }
+    if res.status == 401 {
+        return Err(crate::services::site_refused(&res, hierarchy, "receiving device actions"));
+    }
     let body = crate::services::expect_ok(res, "receiving device actions")?;
     let mut decisions = Vec::new();
     for raw in body["notifications"].as_array().into_iter().flatten() {
@@ -662,5 +665,8 @@ pub fn complete(
     let body = serde_json::json!({ "hierarchyId": hierarchy, "notificationId": notification_id, "status": if succeeded { "succeeded" } else { "failed" },
         "reason": reason, "taskGuid": task_guid });
     let res = services.gateway("POST", "/api/gateway/NotificationResult", Some(&body), true, "reporting an action's outcome", cancelled)?;
+    if res.status == 401 {
+        return Err(crate::services::site_refused(&res, hierarchy, "reporting an action's outcome"));
+    }
     crate::services::expect_ok(res, "reporting an action's outcome")
 }
