@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
 }
 
-/// The device code grant type, the only spelling Azure AD accepts.
+/// The device code grant type as RFC 8628 and Azure AD's reference name it.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// The issuer of v1.0 access tokens, which Azure AD issues for Microsoft Graph (and the other
@@ -187,8 +187,10 @@ async fn token(
     let client_info = field("client_info") == "1";
     match field("grant_type") {
         "client_credentials" => client_credentials(&state, tenant, &form),
-        // Only the full URN, as Azure AD (and RFC 8628) name the grant.
-        DEVICE_CODE_GRANT => device_code_token(&state, field("device_code"), field("client_id"), client_info),
+        // The URN is the documented name (RFC 8628, Azure AD's device code reference); Azure AD also
+        // takes `device_code`, which Microsoft's MSAL.NET sends (4.92 does): refusing it would break
+        // Microsoft's own client.
+        DEVICE_CODE_GRANT | "device_code" => device_code_token(&state, field("device_code"), field("client_id"), client_info),
         "refresh_token" => refresh(&state, tenant.as_deref(), field("refresh_token"), field("client_id"), field("scope"), client_info),
         "" => aad_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."),
         other => aad_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{other}'.")),
