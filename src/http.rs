@@ -413,14 +413,21 @@ impl Transport {
 }
 
 /// The text a person needs from a Graph error's `error.message`. Intune puts a JSON *string* there
-/// (`{"_version":3,"Message":"… - Operation ID (for customer support): … - Activity ID: …"}`): its
-/// `Message` up to the support ids is what is said; any other message is itself.
+/// (`{"_version":3,"Message":"… - Operation ID (for customer support): … - Activity ID: …"}`), at
+/// times wrapped once more (`{"ErrorCode":"Forbidden","Message":"{\"_version\":3,…}"}`): the
+/// innermost `Message` up to the support ids is what is said; any other message is itself.
 pub fn graph_message(message: &str) -> String {
-    let inner = serde_json::from_str::<Value>(message.trim()).ok().and_then(|v| v.get("Message").and_then(Value::as_str).map(str::to_owned));
-    match inner {
-        Some(text) => text.split(" - Operation ID").next().unwrap_or(&text).trim().to_owned(),
-        None => message.to_owned(),
+    let mut text = message.to_owned();
+    for _ in 0..3 {
+        match serde_json::from_str::<Value>(text.trim()).ok().and_then(|v| v.get("Message").and_then(Value::as_str).map(str::to_owned)) {
+            Some(inner) => text = inner,
+            None => break,
+        }
     }
+    if text == message {
+        return text;
+    }
+    text.split(" - Operation ID").next().unwrap_or(&text).trim().to_owned()
 }
 
 /// The library's error for a service's non-success answer: Azure AD's (`error`,

@@ -352,6 +352,12 @@ fn the_services_own_error_shapes_give_their_words_without_the_ids() {
     );
     let e = service_error(&t.send(&get(&server.url), NEVER).expect("gateway"), "uploading");
     assert!(e.kind == ErrorKind::AuthFailed && e.message.contains("An error has occurred."), "{}", e.message);
+    // Intune's message wrapped once more, as public reports show it (microsoft-graph-docs#13096).
+    let inner = json!({ "_version": 3, "Message": "An error has occurred - Operation ID (for customer support): 0 - Activity ID: a-2 - Url: https://fef/y" })
+        .to_string();
+    let wrapped = json!({ "ErrorCode": "Forbidden", "Message": inner, "Target": null }).to_string();
+    assert_eq!(tenant_attach::http::graph_message(&wrapped), "An error has occurred");
+    assert_eq!(tenant_attach::http::graph_message("plain words"), "plain words");
 }
 
 #[test]
