@@ -346,8 +346,7 @@ fn intune_forbidden(rid: &str, message: &str) -> Response {
 
 /// Intune's 403 for a token without one of the permissions an endpoint takes (delegated `scp`
 /// or application `roles`).
-fn missing_scope(c: &Caller, rid: &str, needed: &[&str]) -> Response {
-    let _ = c;
+fn missing_scope(rid: &str, needed: &[&str]) -> Response {
     intune_forbidden(
         rid,
         &format!("Application is not authorized to perform this operation. Application must have one of the following scopes: {}", needed.join(", ")),
@@ -363,7 +362,7 @@ fn may_read_devices(c: &Caller, rid: &str, state: &AppState) -> Result<(), Respo
     let needed = [MANAGED_DEVICES_READ, MANAGED_DEVICES_READ_WRITE];
     let scoped = if c.is_app { needed.iter().any(|r| c.has_role(r)) } else { needed.iter().any(|s| c.has_scope(s)) };
     if !scoped {
-        return Err(missing_scope(c, rid, &needed));
+        return Err(missing_scope(rid, &needed));
     }
     if c.is_app || c.has_wid(GLOBAL_ADMINISTRATOR) || user_has(state, c, READ_MANAGED_DEVICES) || user_has(state, c, INITIATE_CONFIGMGR_ACTION) {
         return Ok(());
@@ -531,7 +530,7 @@ async fn trigger(
     // permission.
     let scoped = if c.is_app { c.has_role(PRIVILEGED_OPERATIONS) } else { c.has_scope(PRIVILEGED_OPERATIONS) };
     if !scoped {
-        return missing_scope(&c, &rid, &[PRIVILEGED_OPERATIONS]);
+        return missing_scope(&rid, &[PRIVILEGED_OPERATIONS]);
     }
     if !c.is_app && !user_has(&state, &c, INITIATE_CONFIGMGR_ACTION) {
         return intune_forbidden(
