@@ -245,7 +245,11 @@ enum ta_status ta_client_sync_devices_file(const struct ta_client *client,
                                            char **out_json);
 
 // The devices as the admin center sees them (every page), optionally filtered with a Graph
-// `$filter` such as `deviceName eq 'PC-01'` (NULL for all).
+// `$filter` such as `deviceName eq 'PC-01'` (NULL for all). Every device returned for a filter is
+// checked against it: when the service did not apply it (Intune ignores a filter on a property
+// it does not support and answers with every device), the call fails with
+// TA_STATUS_INVALID_ARGUMENT, error code `FilterNotApplied`, and returns no device. A filter the
+// library cannot evaluate is refused (TA_STATUS_INVALID_ARGUMENT) before anything is sent.
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
@@ -256,10 +260,13 @@ enum ta_status ta_client_list_devices(const struct ta_client *client,
                                       char **out_json);
 
 // Runs `action` (SyncMachinePolicy, SyncUserPolicy, AppEvaluationCycle, or the Graph names
-// refreshMachinePolicy, refreshUserPolicy, appEvaluation) on the managed devices whose ids are
-// in `device_ids_json` (a JSON array of strings), 20 per Graph `$batch`. Any other action is
-// refused before anything is sent (TA_STATUS_UNSUPPORTED_ACTION). The result has one entry per
-// device: `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"failed","message"}`.
+// refreshMachinePolicy, refreshUserPolicy, appEvaluation) on managed devices, 20 per Graph
+// `$batch`: `device_ids_json` is a JSON array of their ids, or `{"filter":"<$filter>"}` for the
+// devices that filter lists, each checked against the filter first as `ta_client_list_devices`
+// does (when the service did not apply the filter, nothing is triggered and the call fails with
+// TA_STATUS_INVALID_ARGUMENT, code `FilterNotApplied`). Any other action is refused before
+// anything is sent (TA_STATUS_UNSUPPORTED_ACTION). The result has one entry per device:
+// `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"failed","message"}`.
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live.

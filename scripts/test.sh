@@ -120,8 +120,10 @@ trap cleanup EXIT
 start_cloud() { # name -> sets and exports TA_CLOUD_URL, TA_CLOUD_CA
   local dir="$WORK/cloud-$1"
   mkdir -p "$dir"
+  # Test timings, chosen explicitly: devices visible at once (Microsoft: 5 to 10 minutes), device
+  # codes polled every second (Azure AD: 5 s).
   target/debug/tenant-attach-cloud --listen 127.0.0.1:0 --data-dir "$dir/data" --seed tests/cloud/seed.json \
-    --ready-file "$dir/ready" >"$dir/log" 2>&1 &
+    --ingestion-delay-ms 0 --device-code-interval 1 --ready-file "$dir/ready" >"$dir/log" 2>&1 &
   CLOUD_PIDS+=($!)
   for _ in $(seq 1 300); do [ -s "$dir/ready" ] && break; sleep 0.1; done
   export TA_CLOUD_URL TA_CLOUD_CA

@@ -470,10 +470,27 @@ mod tests {
 /// service runs the other (Graph accepts concurrent batches; throttling answers 429 per step).
 const BATCHES_IN_FLIGHT: usize = 2;
 
+/// One `$batch` answer: its JSON when it carries step answers, whatever its status (Graph answers
+/// 200; its throttling guidance once documented a 424 for a batch with throttled steps), else the
+/// service's error.
+fn batch_answer(res: crate::http::Response, what: &str) -> Result<serde_json::Value> {
+    let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap_or(serde_json::Value::Null);
+    if body["responses"].is_array() {
+        return Ok(body);
+    }
+    Err(crate::http::service_error(&res, what))
+}
+
+/// A step answer's header, its name matched without regard to case (Graph writes `Retry-After`).
+fn step_header<'a>(step: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    step["headers"].as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
+}
+
 /// Admin side: triggers `action` on managed devices through Graph, 20 per `$batch` (Graph's
-/// limit), two batches in flight; throttled steps are sent again after their Retry-After. One
-/// result per device, in the order given: `accepted`, `notFound`, `forbidden` or `failed`, with
-/// the service's message. The caller's `cancelled` is only ever called on the calling thread (a
+/// limit), two batches in flight; throttled steps are sent again after their Retry-After (whole or
+/// decimal seconds, any header case), also when the batch itself answers 424. One result per
+/// device, in the order given: `accepted`, `notFound`, `forbidden` or `failed`, with the
+/// service's message. The caller's `cancelled` is only ever called on the calling thread (a
 /// PowerShell or C# callback may not be callable from another one).
 pub fn trigger(
     services: &crate::services::Services,
@@ -508,7 +525,10 @@ pub fn trigger(
                     "body": { "configurationManagerAction": { "action": info.graph } } })
                 })
                 .collect();
-            services.graph("POST", "/beta/$batch", Some(&json!({ "requests": requests })), "triggering device actions", cancelled)
+            let url = format!("{}/beta/$batch", services.graph);
+            let what = "triggering device actions";
+            let res = services.call(crate::config::GRAPH_RESOURCE, "POST", &url, Some(&json!({ "requests": requests })), false, what, cancelled)?;
+            batch_answer(res, what)
         };
         // Takes the next chunk and sends it, until none is left or the run stops.
         let sender = |cancelled: &dyn Fn() -> bool| {
@@ -550,18 +570,23 @@ pub fn trigger(
             return Err(e);
         }
         let mut throttled = Vec::new();
-        let mut wait_s = 0u64;
+        let mut wait = std::time::Duration::ZERO;
         for answer in answers.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            // Answers come in any order: each is matched to its device by its id.
             for step in answer["responses"].as_array().into_iter().flatten() {
                 let Some(i) = step["id"].as_str().and_then(|s| s.parse::<usize>().ok()).filter(|i| *i < device_ids.len()) else { continue };
+                if results[i].is_some() || throttled.contains(&i) {
+                    continue;
+                }
                 let status = step["status"].as_u64().unwrap_or(0);
-                let message = step["body"]["error"]["message"].as_str().unwrap_or("").to_owned();
+                let message = crate::http::graph_message(step["body"]["error"]["message"].as_str().unwrap_or(""));
                 let outcome = match status {
                     200..=299 => "accepted",
                     404 => "notFound",
                     403 => "forbidden",
                     429 if round < 6 => {
-                        wait_s = wait_s.max(step["headers"]["retry-after"].as_str().and_then(|s| s.parse().ok()).unwrap_or(1));
+                        let after = step_header(step, "retry-after").and_then(crate::http::parse_retry_after).unwrap_or(std::time::Duration::from_secs(1));
+                        wait = wait.max(after);
                         throttled.push(i);
                         continue;
                     }
@@ -575,9 +600,9 @@ pub fn trigger(
         throttled.sort_unstable();
         if !throttled.is_empty() {
             if let Some(l) = log {
-                l.warning(format!("{} device actions were throttled; sending them again in {wait_s} s", throttled.len()));
+                l.warning(format!("{} device actions were throttled; sending them again in {:.1} s", throttled.len(), wait.as_secs_f64()));
             }
-            let end = std::time::Instant::now() + std::time::Duration::from_secs(wait_s.min(60));
+            let end = std::time::Instant::now() + wait.min(std::time::Duration::from_secs(60));
             while std::time::Instant::now() < end {
                 if cancelled() {
                     return Err(Error::new(ErrorKind::Cancelled, "triggering the action was cancelled"));
@@ -599,8 +624,31 @@ pub fn trigger(
     Ok(out)
 }
 
-/// The devices as the admin center sees them (every page of Graph's managedDevices).
+/// The devices as the admin center sees them (every page of Graph's managedDevices), optionally
+/// filtered with a Graph `$filter`.
+///
+/// Every device a filtered listing returns is checked against the filter: Intune ignores a filter
+/// on a property it does not support and answers with every device, and a script that acts on
+/// that answer would act on the whole fleet. When any returned device does not match, nothing is
+/// returned: the call fails (`InvalidArgument`, code `FilterNotApplied`) naming how many devices
+/// did not match, with examples. A filter the library cannot evaluate, or one with `or` (which
+/// Intune does not support: it is reported to apply the first part only, and a device missing
+/// from an answer cannot be noticed), is refused before anything is sent.
 pub fn list_devices(services: &crate::services::Services, filter: Option<&str>, cancelled: &dyn Fn() -> bool) -> Result<Vec<serde_json::Value>> {
+    let check = filter.map(crate::filter::Filter::parse).transpose()?;
+    if let Some(f) = check.as_ref().filter(|f| f.uses_or()) {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "the filter `{}` joins parts with `or`, which Intune's managed devices do not support (Microsoft Graph documents that combinations \
+                 must use `and`; the service is reported to apply only the first part, and a device missing from its answer cannot be noticed): \
+                 list each part on its own",
+                f.text()
+            ),
+        )
+        .with_code("FilterNotSupported")
+        .with_details(serde_json::json!({ "filter": f.text() })));
+    }
     let mut url = url::Url::parse(&format!("{}/beta/deviceManagement/managedDevices", services.graph))
         .map_err(|e| Error::invalid_config(format!("endpoints.graph: {e}")))?;
     url.query_pairs_mut().append_pair("$top", "1000");
@@ -614,7 +662,53 @@ pub fn list_devices(services: &crate::services::Services, filter: Option<&str>, 
         out.extend(page["value"].as_array().cloned().unwrap_or_default());
         next = page["@odata.nextLink"].as_str().map(str::to_owned);
     }
+    if let Some(check) = check {
+        refuse_unfiltered(&check, &out)?;
+    }
     Ok(out)
+}
+
+/// Fails when the service returned devices that do not match `filter` (it did not apply it).
+pub fn refuse_unfiltered(filter: &crate::filter::Filter, devices: &[serde_json::Value]) -> Result<()> {
+    let wrong: Vec<&serde_json::Value> = devices.iter().filter(|d| !filter.matches(d)).collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let examples: Vec<serde_json::Value> = wrong.iter().take(5).map(|d| serde_json::json!({ "id": d["id"], "deviceName": d["deviceName"] })).collect();
+    let names: Vec<&str> = wrong.iter().take(3).map(|d| d["deviceName"].as_str().or(d["id"].as_str()).unwrap_or("?")).collect();
+    Err(Error::new(
+        ErrorKind::InvalidArgument,
+        format!(
+            "the service did not apply the filter `{}`: {} of the {} devices it returned do not match it (for example {}), so no device is returned and              none can be acted on. Intune ignores a filter on a property it does not support and answers with every device (and is reported to apply              only the first part of an `or`, and `ne` as `eq`); filter on a property it supports, such as deviceName or operatingSystem, joined by `and`",
+            filter.text(),
+            wrong.len(),
+            devices.len(),
+            names.join(", ")
+        ),
+    )
+    .with_code("FilterNotApplied")
+    .with_details(serde_json::json!({ "filter": filter.text(), "returned": devices.len(), "notMatching": wrong.len(), "examples": examples })))
+}
+
+/// Triggers `action` on the devices a filtered listing returns, each checked against the filter
+/// first ([`list_devices`]): when the service did not apply the filter, nothing is triggered.
+pub fn trigger_filtered(
+    services: &crate::services::Services,
+    filter: &str,
+    action: Action,
+    cancelled: &dyn Fn() -> bool,
+    log: Option<&crate::cmtrace::Logger>,
+) -> Result<Vec<serde_json::Value>> {
+    let devices = list_devices(services, Some(filter), cancelled).inspect_err(|e| {
+        if let (Some(l), Some("FilterNotApplied")) = (log, e.code.as_deref()) {
+            l.error(format!("No device action sent: {}", e.message));
+        }
+    })?;
+    let ids: Vec<String> = devices.iter().filter_map(|d| d["id"].as_str().map(str::to_owned)).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    trigger(services, &ids, action, cancelled, log)
 }
 
 /// Site side: waits (long-poll) for actions, checks each one, reports the refused ones back to
@@ -636,6 +730,9 @@ pub fn receive(
     let res = services.transport.send(&req, cancelled)?;
     if res.status == 404 {
         return Err(crate::services::not_onboarded(hierarchy));
+    }
+    if res.status == 401 {
+        return Err(crate::services::site_refused(&res, hierarchy, "receiving device actions"));
     }
     let body = crate::services::expect_ok(res, "receiving device actions")?;
     let mut decisions = Vec::new();
@@ -669,5 +766,8 @@ pub fn complete(
     let body = serde_json::json!({ "hierarchyId": hierarchy, "notificationId": notification_id, "status": if succeeded { "succeeded" } else { "failed" },
         "reason": reason, "taskGuid": task_guid });
     let res = services.gateway("POST", "/api/gateway/NotificationResult", Some(&body), true, "reporting an action's outcome", cancelled)?;
+    if res.status == 401 {
+        return Err(crate::services::site_refused(&res, hierarchy, "reporting an action's outcome"));
+    }
     crate::services::expect_ok(res, "reporting an action's outcome")
 }

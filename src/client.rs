@@ -258,7 +258,7 @@ impl Client {
         };
         options.interval_minutes = self.config.sync_interval_minutes;
         let log = self.log_file("CMGatewaySyncUploadWorker");
-        let mut uploader = crate::sync::GatewayUploader { services: &services, cancelled };
+        let mut uploader = crate::sync::GatewayUploader { services: &services, hierarchy, cancelled };
         let mut hooks = crate::sync::Hooks { progress, cancelled, logger: log.as_ref() };
         crate::sync::run(&mut store, input, total, &target, &options, &mut uploader, &mut hooks)
     }
@@ -281,6 +281,15 @@ impl Client {
             return Ok(Vec::new());
         }
         crate::actions::trigger(&*self.services()?, device_ids, action, cancelled, self.logger.as_ref())
+    }
+
+    /// Invoke-TenantAttachDeviceAction -Filter: the action on the devices a filtered listing
+    /// returns, each checked against the filter first; when the service did not apply the filter
+    /// (it returned devices that do not match), nothing is triggered and the call fails
+    /// (`InvalidArgument`, code `FilterNotApplied`).
+    pub fn trigger_action_filtered(&self, filter: &str, action: &str, cancelled: &dyn Fn() -> bool) -> Result<Vec<serde_json::Value>> {
+        let action = crate::actions::Action::parse(action)?;
+        crate::actions::trigger_filtered(&*self.services()?, filter, action, cancelled, self.logger.as_ref())
     }
 
     /// Receive-TenantAttachNotification: the site's notification worker.

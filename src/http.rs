@@ -305,11 +305,17 @@ fn give_up(what: &str, last: Last, attempts: u32, elapsed: Duration) -> Error {
 }
 
 fn retry_after(res: &Response) -> Option<Duration> {
-    let value = res.retry_after.as_deref()?;
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds.min(300)));
+    parse_retry_after(res.retry_after.as_deref()?)
+}
+
+/// A `Retry-After` value: seconds, whole or decimal (Graph sends both: `"2"`, `"2.5"`), or an
+/// HTTP date; at most five minutes. None when it is neither.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(300.0)));
     }
-    let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let wait = when.signed_duration_since(chrono::Utc::now()).num_milliseconds().max(0) as u64;
     Some(Duration::from_millis(wait.min(300_000)))
 }
@@ -406,20 +412,44 @@ impl Transport {
     }
 }
 
+/// The text a person needs from a Graph error's `error.message`. Intune puts a JSON *string* there
+/// (`{"_version":3,"Message":"… - Operation ID (for customer support): … - Activity ID: …"}`), at
+/// times wrapped once more (`{"ErrorCode":"Forbidden","Message":"{\"_version\":3,…}"}`): the
+/// innermost `Message` up to the support ids is what is said; any other message is itself.
+pub fn graph_message(message: &str) -> String {
+    let mut text = message.to_owned();
+    for _ in 0..3 {
+        match serde_json::from_str::<Value>(text.trim()).ok().and_then(|v| v.get("Message").and_then(Value::as_str).map(str::to_owned)) {
+            Some(inner) => text = inner,
+            None => break,
+        }
+    }
+    if text == message {
+        return text;
+    }
+    text.split(" - Operation ID").next().unwrap_or(&text).trim().to_owned()
+}
+
 /// The library's error for a service's non-success answer: Azure AD's (`error`,
-/// `error_description` with its AADSTS code) or Graph's and the gateway's (`error.code`,
-/// `error.message`) shape, with the HTTP status and request id, and a hint where one helps.
+/// `error_description` with its AADSTS code, trace and correlation ids cut off), Graph's and
+/// Intune's (`error.code`, `error.message`, Intune's JSON-in-a-string read) or the gateway's
+/// (`{"Message":"…"}`) shape, with the HTTP status and request id, and a hint where one helps.
 pub fn service_error(res: &Response, what: &str) -> Error {
     let body: Value = serde_json::from_slice(&res.body).unwrap_or(Value::Null);
     let (code, message) = match &body["error"] {
         Value::String(error) => {
             let description = body["error_description"].as_str().unwrap_or("");
             let aadsts = description.split(':').next().filter(|c| c.starts_with("AADSTS")).map(str::to_owned);
-            let short = description.split(" Trace ID:").next().unwrap_or(description).to_owned();
+            // Azure AD ends the description with "\r\nTrace ID: …\r\nCorrelation ID: …" (older
+            // answers: the same after spaces).
+            let short = description.split("Trace ID:").next().unwrap_or(description).trim_end().to_owned();
             (aadsts.or_else(|| Some(error.clone())), if short.is_empty() { error.clone() } else { short })
         }
-        Value::Object(e) => (e.get("code").and_then(Value::as_str).map(str::to_owned), e.get("message").and_then(Value::as_str).unwrap_or("").to_owned()),
-        _ => (None, String::from_utf8_lossy(&res.body).chars().take(300).collect()),
+        Value::Object(e) => (e.get("code").and_then(Value::as_str).map(str::to_owned), graph_message(e.get("message").and_then(Value::as_str).unwrap_or(""))),
+        _ => match body.get("Message").and_then(Value::as_str) {
+            Some(m) => (None, m.to_owned()),
+            None => (None, String::from_utf8_lossy(&res.body).chars().take(300).collect()),
+        },
     };
     let is_aad = matches!(body["error"], Value::String(_));
     let kind = match res.status {

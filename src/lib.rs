@@ -10,6 +10,7 @@ pub mod client;
 pub mod cmtrace;
 pub mod config;
 pub mod error;
+pub mod filter;
 pub mod http;
 pub mod inventory;
 pub mod json;

@@ -81,6 +81,23 @@ pub fn error_code(res: &Response) -> Option<String> {
     serde_json::from_slice::<Value>(&res.body).ok()?["error"]["code"].as_str().map(str::to_owned)
 }
 
+/// The gateway's 401 to a site-side call (upload, notifications): Microsoft's logs show it, with
+/// `{"Message":"An error has occurred."}`, when the hierarchy's onboarding is broken (onboarded
+/// again while onboarded); the gateway also answers it to an app it does not know for the hierarchy.
+pub fn site_refused(res: &Response, hierarchy: &str, what: &str) -> Error {
+    let said = crate::http::service_error(res, what);
+    let mut e = Error::new(
+        ErrorKind::NotOnboarded,
+        format!(
+            "{what} failed: the gateway refused this site's app for hierarchy {hierarchy} (HTTP 401{}). The hierarchy is not onboarded with this app, or              its onboarding is broken (Microsoft documents this after onboarding a hierarchy that was already onboarded): register it again; if that              does not help, offboard, wait two hours and onboard again",
+            res.request_id.as_deref().map(|id| format!(", request-id {id}")).unwrap_or_default()
+        ),
+    )
+    .with_http(res.status, res.request_id.clone());
+    e.details = Some(serde_json::json!({ "serviceMessage": said.message }));
+    e
+}
+
 pub fn not_onboarded(hierarchy: &str) -> Error {
     Error::new(ErrorKind::NotOnboarded, format!("hierarchy {hierarchy} is not onboarded to this tenant; run Register-TenantAttach (ta_client_register) first"))
 }

@@ -109,6 +109,12 @@ fn a_global_administrator_onboards_by_device_code_and_uploads() {
     admin.unregister(NEVER).expect("offboards");
     assert!(cloud.device_ids(HIERARCHY).is_empty());
     assert_eq!(upload(&site, &devices(1, "x")).expect_err("not onboarded").kind, ErrorKind::NotOnboarded);
+    // The site's notification worker meets the gateway's published 401 {"Message":"An error has
+    // occurred."} (what Microsoft's logs show for a broken onboarding): not onboarded, and what to do.
+    let refused = site.receive_notifications("[]", 1, NEVER).expect_err("the gateway refuses the site");
+    assert_eq!((refused.kind, refused.http_status), (ErrorKind::NotOnboarded, Some(401)), "{}", refused.message);
+    assert!(refused.message.contains("register it again") && refused.message.contains("wait two hours"), "{}", refused.message);
+    assert_eq!(refused.details.as_ref().and_then(|d| d["serviceMessage"].as_str()).map(|m| m.contains("An error has occurred.")), Some(true));
 
     // Onboarding again after offboarding reuses the app (Azure AD keeps its identifier URI unique),
     // with a new secret that works; the old one keeps working until it expires.

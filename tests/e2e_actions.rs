@@ -167,3 +167,82 @@ fn actions_reach_the_site_worker_with_the_right_template_and_outcomes_show_in_gr
     assert!(lines[first + 3].starts_with("Forwarded BGB remote task. TemplateID: 1 TaskGuid: ") && lines[first + 3].ends_with("TaskParam: TargetDeviceIDs: 1"));
     assert!(lines.iter().any(|l| l.starts_with("Unauthorized to perform client action. TemplateID: RequestMachinePolicy")));
 }
+
+#[test]
+fn a_filter_the_service_ignores_never_reaches_an_action() {
+    let (cloud, dir, _site) = attached();
+    let helpdesk = admin(&cloud, dir.path(), "helpdesk@contoso.onmicrosoft.com");
+    // Intune ignores a filter on userId and answers with all 100 devices: the library refuses to
+    // return them, and a trigger on that filter sends nothing.
+    let ignored = "userId eq 'a0000000-0000-4000-8000-000000000002'";
+    let e = helpdesk.list_devices(Some(ignored), NEVER).expect_err("the service did not filter");
+    assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::InvalidArgument, Some("FilterNotApplied")), "{}", e.message);
+    assert!(e.message.contains("100 of the 100 devices") && e.message.contains(ignored), "{}", e.message);
+    assert_eq!(e.details.as_ref().map(|d| (d["returned"].clone(), d["notMatching"].clone())), Some((json!(100), json!(100))));
+    let e = helpdesk.trigger_action_filtered(ignored, "SyncMachinePolicy", NEVER).expect_err("nothing triggered");
+    assert_eq!(e.code.as_deref(), Some("FilterNotApplied"));
+    // As reported of Intune, `ne` is applied as `eq`: the answer does not match, nothing is acted on.
+    let e = helpdesk.trigger_action_filtered("deviceName ne 'PC-000'", "SyncMachinePolicy", NEVER).expect_err("ne");
+    assert_eq!(e.code.as_deref(), Some("FilterNotApplied"), "{}", e.message);
+    // Only the first part of an `or` is applied: a device missing from the answer cannot be
+    // noticed, so `or` is refused before anything is sent.
+    let e = helpdesk.trigger_action_filtered("deviceName eq 'PC-001' or deviceName eq 'PC-002'", "SyncMachinePolicy", NEVER).expect_err("or");
+    assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::InvalidArgument, Some("FilterNotSupported")), "{}", e.message);
+    // A filter the library cannot check is refused before anything is sent.
+    let e = helpdesk.list_devices(Some("matchesPattern(deviceName,'PC')"), NEVER).expect_err("cannot evaluate");
+    assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::InvalidArgument, None));
+    assert!(cloud.notifications().is_empty(), "no action reached the cloud");
+    assert_eq!(cloud.counters()["actionsQueued"], 0);
+
+    // A filter the service applies: exactly the matching devices get the action.
+    let results = helpdesk.trigger_action_filtered("startswith(deviceName,'PC-00')", "SyncMachinePolicy", NEVER).expect("triggered");
+    assert_eq!(results.len(), 10);
+    assert!(results.iter().all(|r| r["result"] == "accepted"), "{results:?}");
+    let mut targets: Vec<String> = cloud.notifications().iter().map(|n| n["deviceName"].as_str().unwrap_or_default().to_owned()).collect();
+    targets.sort();
+    assert_eq!(targets, (0..10).map(|i| format!("PC-{i:03}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn throttled_batch_steps_are_delivered_exactly_once() {
+    use tenant_attach_cloud::server::Faults;
+    let (cloud, dir, _site) = attached();
+    let helpdesk = admin(&cloud, dir.path(), "helpdesk@contoso.onmicrosoft.com");
+    let ids: Vec<String> = helpdesk.list_devices(None, NEVER).expect("list").iter().map(|d| d["id"].as_str().expect("id").to_owned()).collect();
+    assert_eq!(ids.len(), 100);
+    let step_rule = |retry: f64, batch_status: Option<u16>, limit: u64| Faults {
+        mode: Some("throttle".into()),
+        rate: 1.0,
+        target: Some("batchStep".into()),
+        path_prefix: Some("/beta/deviceManagement/managedDevices/".into()),
+        retry_after_seconds: retry,
+        batch_status,
+        limit: Some(limit),
+        ..Faults::default()
+    };
+    // Round 1: the first 45 steps throttled with a decimal Retry-After, each batch that holds one
+    // answered 424 as a whole (Graph's guidance once said so); step headers say "Retry-After".
+    cloud.set_faults(step_rule(0.4, Some(424), 45));
+    let started = std::time::Instant::now();
+    let results = helpdesk.trigger_action(&ids, "SyncMachinePolicy", NEVER).expect("every device answered");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400), "the decimal Retry-After was waited for ({:?})", started.elapsed());
+    assert!(results.iter().all(|r| r["result"] == "accepted"), "{:?}", results.iter().find(|r| r["result"] != "accepted"));
+    assert!(results.iter().any(|r| r["attempts"].as_u64() > Some(1)), "some were sent again");
+    // Round 2: throttled in every round but the last, the batch itself answering 200.
+    cloud.set_faults(step_rule(0.0, None, 100 + 60));
+    let results = helpdesk.trigger_action(&ids, "AppEvaluationCycle", NEVER).expect("every device answered");
+    assert!(results.iter().all(|r| r["result"] == "accepted"), "{:?}", results.iter().find(|r| r["result"] != "accepted"));
+    cloud.set_faults(Faults::default());
+
+    // The cloud's counters: every throttled step was sent again, and each device got each action once.
+    let counters = cloud.counters();
+    assert_eq!(counters["stepsThrottled"], 45 + 160, "{counters}");
+    assert_eq!(counters["actionsQueued"], 200, "{counters}");
+    let mut per_device = std::collections::BTreeMap::new();
+    for n in cloud.notifications() {
+        *per_device.entry((n["managedDeviceId"].as_str().unwrap_or_default().to_owned(), n["action"].as_str().unwrap_or_default().to_owned())).or_insert(0) +=
+            1;
+    }
+    assert_eq!(per_device.len(), 200);
+    assert!(per_device.values().all(|&n| n == 1), "an action delivered twice: {per_device:?}");
+}

@@ -66,7 +66,7 @@ fn uploads_under_faults_end_with_exactly_the_right_devices() {
             mode: Some(mode.into()),
             rate,
             path_prefix: Some("/api/gateway/DevicePost".into()),
-            retry_after_seconds: 1,
+            retry_after_seconds: 1.0,
             slow_ms: 1500,
             ..Faults::default()
         })

@@ -316,6 +316,51 @@ fn service_errors_map_to_kinds_with_codes_hints_and_request_ids() {
 }
 
 #[test]
+fn a_decimal_retry_after_is_honoured_to_the_millisecond() {
+    // Graph sends Retry-After with a fraction at times ("0.6"); it is neither ignored nor rounded.
+    let server = Scripted::start(vec![answer(429, &[("Retry-After", "0.6")], "{}"), answer(200, &[], "{}")]);
+    let res = transport(json!({})).send(&get(&server.url), NEVER).expect("succeeds");
+    assert_eq!(res.attempts, 2);
+    let seen = server.seen.lock().expect("log");
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_millis(580) && gap < Duration::from_millis(1500), "Retry-After: 0.6 gave a gap of {gap:?}");
+    assert_eq!(tenant_attach::http::parse_retry_after(" 2.5 "), Some(Duration::from_millis(2500)));
+    assert_eq!(tenant_attach::http::parse_retry_after("-1"), None);
+}
+
+#[test]
+fn the_services_own_error_shapes_give_their_words_without_the_ids() {
+    // Azure AD: trace and correlation ids on their own lines; Intune: a JSON string in
+    // error.message; the gateway: {"Message":"…"}.
+    let aad = json!({ "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: t-1\r\nCorrelation ID: c-1\r\nTimestamp: 2026-01-01 00:00:00Z" }).to_string();
+    let intune_message = "{\r\n  \"_version\": 3,\r\n  \"Message\": \"Application is not authorized to perform this operation. Application must have one of the following scopes: DeviceManagementManagedDevices.Read.All - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - Activity ID: a-1 - Url: https://fef/x\",\r\n  \"CustomApiErrorPhrase\": \"\",\r\n  \"RetryAfter\": null\r\n}";
+    let intune = json!({ "error": { "code": "Forbidden", "message": intune_message, "innerError": { "request-id": "r-1" } } }).to_string();
+    let gateway = json!({ "Message": "An error has occurred." }).to_string();
+    let server = Scripted::start(vec![answer(401, &[], &aad), answer(403, &[], &intune), answer(401, &[], &gateway)]);
+    let t = transport(json!({}));
+    let e = service_error(&t.send(&get(&server.url), NEVER).expect("aad"), "sign-in");
+    assert_eq!(e.code.as_deref(), Some("AADSTS7000215"));
+    assert!(e.message.contains("Invalid client secret provided.") && !e.message.contains("Trace ID") && !e.message.contains("c-1"), "{}", e.message);
+    let e = service_error(&t.send(&get(&server.url), NEVER).expect("intune"), "listing devices");
+    assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::Forbidden, Some("Forbidden")));
+    assert!(
+        e.message.contains("Application must have one of the following scopes: DeviceManagementManagedDevices.Read.All (HTTP 403")
+            && !e.message.contains("_version")
+            && !e.message.contains("Operation ID"),
+        "{}",
+        e.message
+    );
+    let e = service_error(&t.send(&get(&server.url), NEVER).expect("gateway"), "uploading");
+    assert!(e.kind == ErrorKind::AuthFailed && e.message.contains("An error has occurred."), "{}", e.message);
+    // Intune's message wrapped once more, as public reports show it (microsoft-graph-docs#13096).
+    let inner = json!({ "_version": 3, "Message": "An error has occurred - Operation ID (for customer support): 0 - Activity ID: a-2 - Url: https://fef/y" })
+        .to_string();
+    let wrapped = json!({ "ErrorCode": "Forbidden", "Message": inner, "Target": null }).to_string();
+    assert_eq!(tenant_attach::http::graph_message(&wrapped), "An error has occurred");
+    assert_eq!(tenant_attach::http::graph_message("plain words"), "plain words");
+}
+
+#[test]
 fn secrets_never_reach_errors() {
     let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2VjcmV0LXNpZ25hdHVyZS14eXo";
     tenant_attach::redact::register_secret("s3cr3t-client-value");

@@ -12,12 +12,11 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use crate::model::RefreshGrant;
-use crate::seed::{sha256_hex, AZURE_CLI_CLIENT, GRAPH_POWERSHELL_CLIENT};
+use crate::seed::{sha256_hex, AZURE_CLI_CLIENT, AZURE_CLI_CONSENT, GRAPH_POWERSHELL_CLIENT, GRAPH_POWERSHELL_CONSENT};
 use crate::server::{now_ms, AppState, DeviceCode, GRAPH_AUDIENCE};
 
-/// Seconds between device-code polls the service asks for (Azure AD says 5; the local stand-in
-/// says 1 so that tests do not idle).
-pub const DEVICE_CODE_INTERVAL: u64 = 1;
+/// How long a device code stays valid (Azure AD: 15 minutes). The poll interval it advertises is a
+/// setting ([`crate::CloudOptions::device_code_interval_seconds`], 5 s by default as Azure AD's).
 pub const DEVICE_CODE_LIFETIME: i64 = 900;
 
 pub fn routes() -> Router<AppState> {
@@ -30,17 +29,32 @@ pub fn routes() -> Router<AppState> {
         .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
 }
 
-/// Azure AD's error answer.
+/// The device code grant type as RFC 8628 and Azure AD's reference name it.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The issuer of v1.0 access tokens, which Azure AD issues for Microsoft Graph (and the other
+/// resources this cloud serves) whichever endpoint (v1 or v2.0) was asked.
+pub fn v1_issuer(tenant: &str) -> String {
+    format!("https://sts.windows.net/{tenant}/")
+}
+
+/// Azure AD's error answer. As Azure AD writes it, the description ends with the trace id (this
+/// request's id, also its `x-ms-request-id` header), the correlation id (the caller's
+/// `client-request-id` when it sent one, else a new id) and the time, each on its own line
+/// (`\r\n`).
 pub fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
-    let trace = uuid::Uuid::new_v4().to_string();
+    let context = crate::server::current_request();
+    let trace = if context.request_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { context.request_id };
+    let correlation = context.client_request_id.filter(|c| uuid::Uuid::parse_str(c).is_ok()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
     let body = json!({
         "error": error,
-        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {trace} Timestamp: {now}"),
+        "error_description": format!("AADSTS{code}: {description}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {now}"),
         "error_codes": [code],
         "timestamp": now,
         "trace_id": trace,
-        "correlation_id": trace,
+        "correlation_id": correlation,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
     });
     (status, Json(body)).into_response()
 }
@@ -173,7 +187,10 @@ async fn token(
     let client_info = field("client_info") == "1";
     match field("grant_type") {
         "client_credentials" => client_credentials(&state, tenant, &form),
-        "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => device_code_token(&state, field("device_code"), field("client_id"), client_info),
+        // The URN is the documented name (RFC 8628, Azure AD's device code reference); Azure AD also
+        // takes `device_code`, which Microsoft's MSAL.NET sends (4.92 does): refusing it would break
+        // Microsoft's own client.
+        DEVICE_CODE_GRANT | "device_code" => device_code_token(&state, field("device_code"), field("client_id"), client_info),
         "refresh_token" => refresh(&state, tenant.as_deref(), field("refresh_token"), field("client_id"), field("scope"), client_info),
         "" => aad_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."),
         other => aad_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{other}'.")),
@@ -231,9 +248,11 @@ fn client_credentials(state: &AppState, tenant: Option<String>, form: &HashMap<S
         );
     }
     let sp_id = inner.data.service_principals.values().find(|sp| sp.app_id == client_id).map(|sp| sp.id.clone()).unwrap_or_else(|| app.id.clone());
+    // A v1.0 access token, as Azure AD issues them for Graph: `appid`/`appidacr` (not v2.0's
+    // `azp`/`azpacr`), the sts.windows.net issuer, `ver` 1.0.
     let claims = json!({
-        "aud": resource, "iss": format!("{}/{tenant}/v2.0", state.base_url), "tid": tenant, "oid": sp_id, "sub": sp_id,
-        "azp": client_id, "appid": client_id, "azpacr": "1", "idtyp": "app", "roles": app.granted_roles,
+        "aud": resource, "iss": v1_issuer(&tenant), "tid": tenant, "oid": sp_id, "sub": sp_id,
+        "appid": client_id, "appidacr": "1", "idtyp": "app", "roles": app.granted_roles, "ver": "1.0",
     });
     drop(inner);
     Json(token_answer(state.issuer.issue(claims), None, None, None)).into_response()
@@ -257,9 +276,32 @@ fn token_answer(access: String, refresh: Option<String>, id_token: Option<String
 const REFRESH_LIFETIME_MS: i64 = 90 * 24 * 3600 * 1000;
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
 
-/// Tokens for `user` on behalf of `client_id` for `scope`: access, refresh, and id and client info
-/// when asked.
-fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, client_info: bool) -> Response {
+/// The delegated permissions a `.default` request gets: what was consented for the client. Microsoft
+/// Graph PowerShell and seeded public clients: their consented scopes; Azure CLI: Microsoft's
+/// preauthorized directory scopes (no Intune scope); other resources: `user_impersonation`.
+fn consented(state: &AppState, client_id: &str, resource: &str) -> Vec<String> {
+    if resource != GRAPH_AUDIENCE {
+        return vec!["user_impersonation".to_owned()];
+    }
+    let list: Vec<&str> = if client_id == GRAPH_POWERSHELL_CLIENT {
+        GRAPH_POWERSHELL_CONSENT.to_vec()
+    } else if client_id == AZURE_CLI_CLIENT {
+        AZURE_CLI_CONSENT.to_vec()
+    } else {
+        let inner = state.lock();
+        let app = inner.data.apps.get(client_id);
+        match app.map(|a| a.consented_scopes.clone()).filter(|s| !s.is_empty()) {
+            Some(scopes) => return scopes,
+            // A new app registration's only API permission is User.Read.
+            None => vec!["User.Read"],
+        }
+    };
+    list.into_iter().map(str::to_owned).collect()
+}
+
+/// Tokens for `user` on behalf of `client_id` for `scope`: access, a refresh token when the grant
+/// includes `offline_access`, and id and client info when asked.
+fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, client_info: bool, offline: bool) -> Response {
     let (resource, permissions) = match resource_of(scope) {
         Ok(r) => r,
         Err(e) => return e,
@@ -269,17 +311,15 @@ fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, cl
     };
     let tenant = user.tenant_id.clone();
     let iss = format!("{}/{tenant}/v2.0", state.base_url);
-    // `.default` means "what was consented": the local cloud consents User.Read for Graph and
-    // impersonation for other resources.
-    let granted = if permissions.is_empty() {
-        vec![if resource == GRAPH_AUDIENCE { "User.Read".to_owned() } else { "user_impersonation".to_owned() }]
-    } else {
-        permissions.clone()
-    };
+    // `.default` means "what was consented" for the client; named permissions are granted as asked
+    // (the person consents on the sign-in page).
+    let granted = if permissions.is_empty() { consented(state, client_id, &resource) } else { permissions.clone() };
+    // A v1.0 access token (Graph's): `appid`, `appidacr` 0 for a public client, `upn` and
+    // `unique_name`, the sts.windows.net issuer.
     let access = state.issuer.issue(json!({
-        "aud": resource, "iss": iss, "tid": tenant, "oid": user.id, "sub": user.id, "azp": client_id, "appid": client_id,
-        "scp": granted.join(" "), "upn": user.user_principal_name, "preferred_username": user.user_principal_name, "name": user.display_name,
-        "wids": user.directory_roles, "idtyp": "user",
+        "aud": resource, "iss": v1_issuer(&tenant), "tid": tenant, "oid": user.id, "sub": user.id, "appid": client_id, "appidacr": "0",
+        "scp": granted.join(" "), "upn": user.user_principal_name, "unique_name": user.user_principal_name, "name": user.display_name,
+        "wids": user.directory_roles, "idtyp": "user", "ver": "1.0",
     }));
     let requested: Vec<&str> = scope.split_whitespace().collect();
     let id_token = requested.contains(&"openid").then(|| {
@@ -288,25 +328,29 @@ fn user_tokens(state: &AppState, user_id: &str, client_id: &str, scope: &str, cl
             "preferred_username": user.user_principal_name, "name": user.display_name,
         }))
     });
-    let refresh = {
+    // A refresh token only when the grant includes offline_access, as Azure AD does.
+    let refresh = if offline {
         let bytes: [u8; 32] = rand::random();
-        format!("0.local.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+        let refresh = format!("0.local.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        let grant =
+            RefreshGrant { user_id: user.id.clone(), tenant_id: tenant.clone(), client_id: client_id.to_owned(), expires_ms: now_ms() + REFRESH_LIFETIME_MS };
+        // Only the token's hash is stored (and survives a restart).
+        if let Err(r) = state.lock().mutate(json!({ "op": "putRefreshGrant", "sha256": sha256_hex(&refresh), "grant": grant })) {
+            return r;
+        }
+        Some(refresh)
+    } else {
+        None
     };
-    let grant =
-        RefreshGrant { user_id: user.id.clone(), tenant_id: tenant.clone(), client_id: client_id.to_owned(), expires_ms: now_ms() + REFRESH_LIFETIME_MS };
-    // Only the token's hash is stored (and survives a restart).
-    if let Err(r) = state.lock().mutate(json!({ "op": "putRefreshGrant", "sha256": sha256_hex(&refresh), "grant": grant })) {
-        return r;
-    }
     let info = client_info.then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({ "uid": user.id, "utid": tenant }).to_string()));
-    let mut body = token_answer(access, Some(refresh), id_token, info);
+    let mut body = token_answer(access, refresh, id_token, info);
     // Graph's permissions are named bare, other resources' with their URI, as Azure AD does; a
     // `.default` request is answered with `.default` too, so that clients find the token again.
     let mut answered: Vec<String> = granted.iter().map(|p| if resource == GRAPH_AUDIENCE { p.clone() } else { format!("{resource}/{p}") }).collect();
     if permissions.is_empty() {
         answered.push(format!("{resource}/.default"));
     }
-    answered.extend(requested.iter().filter(|s| OIDC_SCOPES.contains(s)).map(|s| s.to_string()));
+    answered.extend(requested.iter().filter(|s| OIDC_SCOPES.contains(s) && (offline || **s != "offline_access")).map(|s| s.to_string()));
     body["scope"] = json!(answered.join(" "));
     Json(body).into_response()
 }
@@ -340,9 +384,13 @@ async fn device_code(State(state): State<AppState>, Path(segment): Path<String>,
     let user_code: String = (0..9).map(|_| letters[rand::random::<usize>() % letters.len()]).collect();
     let device_code = format!("DAQABAAEAAAD.local.{}", uuid::Uuid::new_v4().simple());
     let verification_uri = format!("{}/devicelogin", state.base_url);
-    let auto = {
+    let (auto, interval) = {
         let inner = state.lock();
-        inner.auto_approve.get(&client_id).and_then(|u| inner.data.users.values().find(|x| x.user_principal_name.eq_ignore_ascii_case(u)).map(|x| x.id.clone()))
+        let auto = inner
+            .auto_approve
+            .get(&client_id)
+            .and_then(|u| inner.data.users.values().find(|x| x.user_principal_name.eq_ignore_ascii_case(u)).map(|x| x.id.clone()));
+        (auto, inner.device_code_interval_seconds)
     };
     state.lock().device_codes.insert(
         device_code.clone(),
@@ -363,20 +411,27 @@ async fn device_code(State(state): State<AppState>, Path(segment): Path<String>,
         "device_code": device_code,
         "verification_uri": verification_uri,
         "expires_in": DEVICE_CODE_LIFETIME,
-        "interval": DEVICE_CODE_INTERVAL,
+        "interval": interval,
         "message": format!("To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."),
     }))
     .into_response()
 }
 
 fn device_code_token(state: &AppState, code: &str, client_id: &str, client_info: bool) -> Response {
-    let entry = state.lock().device_codes.get(code).cloned();
-    let Some(entry) = entry else {
-        return aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "The provided value for the input parameter 'device_code' is not valid.");
-    };
-    if entry.client_id != client_id {
-        return aad_error(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "The device code was issued to another application than 'client_id'.");
+    if code.is_empty() {
+        return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'device_code'.");
     }
+    // A code never issued, already redeemed, or issued to another client is not recognised: the
+    // device code flow's documented `bad_verification_code`.
+    let entry = state.lock().device_codes.get(code).cloned().filter(|e| e.client_id == client_id);
+    let Some(entry) = entry else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "bad_verification_code",
+            70018,
+            "The provided value for the input parameter 'device_code' is not valid: the device code was not recognized.",
+        );
+    };
     if now_ms() > entry.expires_at {
         state.lock().device_codes.remove(code);
         return aad_error(StatusCode::BAD_REQUEST, "expired_token", 70020, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.");
@@ -389,7 +444,8 @@ fn device_code_token(state: &AppState, code: &str, client_id: &str, client_info:
         return aad_error(StatusCode::BAD_REQUEST, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.");
     };
     state.lock().device_codes.remove(code);
-    user_tokens(state, &user_id, &entry.client_id, &entry.scope, client_info)
+    let offline = entry.scope.split_whitespace().any(|s| s == "offline_access");
+    user_tokens(state, &user_id, &entry.client_id, &entry.scope, client_info, offline)
 }
 
 fn refresh(state: &AppState, tenant: Option<&str>, refresh_token: &str, client_id: &str, scope: &str, client_info: bool) -> Response {
@@ -408,7 +464,8 @@ fn refresh(state: &AppState, tenant: Option<&str>, refresh_token: &str, client_i
     if tenant.is_some_and(|t| t != g.tenant_id) {
         return invalid("the refresh token was issued in another tenant.");
     }
-    user_tokens(state, &g.user_id, &g.client_id, scope, client_info)
+    // The grant exists because offline_access was granted: a new refresh token comes with it.
+    user_tokens(state, &g.user_id, &g.client_id, scope, client_info, true)
 }
 
 /// Makes a pending device code expire now (tests of `expired_token`).

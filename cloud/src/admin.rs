@@ -16,7 +16,7 @@ use axum::{Form, Json, Router};
 use html_escape::encode_quoted_attribute as esc;
 use serde_json::{json, Value};
 
-use crate::devices::{Cursor, Term, Uploaded};
+use crate::devices::{Cursor, Filter, Uploaded};
 use crate::model::User;
 use crate::seed::{Seed, CONTOSO_TENANT, GLOBAL_ADMINISTRATOR, INITIATE_CONFIGMGR_ACTION};
 use crate::server::{AppState, Faults};
@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_admin/faults", get(get_faults).post(set_faults))
         .route("/_admin/counters", get(counters))
         .route("/_admin/ingestion-delay", post(ingestion_delay))
+        .route("/_admin/settings", get(get_settings).post(set_settings))
         .route("/_admin/discovered-users", get(discovered_users))
         .route("/_admin/notifications", get(list_notifications))
         .route("/_admin/auto-approve", post(auto_approve))
@@ -106,8 +107,54 @@ async fn counters(State(state): State<AppState>) -> Response {
 }
 
 async fn ingestion_delay(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
-    state.lock().ingestion_delay_ms = body["ms"].as_u64().unwrap_or(0);
+    let Some(ms) = body["ms"].as_u64() else {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "`ms` must be a non-negative integer (milliseconds)" }))).into_response();
+    };
+    state.lock().ingestion_delay_ms = ms;
     StatusCode::NO_CONTENT.into_response()
+}
+
+fn settings_json(state: &AppState) -> Value {
+    let inner = state.lock();
+    json!({ "deviceCodeIntervalSeconds": inner.device_code_interval_seconds, "ingestionDelayMs": inner.ingestion_delay_ms })
+}
+
+async fn get_settings(State(state): State<AppState>) -> Response {
+    Json(settings_json(&state)).into_response()
+}
+
+/// `{"deviceCodeIntervalSeconds":1,"ingestionDelayMs":0}` (either or both): the timings in force
+/// from now on. Answers the settings in force.
+async fn set_settings(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
+    let Value::Object(map) = &body else { return (StatusCode::BAD_REQUEST, Json(json!({ "error": "the settings must be a JSON object" }))).into_response() };
+    let mut interval = None;
+    let mut delay = None;
+    for (key, value) in map {
+        let Some(n) = value.as_u64() else {
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("`{key}` must be a non-negative integer") }))).into_response();
+        };
+        match key.as_str() {
+            "deviceCodeIntervalSeconds" if (1..=60).contains(&n) => interval = Some(n),
+            "deviceCodeIntervalSeconds" => {
+                return (StatusCode::BAD_REQUEST, Json(json!({ "error": "`deviceCodeIntervalSeconds` must be 1 to 60" }))).into_response()
+            }
+            "ingestionDelayMs" => delay = Some(n),
+            other => {
+                let known = "deviceCodeIntervalSeconds, ingestionDelayMs";
+                return (StatusCode::BAD_REQUEST, Json(json!({ "error": format!("unknown setting `{other}` (known: {known})") }))).into_response();
+            }
+        }
+    }
+    {
+        let mut inner = state.lock();
+        if let Some(i) = interval {
+            inner.device_code_interval_seconds = i;
+        }
+        if let Some(d) = delay {
+            inner.ingestion_delay_ms = d;
+        }
+    }
+    Json(settings_json(&state)).into_response()
 }
 
 /// The users of a tenant with their discovery flags: what a site's discovery data would hold.
@@ -186,10 +233,10 @@ async fn device_list(State(state): State<AppState>, Query(q): Query<HashMap<Stri
     };
     let qs = query_string(&tenant, &user);
     let search = q.get("search").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let terms: Vec<Term> = search.iter().map(|s| Term::StartsWith("deviceName".into(), s.clone())).collect();
+    let filter = search.as_deref().map_or(Filter::All, |s| Filter::starts_with("deviceName", s));
     let after = q.get("skiptoken").and_then(|t| Cursor::decode(t));
     let inner = state.lock();
-    let (found, next) = crate::devices::page(&inner.data, &tenant, &terms, after.as_ref(), PAGE_SIZE, crate::server::now_ms());
+    let (found, next) = crate::devices::page(&inner.data, &tenant, &filter, after.as_ref(), PAGE_SIZE, crate::server::now_ms());
     let mut rows = String::new();
     for d in &found {
         let r = Uploaded::of(d);

@@ -1,5 +1,6 @@
-//! Uploaded devices as Graph's `managedDevice`: the projection, `$filter` (`eq`, `startswith`,
-//! `and`), and keyset paging with an opaque `$skiptoken`.
+//! Uploaded devices as Graph's `managedDevice`: the projection, `$filter` as Intune applies it
+//! (filters on properties it does not support are ignored; `or` and `ne` as reported), and keyset
+//! paging with an opaque `$skiptoken`.
 //!
 //! Devices are stored as the JSON text the site uploaded; a listing reads each one into a
 //! borrowed view of the few fields Graph shows, never into a JSON tree, so that filtering 175,000
@@ -56,8 +57,8 @@ impl<'a> Uploaded<'a> {
         }
     }
 
-    /// A filterable Graph property's value; None when the device has none. Unknown properties
-    /// are refused when the filter is parsed.
+    /// A filterable Graph property's value; None when the device has none (or the property is
+    /// not one Intune filters on: such filters are ignored before they get here).
     fn property(&self, d: &'a Device, name: &str) -> Option<&str> {
         match name {
             "id" => Some(&d.managed_device_id),
@@ -66,7 +67,6 @@ impl<'a> Uploaded<'a> {
             "operatingSystem" => Some(self.operating_system()),
             "osVersion" => self.device_os_build.as_deref(),
             "azureADDeviceId" => self.aad_device_id.as_deref(),
-            "userId" => self.aad_primary_user_id.as_deref(),
             "model" => self.model.as_deref(),
             "manufacturer" => self.manufacturer.as_deref(),
             "serialNumber" => self.serial_number.as_deref(),
@@ -80,14 +80,16 @@ impl<'a> Uploaded<'a> {
 
 pub const MANAGEMENT_AGENT: &str = "configurationManagerClient";
 
-const FILTERABLE: [&str; 13] = [
+/// The properties the stand-in's Intune filters on (Microsoft documents the set only per property,
+/// in the metadata; cloud/README.md). Filters on any other property are ignored, as Intune's are.
+/// `userId` is left out: filtering on it is reported to return every device.
+pub const FILTERABLE: [&str; 12] = [
     "id",
     "deviceName",
     "managementAgent",
     "operatingSystem",
     "osVersion",
     "azureADDeviceId",
-    "userId",
     "model",
     "manufacturer",
     "serialNumber",
@@ -133,75 +135,288 @@ fn action_result(n: &Notification) -> Value {
     v
 }
 
-/// One `$filter` term.
+/// A comparison operator of `$filter`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+/// A `$filter` expression as written (OData syntax: comparisons, `startswith`/`contains`/... calls,
+/// `and`, `or`, `not`, parentheses). What Intune makes of it is [`Filter::interpret`]'s business.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    /// `property op value`; the value is the literal's text (a quoted string unquoted).
+    Cmp(String, Op, String),
+    /// `function(property,value)`, the function's name in lower case.
+    Call(String, String, String),
+}
+
+/// A `$filter` as the managed devices collection applies it.
 #[derive(Debug)]
-pub enum Term {
-    Eq(String, String),
-    StartsWith(String, String),
+pub enum Filter {
+    /// Every device (no filter, or one Intune ignores).
+    All,
+    Only(Expr),
 }
 
-/// Parses `a eq 'x' and startswith(b,'y')`; names the clause it cannot read.
-pub fn parse_filter(filter: &str) -> Result<Vec<Term>, String> {
-    let mut terms = Vec::new();
-    for raw in split_and(filter) {
-        let t = raw.trim();
-        let quoted = |s: &str| -> Result<String, String> {
-            let s = s.trim();
-            s.strip_prefix('\'')
-                .and_then(|s| s.strip_suffix('\''))
-                .map(|s| s.replace("''", "'"))
-                .ok_or_else(|| format!("Invalid filter clause '{t}': expected a quoted string value."))
-        };
-        let term = if let Some(args) = t.strip_prefix("startswith(").and_then(|a| a.strip_suffix(')')) {
-            let (field, value) = args.split_once(',').ok_or_else(|| format!("Invalid filter clause '{t}'."))?;
-            Term::StartsWith(field.trim().to_owned(), quoted(value)?)
-        } else if let Some((field, value)) = t.split_once(" eq ") {
-            Term::Eq(field.trim().to_owned(), quoted(value)?)
-        } else {
-            return Err(format!("Invalid filter clause '{t}'. Supported: property eq 'value', startswith(property,'value'), joined by 'and'."));
-        };
-        let (Term::Eq(field, _) | Term::StartsWith(field, _)) = &term;
-        if !FILTERABLE.contains(&field.as_str()) {
-            return Err(format!("Could not find a property named '{field}' on type 'microsoft.graph.managedDevice'."));
-        }
-        terms.push(term);
+/// Functions Intune applies (on the properties it filters on).
+const FUNCTIONS: [&str; 2] = ["startswith", "contains"];
+
+impl Filter {
+    /// Reads `$filter` as Intune's managed devices collection does: a malformed expression is a
+    /// 400 (the text says why); a well-formed one that names a property Intune does not filter on,
+    /// or uses what it does not support (`not`, another function), is ignored: every device comes
+    /// back. Of `a or b` only `a` is applied, and `ne` is applied as `eq` (both as reported of
+    /// Intune; cloud/README.md has the sources).
+    pub fn parse(text: &str) -> Result<Filter, String> {
+        let expr = parse_expr(text)?;
+        Ok(interpret(&expr).map_or(Filter::All, Filter::Only))
     }
-    Ok(terms)
+
+    /// A filter the stand-in itself builds (the admin page's search).
+    pub fn starts_with(property: &str, prefix: &str) -> Filter {
+        Filter::Only(Expr::Call("startswith".into(), property.into(), prefix.into()))
+    }
+
+    fn matches(&self, d: &Device) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::Only(e) => eval(e, &Uploaded::of(d), d),
+        }
+    }
 }
 
-/// Splits on ` and ` outside quotes.
-fn split_and(filter: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let mut in_quote = false;
-    let chars: Vec<char> = filter.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '\'' {
-            in_quote = !in_quote;
+fn interpret(e: &Expr) -> Option<Expr> {
+    Some(match e {
+        Expr::And(a, b) => Expr::And(Box::new(interpret(a)?), Box::new(interpret(b)?)),
+        // "Combinations of those filtered properties must use 'and', not 'or'": the first operand
+        // is what gets applied.
+        Expr::Or(a, _) => interpret(a)?,
+        Expr::Not(_) => return None,
+        Expr::Cmp(p, op, v) => {
+            if !FILTERABLE.contains(&p.as_str()) {
+                return None;
+            }
+            Expr::Cmp(p.clone(), if *op == Op::Ne { Op::Eq } else { *op }, v.clone())
         }
-        if !in_quote && chars[i..].iter().take(5).collect::<String>().eq_ignore_ascii_case(" and ") {
-            parts.push(String::new());
-            i += 5;
-            continue;
+        Expr::Call(f, p, v) => {
+            if !FUNCTIONS.contains(&f.as_str()) || !FILTERABLE.contains(&p.as_str()) {
+                return None;
+            }
+            Expr::Call(f.clone(), p.clone(), v.clone())
         }
-        if let Some(last) = parts.last_mut() {
-            last.push(chars[i]);
-        }
-        i += 1;
-    }
-    parts
+    })
 }
 
 /// Graph compares strings without regard to case.
-fn matches(d: &Device, terms: &[Term]) -> bool {
-    if terms.is_empty() {
-        return true;
+fn eval(e: &Expr, r: &Uploaded<'_>, d: &Device) -> bool {
+    match e {
+        Expr::And(a, b) => eval(a, r, d) && eval(b, r, d),
+        Expr::Or(a, b) => eval(a, r, d) || eval(b, r, d),
+        Expr::Not(a) => !eval(a, r, d),
+        Expr::Cmp(p, op, v) => {
+            let Some(x) = r.property(d, p) else { return *op == Op::Ne };
+            let ord = x.to_lowercase().cmp(&v.to_lowercase());
+            match op {
+                Op::Eq => ord.is_eq(),
+                Op::Ne => ord.is_ne(),
+                Op::Gt => ord.is_gt(),
+                Op::Ge => ord.is_ge(),
+                Op::Lt => ord.is_lt(),
+                Op::Le => ord.is_le(),
+            }
+        }
+        Expr::Call(f, p, v) => r.property(d, p).is_some_and(|x| {
+            let (x, v) = (x.to_lowercase(), v.to_lowercase());
+            match f.as_str() {
+                "startswith" => x.starts_with(&v),
+                "contains" => x.contains(&v),
+                "endswith" => x.ends_with(&v),
+                _ => false,
+            }
+        }),
     }
-    let r = Uploaded::of(d);
-    terms.iter().all(|t| match t {
-        Term::Eq(f, v) => r.property(d, f).is_some_and(|x| x.eq_ignore_ascii_case(v)),
-        Term::StartsWith(f, v) => r.property(d, f).is_some_and(|x| x.to_lowercase().starts_with(&v.to_lowercase())),
-    })
+}
+
+#[derive(Debug, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    Comma,
+    Str(String),
+    Word(String),
+}
+
+fn tokens(text: &str) -> Result<Vec<Tok>, String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' | ')' | ',' => {
+                chars.next();
+                out.push(match c {
+                    '(' => Tok::Open,
+                    ')' => Tok::Close,
+                    _ => Tok::Comma,
+                });
+            }
+            '\'' => {
+                chars.next();
+                let mut s = String::new();
+                loop {
+                    match chars.next() {
+                        Some('\'') if chars.peek() == Some(&'\'') => {
+                            chars.next();
+                            s.push('\'');
+                        }
+                        Some('\'') => break,
+                        Some(c) => s.push(c),
+                        None => return Err("Invalid filter: a string literal is not closed (')".into()),
+                    }
+                }
+                out.push(Tok::Str(s));
+            }
+            _ => {
+                let mut w = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() || matches!(c, '(' | ')' | ',' | '\'') {
+                        break;
+                    }
+                    w.push(c);
+                    chars.next();
+                }
+                out.push(Tok::Word(w));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses OData `$filter` syntax; the error names what could not be read.
+pub fn parse_expr(text: &str) -> Result<Expr, String> {
+    let toks = tokens(text)?;
+    let mut p = Parser { toks, at: 0, text };
+    let e = p.or()?;
+    if p.at != p.toks.len() {
+        return Err(p.error("unexpected text after the expression"));
+    }
+    Ok(e)
+}
+
+struct Parser<'a> {
+    toks: Vec<Tok>,
+    at: usize,
+    text: &'a str,
+}
+
+impl Parser<'_> {
+    fn error(&self, why: &str) -> String {
+        format!("Invalid filter clause '{}': {why}.", self.text)
+    }
+
+    fn keyword(&mut self, k: &str) -> bool {
+        if matches!(self.toks.get(self.at), Some(Tok::Word(w)) if w.eq_ignore_ascii_case(k)) {
+            self.at += 1;
+            return true;
+        }
+        false
+    }
+
+    fn or(&mut self) -> Result<Expr, String> {
+        let mut e = self.and()?;
+        while self.keyword("or") {
+            e = Expr::Or(Box::new(e), Box::new(self.and()?));
+        }
+        Ok(e)
+    }
+
+    fn and(&mut self) -> Result<Expr, String> {
+        let mut e = self.unary()?;
+        while self.keyword("and") {
+            e = Expr::And(Box::new(e), Box::new(self.unary()?));
+        }
+        Ok(e)
+    }
+
+    fn unary(&mut self) -> Result<Expr, String> {
+        if self.keyword("not") {
+            return Ok(Expr::Not(Box::new(self.unary()?)));
+        }
+        self.primary()
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.at).map(|t| match t {
+            Tok::Open => Tok::Open,
+            Tok::Close => Tok::Close,
+            Tok::Comma => Tok::Comma,
+            Tok::Str(s) => Tok::Str(s.clone()),
+            Tok::Word(w) => Tok::Word(w.clone()),
+        });
+        self.at += 1;
+        t
+    }
+
+    fn value(&mut self) -> Result<String, String> {
+        match self.next() {
+            Some(Tok::Str(s)) | Some(Tok::Word(s)) => Ok(s),
+            _ => Err(self.error("expected a value")),
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr, String> {
+        match self.next() {
+            Some(Tok::Open) => {
+                let e = self.or()?;
+                match self.next() {
+                    Some(Tok::Close) => Ok(e),
+                    _ => Err(self.error("expected ')'")),
+                }
+            }
+            Some(Tok::Word(name)) if self.toks.get(self.at) == Some(&Tok::Open) => {
+                self.at += 1;
+                let property = match self.next() {
+                    Some(Tok::Word(p)) => p,
+                    _ => return Err(self.error(&format!("{name}() takes a property first"))),
+                };
+                if self.next() != Some(Tok::Comma) {
+                    return Err(self.error(&format!("{name}() takes two arguments")));
+                }
+                let value = self.value()?;
+                if self.next() != Some(Tok::Close) {
+                    return Err(self.error(&format!("{name}() takes two arguments")));
+                }
+                Ok(Expr::Call(name.to_ascii_lowercase(), property, value))
+            }
+            Some(Tok::Word(property)) => {
+                let op = match self.next() {
+                    Some(Tok::Word(o)) => match o.to_ascii_lowercase().as_str() {
+                        "eq" => Op::Eq,
+                        "ne" => Op::Ne,
+                        "gt" => Op::Gt,
+                        "ge" => Op::Ge,
+                        "lt" => Op::Lt,
+                        "le" => Op::Le,
+                        other => return Err(self.error(&format!("'{other}' is not a comparison operator"))),
+                    },
+                    _ => return Err(self.error(&format!("expected an operator after '{property}'"))),
+                };
+                Ok(Expr::Cmp(property, op, self.value()?))
+            }
+            _ => Err(self.error("expected a property, a function or '('")),
+        }
+    }
 }
 
 /// Where a page starts: after this (hierarchy, SMSID). Opaque to callers.
@@ -224,7 +439,7 @@ impl Cursor {
 
 /// One page of a tenant's visible devices matching `terms`, in a stable order (hierarchy, then
 /// SMSID), starting after `after`; the cursor of the next page when there is one.
-pub fn page<'a>(data: &'a Data, tenant: &str, terms: &[Term], after: Option<&Cursor>, top: usize, now_ms: i64) -> (Vec<&'a Device>, Option<Cursor>) {
+pub fn page<'a>(data: &'a Data, tenant: &str, filter: &Filter, after: Option<&Cursor>, top: usize, now_ms: i64) -> (Vec<&'a Device>, Option<Cursor>) {
     let mut out: Vec<&Device> = Vec::new();
     let mut last: Option<(&str, &str)> = None;
     for o in data.onboardings.values().filter(|o| o.tenant_id == tenant) {
@@ -234,8 +449,8 @@ pub fn page<'a>(data: &'a Data, tenant: &str, terms: &[Term], after: Option<&Cur
             Some(c) if c.hierarchy == o.hierarchy_id => Bound::Excluded(c.sms_id.as_str()),
             _ => Bound::Unbounded,
         };
-        for (sms_id, d) in candidates(table, terms, start) {
-            if d.visible_after_ms > now_ms || !matches(d, terms) {
+        for (sms_id, d) in candidates(table, filter, start) {
+            if d.visible_after_ms > now_ms || !filter.matches(d) {
                 continue;
             }
             if out.len() == top {
@@ -251,11 +466,18 @@ pub fn page<'a>(data: &'a Data, tenant: &str, terms: &[Term], after: Option<&Cur
 }
 
 /// The devices of a table a filter can match: one lookup when it names the SMSID exactly.
-fn candidates<'a>(table: &'a BTreeMap<String, Device>, terms: &[Term], start: Bound<&str>) -> Box<dyn Iterator<Item = (&'a String, &'a Device)> + 'a> {
-    let by_id = terms.iter().find_map(|t| match t {
-        Term::Eq(f, v) if f == "configurationManagerClientInformation/clientIdentifier" => Some(v.clone()),
-        _ => None,
-    });
+fn candidates<'a>(table: &'a BTreeMap<String, Device>, filter: &Filter, start: Bound<&str>) -> Box<dyn Iterator<Item = (&'a String, &'a Device)> + 'a> {
+    fn sms_id_term(e: &Expr) -> Option<String> {
+        match e {
+            Expr::Cmp(f, Op::Eq, v) if f == "configurationManagerClientInformation/clientIdentifier" => Some(v.clone()),
+            Expr::And(a, b) => sms_id_term(a).or_else(|| sms_id_term(b)),
+            _ => None,
+        }
+    }
+    let by_id = match filter {
+        Filter::Only(e) => sms_id_term(e),
+        Filter::All => None,
+    };
     if let Some(v) = by_id {
         if let Some((k, d)) = table.get_key_value(v.as_str()) {
             let after_start = match start {

@@ -38,8 +38,27 @@ fn forbidden(rid: &str, message: &str) -> Response {
     graph_error(StatusCode::FORBIDDEN, "Forbidden", message, rid)
 }
 
+/// The gateway's 401: `{"Message":"…"}`, the only error body of the real gateway Microsoft has
+/// published (its logs, for a broken onboarding: `{"Message":"An error has occurred."}`).
+pub fn unauthorized_message(message: &str) -> Response {
+    (StatusCode::UNAUTHORIZED, Json(json!({ "Message": message }))).into_response()
+}
+
+/// The published answer to a site whose onboarding the gateway does not know (or no longer
+/// knows: onboarded again while onboarded, offboarded, onboarded with another app).
+fn broken_onboarding() -> Response {
+    unauthorized_message("An error has occurred.")
+}
+
 fn caller(state: &AppState, headers: &HeaderMap, rid: &str) -> Result<Caller, Response> {
-    authenticate(state, headers, GATEWAY_AUDIENCE, rid)
+    authenticate(state, headers, GATEWAY_AUDIENCE, rid).map_err(|graph_401| {
+        // The same challenge, with the gateway's body shape.
+        let mut res = unauthorized_message("Authorization has been denied for this request.");
+        if let Some(v) = graph_401.headers().get("WWW-Authenticate") {
+            res.headers_mut().insert("WWW-Authenticate", v.clone());
+        }
+        res
+    })
 }
 
 fn text<'a>(body: &'a Value, key: &str, rid: &str) -> Result<&'a str, Response> {
@@ -238,19 +257,15 @@ async fn offboard(
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// The hierarchy's own app, in its tenant: the only caller of the site-side calls.
+/// The hierarchy's own app, in its tenant: the only caller of the site-side calls. Anyone else,
+/// and a hierarchy not onboarded (to this tenant, with this app), get the real gateway's 401
+/// `{"Message":"An error has occurred."}`, as Microsoft's troubleshooting article shows it for a
+/// broken onboarding: the service cannot tell those cases apart either.
 fn site_caller(state: &AppState, headers: &HeaderMap, hierarchy: &str, rid: &str) -> Result<Onboarding, Response> {
     let c = caller(state, headers, rid)?;
-    let o = onboarding_for(state, &c, hierarchy, rid)?;
+    let o = onboarding_for(state, &c, hierarchy, rid).map_err(|_| broken_onboarding())?;
     if !c.is_app || c.app_id != o.app_id {
-        return Err(forbidden(
-            rid,
-            &format!(
-                "only the hierarchy's own application ({}) may call this; the token is for {}",
-                o.app_id,
-                if c.app_id.is_empty() { "a user" } else { &c.app_id }
-            ),
-        ));
+        return Err(broken_onboarding());
     }
     Ok(o)
 }

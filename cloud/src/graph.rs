@@ -14,13 +14,17 @@ use serde_json::{json, Value};
 
 use crate::devices;
 use crate::model::{App, Device, Notification, Secret, ServicePrincipal};
-use crate::seed::{sha256_hex, GLOBAL_ADMINISTRATOR, INITIATE_CONFIGMGR_ACTION, READ_MANAGED_DEVICES};
+use crate::seed::{
+    sha256_hex, GLOBAL_ADMINISTRATOR, INITIATE_CONFIGMGR_ACTION, MANAGED_DEVICES_PRIVILEGED, MANAGED_DEVICES_READ, MANAGED_DEVICES_READ_WRITE,
+    READ_MANAGED_DEVICES,
+};
 use crate::server::{authenticate, graph_error, now_iso, now_ms, AppState, Caller, RequestId, GRAPH_AUDIENCE};
 
 pub const MAX_BATCH: usize = 20;
-const DEFAULT_TOP: usize = 100;
+/// Intune's page size when `$top` is not given.
+const DEFAULT_TOP: usize = 1000;
 const MAX_TOP: usize = 1000;
-pub const PRIVILEGED_OPERATIONS: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
+pub const PRIVILEGED_OPERATIONS: &str = MANAGED_DEVICES_PRIVILEGED;
 pub const SUPPORTED_ACTIONS: [&str; 3] = ["refreshMachinePolicy", "refreshUserPolicy", "appEvaluation"];
 const OTHER_ACTIONS: [&str; 4] = ["wakeUpClient", "quickScan", "fullScan", "windowsDefenderUpdateSignatures"];
 
@@ -168,6 +172,7 @@ async fn create_application(
         secrets: Vec::new(),
         granted_roles: Vec::new(),
         public_client: false,
+        consented_scopes: Vec::new(),
         created_date_time: now_iso(),
     };
     try_r!(inner.mutate(json!({ "op": "putApp", "app": app })));
@@ -313,41 +318,92 @@ async fn member_of(State(state): State<AppState>, Extension(RequestId(rid)): Ext
     collection("directoryObjects", &state.base_url, list)
 }
 
+/// Intune's error answer (the device endpoints): Graph's envelope, a code such as `BadRequest`,
+/// `Forbidden` or `ResourceNotFound`, and in `error.message` a JSON *string* in Intune's own shape
+/// (`{"_version":3,"Message":"… - Operation ID (for customer support): … - Activity ID: … - Url: …",
+/// "CustomApiErrorPhrase":"","RetryAfter":null,"ErrorSourceService":"","HttpHeaders":"{}"}`,
+/// indented, CRLF line ends), as Intune's answers carry it.
+pub fn intune_error(status: StatusCode, code: &str, message: &str, rid: &str) -> Response {
+    let context = crate::server::current_request();
+    let activity = if rid.is_empty() { context.request_id.clone() } else { rid.to_owned() };
+    let inner = json!({
+        "_version": 3,
+        "Message": format!(
+            "{message} - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - Activity ID: {activity} - Url: https://fef.local.manage.microsoft.com/DeviceFE/StatelessDeviceFEService/deviceManagement/managedDevices"
+        ),
+        "CustomApiErrorPhrase": "",
+        "RetryAfter": Value::Null,
+        "ErrorSourceService": "",
+        "HttpHeaders": "{}",
+    });
+    let text = serde_json::to_string_pretty(&inner).unwrap_or_default().replace('\n', "\r\n");
+    graph_error(status, code, &text, rid)
+}
+
+fn intune_forbidden(rid: &str, message: &str) -> Response {
+    intune_error(StatusCode::FORBIDDEN, "Forbidden", message, rid)
+}
+
+/// Intune's 403 for a token without one of the permissions an endpoint takes (delegated `scp`
+/// or application `roles`).
+fn missing_scope(rid: &str, needed: &[&str]) -> Response {
+    intune_forbidden(
+        rid,
+        &format!("Application is not authorized to perform this operation. Application must have one of the following scopes: {}", needed.join(", ")),
+    )
+}
+
+/// Listing and reading managed devices, as Microsoft Graph's Intune reference says: delegated
+/// `DeviceManagementManagedDevices.Read.All` or `.ReadWrite.All` in `scp`, plus an Intune role
+/// that reads devices (Managed devices/Read, or Initiate Configuration Manager action, or a
+/// Global Administrator); application: one of those two roles. `PrivilegedOperations.All` alone
+/// does not list.
 fn may_read_devices(c: &Caller, rid: &str, state: &AppState) -> Result<(), Response> {
-    let ok = if c.is_app {
-        ["DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All", PRIVILEGED_OPERATIONS].iter().any(|r| c.has_role(r))
-    } else {
-        c.has_wid(GLOBAL_ADMINISTRATOR) || user_has(state, c, READ_MANAGED_DEVICES) || user_has(state, c, INITIATE_CONFIGMGR_ACTION)
-    };
-    if ok {
+    let needed = [MANAGED_DEVICES_READ, MANAGED_DEVICES_READ_WRITE];
+    let scoped = if c.is_app { needed.iter().any(|r| c.has_role(r)) } else { needed.iter().any(|s| c.has_scope(s)) };
+    if !scoped {
+        return Err(missing_scope(rid, &needed));
+    }
+    if c.is_app || c.has_wid(GLOBAL_ADMINISTRATOR) || user_has(state, c, READ_MANAGED_DEVICES) || user_has(state, c, INITIATE_CONFIGMGR_ACTION) {
         return Ok(());
     }
-    Err(forbidden(rid, &format!(
-        "Reading managed devices needs the Intune permission '{READ_MANAGED_DEVICES}' (delegated) or the application permission DeviceManagementManagedDevices.Read.All."
-    )))
+    Err(intune_forbidden(
+        rid,
+        &format!("User is not authorized to perform this operation: reading managed devices needs the Intune permission '{READ_MANAGED_DEVICES}'."),
+    ))
 }
 
 fn user_has(state: &AppState, c: &Caller, permission: &str) -> bool {
     state.lock().data.users.get(&c.object_id).is_some_and(|u| u.intune_permissions.iter().any(|p| p == permission))
 }
 
+/// `/v1.0` or `/beta`, as the request asked.
+fn version_of(uri: &axum::http::Uri) -> &'static str {
+    if uri.path().starts_with("/v1.0") {
+        "/v1.0"
+    } else {
+        "/beta"
+    }
+}
+
 async fn list_devices(
     State(state): State<AppState>,
     Extension(RequestId(rid)): Extension<RequestId>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
     try_r!(may_read_devices(&c, &rid, &state));
-    let terms = match q.get("$filter").map(|f| devices::parse_filter(f)).transpose() {
-        Ok(t) => t.unwrap_or_default(),
-        Err(e) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &e, &rid),
+    let filter = match q.get("$filter").map(|f| devices::Filter::parse(f)).transpose() {
+        Ok(f) => f.unwrap_or(devices::Filter::All),
+        Err(e) => return intune_error(StatusCode::BAD_REQUEST, "BadRequest", &e, &rid),
     };
     let top = match q.get("$top").map(|t| t.parse::<usize>()) {
         None => DEFAULT_TOP,
         Some(Ok(n)) if n >= 1 => n.min(MAX_TOP),
         Some(_) => {
-            return graph_error(
+            return intune_error(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
                 &format!("Invalid $top value '{}': a positive integer is expected (at most {MAX_TOP} per page).", q["$top"]),
@@ -358,11 +414,12 @@ async fn list_devices(
     let after = match q.get("$skiptoken").map(|t| devices::Cursor::decode(t)) {
         None => None,
         Some(Some(cursor)) => Some(cursor),
-        Some(None) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "The $skiptoken is not valid: use the @odata.nextLink as given.", &rid),
+        Some(None) => return intune_error(StatusCode::BAD_REQUEST, "BadRequest", "The $skiptoken is not valid: use the @odata.nextLink as given.", &rid),
     };
+    let version = version_of(&uri);
     let select: Option<Vec<String>> = q.get("$select").map(|s| s.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect());
     let inner = state.lock();
-    let (found, next) = devices::page(&inner.data, &c.tenant_id, &terms, after.as_ref(), top, now_ms());
+    let (found, next) = devices::page(&inner.data, &c.tenant_id, &filter, after.as_ref(), top, now_ms());
     let page: Vec<Value> = found
         .into_iter()
         .map(|d| {
@@ -374,9 +431,14 @@ async fn list_devices(
         })
         .collect();
     drop(inner);
-    let mut body = json!({ "@odata.context": format!("{}/beta/$metadata#deviceManagement/managedDevices", state.base_url), "value": page });
+    // Intune's answers carry `@odata.count` unasked; here it counts this page's devices.
+    let mut body = json!({
+        "@odata.context": format!("{}{version}/$metadata#deviceManagement/managedDevices", state.base_url),
+        "@odata.count": page.len(),
+        "value": page,
+    });
     if let Some(cursor) = next {
-        let mut link = format!("{}/beta/deviceManagement/managedDevices?", state.base_url);
+        let mut link = format!("{}{version}/deviceManagement/managedDevices?", state.base_url);
         let mut pairs = url::form_urlencoded::Serializer::new(String::new());
         pairs.append_pair("$top", &top.to_string());
         for key in ["$filter", "$select"] {
@@ -401,12 +463,13 @@ fn find_device(state: &AppState, tenant: &str, id: &str) -> Option<(String, Devi
 }
 
 fn device_not_found(rid: &str, id: &str) -> Response {
-    graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("The managed device {id} was not found."), rid)
+    intune_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("The managed device {id} was not found."), rid)
 }
 
 async fn get_device(
     State(state): State<AppState>,
     Extension(RequestId(rid)): Extension<RequestId>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -418,7 +481,7 @@ async fn get_device(
     if let Some(fields) = q.get("$select") {
         body = devices::select(body, &fields.split(',').map(|f| f.trim().to_owned()).collect::<Vec<_>>());
     }
-    body["@odata.context"] = json!(format!("{}/beta/$metadata#deviceManagement/managedDevices/$entity", state.base_url));
+    body["@odata.context"] = json!(format!("{}{}/$metadata#deviceManagement/managedDevices/$entity", state.base_url, version_of(&uri)));
     Json(body).into_response()
 }
 
@@ -449,6 +512,7 @@ pub fn queue_action(state: &AppState, hierarchy: &str, tenant: &str, d: &Device,
         task_guid: None,
     };
     state.lock().mutate(json!({ "op": "putNotification", "notification": n }))?;
+    state.counters.actions_queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     state.notify.notify_waiters();
     Ok(())
 }
@@ -461,18 +525,22 @@ async fn trigger(
     body: Option<Json<Value>>,
 ) -> Response {
     let c = try_r!(auth(&state, &headers, &rid));
-    let allowed = if c.is_app { c.has_role(PRIVILEGED_OPERATIONS) } else { user_has(&state, &c, INITIATE_CONFIGMGR_ACTION) };
-    if !allowed {
-        let message = if c.is_app {
-            format!("The application lacks the application permission {PRIVILEGED_OPERATIONS} needed to run a Configuration Manager action.")
-        } else {
-            format!("The user lacks the Intune permission '{INITIATE_CONFIGMGR_ACTION}' (Remote tasks > Initiate Configuration Manager action) needed to run a Configuration Manager action.")
-        };
-        return forbidden(&rid, &message);
+    // Delegated and application alike: DeviceManagementManagedDevices.PrivilegedOperations.All
+    // (Graph's reference for triggerConfigurationManagerAction); a user also needs the Intune role
+    // permission.
+    let scoped = if c.is_app { c.has_role(PRIVILEGED_OPERATIONS) } else { c.has_scope(PRIVILEGED_OPERATIONS) };
+    if !scoped {
+        return missing_scope(&rid, &[PRIVILEGED_OPERATIONS]);
+    }
+    if !c.is_app && !user_has(&state, &c, INITIATE_CONFIGMGR_ACTION) {
+        return intune_forbidden(
+            &rid,
+            &format!("User is not authorized to perform this operation: a Configuration Manager action needs the Intune permission '{INITIATE_CONFIGMGR_ACTION}' (Remote tasks > Initiate Configuration Manager action)."),
+        );
     }
     let action = body.as_ref().and_then(|Json(b)| b["configurationManagerAction"]["action"].as_str()).unwrap_or("").to_owned();
     if let Err(message) = check_action(&action) {
-        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &message, &rid);
+        return intune_error(StatusCode::BAD_REQUEST, "BadRequest", &message, &rid);
     }
     let Some((hierarchy, d)) = find_device(&state, &c.tenant_id, &id) else { return device_not_found(&rid, &id) };
     let by = initiator(&c.object_id, &c.upn(), c.is_app.then_some(c.app_id.as_str()));
@@ -493,8 +561,17 @@ pub fn check_action(action: &str) -> Result<(), String> {
     Err(format!("The action '{action}' {what}. Supported actions: refreshMachinePolicy, refreshUserPolicy, appEvaluation."))
 }
 
-/// JSON batching: each request is run through the Graph routes with the batch's headers, in
-/// order; a step whose `dependsOn` step failed answers 424, as Graph does.
+/// A step's header, its name matched without regard to case.
+fn step_header<'a>(step: &'a Value, name: &str) -> Option<&'a str> {
+    step.get("headers")?.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
+}
+
+/// JSON batching as Graph does it: at most 20 steps; ids unique without regard to case; every
+/// `dependsOn` names an earlier step of the batch, and a step with a body says its Content-Type
+/// (else the whole batch is a 400). Each step runs through the Graph routes with the batch's
+/// headers; a step whose `dependsOn` step failed answers 424. Step rules of the fault injection
+/// may throttle or fail steps. The answers come back in no particular order, step headers with
+/// Graph's capitalised names.
 async fn batch(
     State(state): State<AppState>,
     Extension(RequestId(rid)): Extension<RequestId>,
@@ -503,51 +580,109 @@ async fn batch(
     Json(body): Json<Value>,
 ) -> Response {
     try_r!(auth(&state, &headers, &rid));
+    let bad = |message: &str| graph_error(StatusCode::BAD_REQUEST, "BadRequest", message, &rid);
     let Some(requests) = body.get("requests").and_then(Value::as_array) else {
-        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "The batch must have a 'requests' array.", &rid);
+        return bad("The batch must have a 'requests' array.");
     };
     if requests.len() > MAX_BATCH {
-        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Number of batch request steps exceeds the maximum of {MAX_BATCH}."), &rid);
+        return bad(&format!("Number of batch request steps exceeds the maximum of {MAX_BATCH}."));
     }
-    let mut ids = std::collections::HashSet::new();
+    let mut seen: Vec<String> = Vec::new();
     for r in requests {
         let id = r.get("id").and_then(Value::as_str).unwrap_or("");
         if id.is_empty() || r.get("method").and_then(Value::as_str).is_none() || r.get("url").and_then(Value::as_str).is_none() {
-            return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Every batch step needs a string 'id', a 'method' and a relative 'url'.", &rid);
+            return bad("Every batch step needs a string 'id', a 'method' and a relative 'url'.");
         }
-        if !ids.insert(id) {
-            return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Batch request id '{id}' is used more than once; ids must be unique."), &rid);
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(id)) {
+            return bad(&format!("Batch request id '{id}' is used more than once; ids must be unique (without regard to case)."));
         }
+        if let Some(deps) = r.get("dependsOn") {
+            let Some(list) = deps.as_array().filter(|l| l.iter().all(Value::is_string)) else {
+                return bad(&format!("Request '{id}': dependsOn must be an array of request ids."));
+            };
+            if let Some(missing) = list.iter().filter_map(Value::as_str).find(|d| !seen.iter().any(|s| s.eq_ignore_ascii_case(d))) {
+                return bad(&format!("Request '{id}' depends on '{missing}', which is not an earlier request of this batch."));
+            }
+        }
+        if r.get("body").is_some_and(|b| !b.is_null()) && step_header(r, "content-type").is_none() {
+            return bad(&format!("Write request id : {id} does not contain Content-Type header or body."));
+        }
+        seen.push(id.to_owned());
     }
     let Some(router) = state.graph_router.get().cloned() else {
         return graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "batching is not ready", &rid);
     };
-    let version = if uri.path().starts_with("/v1.0") { "/v1.0" } else { "/beta" };
-    let answer = crate::server::GROUP_COMMIT.scope(true, run_steps(router, version, requests.clone(), headers)).await;
+    let version = version_of(&uri);
+    let rules: Vec<crate::faults::Faults> = state.lock().faults.iter().filter(|f| f.targets_steps()).cloned().collect();
+    let (mut responses, faulted) = crate::server::GROUP_COMMIT.scope(true, run_steps(&state, router, version, requests.clone(), headers, &rules)).await;
     // Every step's change is durable before the batch answers.
     if let Some(p) = state.lock().persistence.as_mut() {
         if let Err(e) = p.sync() {
             return graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("cannot persist the batch: {e}"), &rid);
         }
     }
-    answer
+    // "Responses might be returned in a different order" than the requests: clients match them by id.
+    {
+        use rand::seq::SliceRandom;
+        responses.shuffle(&mut rand::thread_rng());
+    }
+    let status = faulted.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+    (status, Json(json!({ "responses": responses }))).into_response()
 }
 
-async fn run_steps(router: axum::Router, version: &str, requests: Vec<Value>, headers: HeaderMap) -> Response {
+/// Graph's capitalised names for the step headers it passes on (`request-id` stays as Graph writes it).
+const STEP_HEADERS: [(&str, &str); 5] = [
+    ("content-type", "Content-Type"),
+    ("retry-after", "Retry-After"),
+    ("location", "Location"),
+    ("cache-control", "Cache-Control"),
+    ("request-id", "request-id"),
+];
+
+/// Runs the steps in order; the answers, and the batch status a step rule asks for when it hit.
+async fn run_steps(
+    state: &AppState,
+    router: axum::Router,
+    version: &str,
+    requests: Vec<Value>,
+    headers: HeaderMap,
+    rules: &[crate::faults::Faults],
+) -> (Vec<Value>, Option<u16>) {
+    use std::sync::atomic::Ordering;
     use tower::ServiceExt;
     let mut responses = Vec::new();
-    let mut failed: std::collections::HashSet<String> = Default::default();
+    let mut failed: Vec<String> = Vec::new();
+    let mut batch_status = None;
     for r in &requests {
         let id = r["id"].as_str().unwrap_or_default().to_owned();
         let depends: Vec<&str> = r.get("dependsOn").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        if let Some(dep) = depends.iter().find(|d| failed.contains(**d)) {
-            failed.insert(id.clone());
-            responses.push(json!({ "id": id, "status": 424, "body": crate::server::graph_error_body("FailedDependency", &format!("The step it depends on ({dep}) failed."), "") }));
+        if let Some(dep) = depends.iter().find(|d| failed.iter().any(|f| f.eq_ignore_ascii_case(d))) {
+            failed.push(id.clone());
+            responses.push(json!({ "id": id, "status": 424, "headers": { "Content-Type": "application/json" },
+                "body": crate::server::graph_error_body("FailedDependency", &format!("The step it depends on ({dep}) failed."), "") }));
             continue;
         }
         let method = r.get("method").and_then(Value::as_str).and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()).unwrap_or(Method::GET);
         let url = r.get("url").and_then(Value::as_str).unwrap_or("/");
         let path = if url.starts_with("/v1.0/") || url.starts_with("/beta/") { url.to_owned() } else { format!("{version}/{}", url.trim_start_matches('/')) };
+        state.counters.batch_steps.fetch_add(1, Ordering::Relaxed);
+        if let Some(rule) = rules.iter().find(|f| f.hits_step(path.split('?').next().unwrap_or(&path))) {
+            failed.push(id.clone());
+            batch_status = batch_status.or(rule.batch_status);
+            let step = if rule.mode.as_deref() == Some("throttle") {
+                state.counters.steps_throttled.fetch_add(1, Ordering::Relaxed);
+                json!({ "id": id, "status": 429,
+                    "headers": { "Retry-After": crate::faults::retry_after_text(rule.retry_after_seconds), "Content-Type": "application/json" },
+                    "body": crate::server::graph_error_body("TooManyRequests", "Too many requests (injected fault). Retry after the time in Retry-After.", "") })
+            } else {
+                state.counters.step_errors.fetch_add(1, Ordering::Relaxed);
+                let status = rule.status.unwrap_or(503);
+                json!({ "id": id, "status": status, "headers": { "Content-Type": "application/json" },
+                    "body": crate::server::graph_error_body("ServiceUnavailable", "The service is temporarily unavailable (injected fault).", "") })
+            };
+            responses.push(step);
+            continue;
+        }
         let mut builder = axum::http::Request::builder().method(method).uri(path);
         for name in ["authorization", "client-request-id"] {
             if let Some(v) = headers.get(name) {
@@ -560,15 +695,13 @@ async fn run_steps(router: axum::Router, version: &str, requests: Vec<Value>, he
             }
         }
         let sub_body = match r.get("body") {
-            Some(b) if !b.is_null() => {
-                builder = builder.header("content-type", "application/json");
-                axum::body::Body::from(b.to_string())
-            }
+            Some(b) if !b.is_null() => axum::body::Body::from(b.to_string()),
             _ => axum::body::Body::empty(),
         };
         let Ok(request) = builder.body(sub_body) else {
-            failed.insert(id.clone());
-            responses.push(json!({ "id": id, "status": 400, "body": crate::server::graph_error_body("BadRequest", "The batch step is not a valid request (method, url or headers).", "") }));
+            failed.push(id.clone());
+            responses.push(json!({ "id": id, "status": 400, "headers": { "Content-Type": "application/json" },
+                "body": crate::server::graph_error_body("BadRequest", "The batch step is not a valid request (method, url or headers).", "") }));
             continue;
         };
         let answer = match router.clone().oneshot(request).await {
@@ -577,12 +710,12 @@ async fn run_steps(router: axum::Router, version: &str, requests: Vec<Value>, he
         };
         let status = answer.status().as_u16();
         if status >= 400 {
-            failed.insert(id.clone());
+            failed.push(id.clone());
         }
         let mut out_headers = serde_json::Map::new();
-        for name in ["content-type", "retry-after", "request-id", "location"] {
+        for (name, shown) in STEP_HEADERS {
             if let Some(v) = answer.headers().get(name).and_then(|v| v.to_str().ok()) {
-                out_headers.insert(name.to_owned(), json!(v));
+                out_headers.insert(shown.to_owned(), json!(v));
             }
         }
         let bytes = axum::body::to_bytes(answer.into_body(), 64 * 1024 * 1024).await.unwrap_or_default();
@@ -593,5 +726,5 @@ async fn run_steps(router: axum::Router, version: &str, requests: Vec<Value>, he
         }
         responses.push(step);
     }
-    Json(json!({ "responses": responses })).into_response()
+    (responses, batch_status)
 }

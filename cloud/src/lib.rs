@@ -44,11 +44,40 @@ pub struct CloudOptions {
     pub http: bool,
     /// Certificate chain and key (PEM) to serve instead of the generated ones.
     pub cert: Option<(PathBuf, PathBuf)>,
+    /// Seconds between device code polls the token service asks for (`interval`). Azure AD's is
+    /// 5 ([`DEFAULT_DEVICE_CODE_INTERVAL_SECONDS`]); tests and the demo choose 1.
+    pub device_code_interval_seconds: u64,
+    /// How long uploaded devices take to appear in Graph. Microsoft documents 5 to 10 minutes
+    /// ([`DEFAULT_INGESTION_DELAY_MS`] is 5); tests, the demo and the benchmarks choose 0.
+    pub ingestion_delay_ms: u64,
 }
 
+/// Azure AD's device code poll interval (seconds), the cloud's default.
+pub const DEFAULT_DEVICE_CODE_INTERVAL_SECONDS: u64 = 5;
+/// The cloud's default ingestion delay: 5 minutes, the low end of the "additional 5 to 10 minutes"
+/// Microsoft documents before uploaded changes appear in the admin center.
+pub const DEFAULT_INGESTION_DELAY_MS: u64 = 5 * 60 * 1000;
+
 impl CloudOptions {
+    /// Microsoft's timings: a 5-second device code interval and a 5-minute ingestion delay.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        CloudOptions { listen: SocketAddr::from(([127, 0, 0, 1], 0)), data_dir: data_dir.into(), seed: None, http: false, cert: None }
+        CloudOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            seed: None,
+            http: false,
+            cert: None,
+            device_code_interval_seconds: DEFAULT_DEVICE_CODE_INTERVAL_SECONDS,
+            ingestion_delay_ms: DEFAULT_INGESTION_DELAY_MS,
+        }
+    }
+
+    /// The timings tests, the demo and the benchmarks choose: devices visible at once, device
+    /// codes polled every second.
+    pub fn fast(mut self) -> Self {
+        self.device_code_interval_seconds = 1;
+        self.ingestion_delay_ms = 0;
+        self
     }
 }
 
@@ -194,7 +223,8 @@ fn prepare(options: &CloudOptions) -> Result<Prepared, Error> {
             persistence: Some(persistence),
             device_codes: Default::default(),
             faults: Default::default(),
-            ingestion_delay_ms: 0,
+            ingestion_delay_ms: options.ingestion_delay_ms,
+            device_code_interval_seconds: options.device_code_interval_seconds,
             auto_approve: Default::default(),
         }),
         issuer,
@@ -280,6 +310,11 @@ impl CloudHandle {
         self.state.lock().ingestion_delay_ms = ms;
     }
 
+    /// The device code poll interval (seconds) the token service advertises from now on.
+    pub fn set_device_code_interval_seconds(&self, seconds: u64) {
+        self.state.lock().device_code_interval_seconds = seconds;
+    }
+
     /// Seeds tenants, users and apps.
     pub fn seed(&self, seed: seed::Seed) -> Result<(), String> {
         admin::apply_seed(&self.state, seed).map_err(|_| "cannot store the seed".to_owned())
@@ -326,14 +361,15 @@ impl Drop for CloudHandle {
 }
 
 /// A cloud for a test: HTTPS on a free loopback port, a fresh data dir removed afterwards, the
-/// default seed.
+/// default seed, and the test timings chosen explicitly ([`CloudOptions::fast`]: no ingestion
+/// delay, a 1-second device code interval) instead of Microsoft's.
 pub struct TestCloud;
 
 impl TestCloud {
     #[allow(clippy::new_ret_no_self)]
     pub fn start() -> Result<CloudHandle, Error> {
         let dir = std::env::temp_dir().join(format!("tenant-attach-cloud-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
-        let mut handle = Cloud::start(CloudOptions::new(&dir))?;
+        let mut handle = Cloud::start(CloudOptions::new(&dir).fast())?;
         handle._temp = Some(TempDir(dir));
         Ok(handle)
     }

@@ -1,4 +1,5 @@
-//! `tenant-attach-cloud --listen 127.0.0.1:0 --data-dir DIR [--seed FILE] [--http] [--cert F --key F] [--ready-file F]`
+//! `tenant-attach-cloud --listen 127.0.0.1:0 --data-dir DIR [--seed FILE] [--http] [--cert F --key F] [--ready-file F]
+//! [--device-code-interval SECONDS] [--ingestion-delay-ms MS]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +32,13 @@ struct Args {
     /// Written once listening: {"url": "...", "caFile": "...", "pid": N}.
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// Seconds between device code polls the token service asks clients for (Azure AD: 5).
+    #[arg(long, default_value_t = tenant_attach_cloud::DEFAULT_DEVICE_CODE_INTERVAL_SECONDS, value_parser = clap::value_parser!(u64).range(1..=60))]
+    device_code_interval: u64,
+    /// Milliseconds before uploaded devices appear in Graph (Microsoft documents 5 to 10 minutes;
+    /// default 300000, 5 minutes). Tests and demos give 0.
+    #[arg(long, default_value_t = tenant_attach_cloud::DEFAULT_INGESTION_DELAY_MS)]
+    ingestion_delay_ms: u64,
 }
 
 fn main() {
@@ -38,7 +46,15 @@ fn main() {
     // Warnings by default; RUST_LOG=tower_http=debug adds a line per request.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let options = CloudOptions { listen: args.listen, data_dir: args.data_dir, seed: args.seed, http: args.http, cert: args.cert.zip(args.key) };
+    let options = CloudOptions {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        seed: args.seed,
+        http: args.http,
+        cert: args.cert.zip(args.key),
+        device_code_interval_seconds: args.device_code_interval,
+        ingestion_delay_ms: args.ingestion_delay_ms,
+    };
     if !args.listen.ip().is_loopback() {
         eprintln!("warning: listening on {} — /_admin (seeding, sign-in approval, faults) has no authentication; keep this on loopback", args.listen);
     }

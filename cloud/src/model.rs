@@ -69,6 +69,9 @@ pub struct App {
     pub granted_roles: Vec<String>,
     #[serde(default)]
     pub public_client: bool,
+    /// Delegated Graph permissions consented for the app (its `.default` sign-ins get them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consented_scopes: Vec<String>,
     #[serde(default)]
     pub created_date_time: String,
 }

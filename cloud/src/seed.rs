@@ -42,6 +42,18 @@ pub const FABRIKAM_AUTOMATION_SECRET: &str = "local~automation.secret.0002";
 pub const GRAPH_POWERSHELL_CLIENT: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
 pub const AZURE_CLI_CLIENT: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 
+/// Graph permissions the tenants' administrators consented for Microsoft Graph PowerShell (what a
+/// `.default` sign-in with it gets): onboarding (applications) and the Intune device scopes.
+pub const GRAPH_POWERSHELL_CONSENT: [&str; 4] =
+    ["User.Read", "Application.ReadWrite.All", "DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.PrivilegedOperations.All"];
+/// Azure CLI's Graph permissions (Microsoft preauthorizes directory scopes for it, no Intune scope).
+pub const AZURE_CLI_CONSENT: [&str; 3] = ["User.Read", "Application.ReadWrite.All", "Directory.AccessAsUser.All"];
+
+/// Intune's device permissions (Graph scopes and application roles).
+pub const MANAGED_DEVICES_READ: &str = "DeviceManagementManagedDevices.Read.All";
+pub const MANAGED_DEVICES_READ_WRITE: &str = "DeviceManagementManagedDevices.ReadWrite.All";
+pub const MANAGED_DEVICES_PRIVILEGED: &str = "DeviceManagementManagedDevices.PrivilegedOperations.All";
+
 /// The seed file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -67,6 +79,10 @@ pub struct SeedApp {
     pub granted_roles: Vec<String>,
     #[serde(default)]
     pub public_client: bool,
+    /// Delegated Graph permissions consented for the app (what its `.default` sign-ins get);
+    /// default `["User.Read"]`, a new registration's.
+    #[serde(default)]
+    pub consented_scopes: Vec<String>,
 }
 
 pub fn sha256_hex(text: &str) -> String {
@@ -104,6 +120,7 @@ impl Seed {
                 secrets,
                 granted_roles: a.granted_roles,
                 public_client: a.public_client,
+                consented_scopes: a.consented_scopes,
                 created_date_time: "2026-01-01T00:00:00Z".into(),
             };
             data.apps.insert(app.app_id.clone(), app);
@@ -150,6 +167,7 @@ pub fn default_seed() -> Seed {
                 secret: Some(CONTOSO_AUTOMATION_SECRET.into()),
                 granted_roles: app_roles(),
                 public_client: false,
+                consented_scopes: Vec::new(),
             },
             SeedApp {
                 app_id: FABRIKAM_AUTOMATION_APP.into(),
@@ -158,6 +176,7 @@ pub fn default_seed() -> Seed {
                 secret: Some(FABRIKAM_AUTOMATION_SECRET.into()),
                 granted_roles: app_roles(),
                 public_client: false,
+                consented_scopes: Vec::new(),
             },
         ],
     }

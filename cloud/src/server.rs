@@ -40,6 +40,8 @@ pub struct Inner {
     /// Fault rules, first match wins (empty: no faults).
     pub faults: Vec<Faults>,
     pub ingestion_delay_ms: u64,
+    /// The device code poll interval the token service advertises (seconds).
+    pub device_code_interval_seconds: u64,
     /// Public client id → user who approves its device codes at once (tests of callers that
     /// cannot reach `/_admin` themselves, e.g. C programs).
     pub auto_approve: HashMap<String, String>,
@@ -321,6 +323,11 @@ tokio::task_local! {
     static REQUEST: RequestContext;
 }
 
+/// The ids of the request being answered (empty outside a request).
+pub fn current_request() -> RequestContext {
+    REQUEST.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// Gives every answer `request-id` and echoes `client-request-id`, as Graph does.
 pub async fn request_ids(mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
@@ -407,6 +414,10 @@ impl Caller {
     pub fn has_role(&self, role: &str) -> bool {
         self.claims["roles"].as_array().is_some_and(|r| r.iter().any(|v| v == role))
     }
+    /// A delegated permission in the token's `scp` (space-separated, compared ignoring case).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.claims["scp"].as_str().is_some_and(|s| s.split_whitespace().any(|x| x.eq_ignore_ascii_case(scope)))
+    }
     pub fn has_wid(&self, wid: &str) -> bool {
         self.claims["wids"].as_array().is_some_and(|r| r.iter().any(|v| v == wid))
     }
@@ -439,7 +450,7 @@ pub fn authenticate(state: &Shared, headers: &HeaderMap, audience: &str, request
     }
     Ok(Caller {
         object_id: claims["oid"].as_str().unwrap_or_default().to_owned(),
-        app_id: claims["azp"].as_str().or(claims["appid"].as_str()).unwrap_or_default().to_owned(),
+        app_id: claims["appid"].as_str().or(claims["azp"].as_str()).unwrap_or_default().to_owned(),
         is_app: claims["idtyp"] == "app",
         tenant_id,
         claims,

@@ -1,6 +1,6 @@
-//! Signed tokens as Azure AD issues them: RS256 JWTs with a `kid` published in the JWKS, v2.0
-//! claims (`aud`, `iss`, `tid`, `oid`, `exp`...), delegated (`scp`, `wids`, `upn`) or application
-//! (`roles`, `idtyp: app`).
+//! Signed tokens as Azure AD issues them: RS256 JWTs with a `kid` published in the JWKS. Access
+//! tokens are v1.0 (`ver` 1.0, `iss` `https://sts.windows.net/{tid}/`, `appid`), delegated (`scp`,
+//! `wids`, `upn`) or application (`roles`, `idtyp: app`); id tokens are v2.0.
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -42,7 +42,8 @@ impl Issuer {
         &self.jwks
     }
 
-    /// Signs `claims`, adding `iat`, `nbf`, `exp` and `ver`.
+    /// Signs `claims`, adding `iat`, `nbf`, `exp`, and `ver` 2.0 unless the claims name their version
+    /// (access tokens are 1.0, as Azure AD issues Graph's; id tokens 2.0).
     pub fn issue(&self, mut claims: Value) -> String {
         let now = chrono::Utc::now().timestamp();
         claims["iat"] = json!(now);
@@ -50,7 +51,9 @@ impl Issuer {
         if claims.get("exp").is_none() {
             claims["exp"] = json!(now + LIFETIME_SECONDS);
         }
-        claims["ver"] = json!("2.0");
+        if claims.get("ver").is_none() {
+            claims["ver"] = json!("2.0");
+        }
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
         header.typ = Some("JWT".into());

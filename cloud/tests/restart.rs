@@ -29,7 +29,7 @@ fn start(data_dir: &Path) -> Running {
     let ready = data_dir.with_extension("ready");
     let _ = std::fs::remove_file(&ready);
     let child = Command::new(env!("CARGO_BIN_EXE_tenant-attach-cloud"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--ingestion-delay-ms", "0", "--device-code-interval", "1", "--data-dir"])
         .arg(data_dir)
         .arg("--ready-file")
         .arg(&ready)
@@ -77,7 +77,7 @@ fn killed_and_restarted_it_keeps_everything() {
     // An app created through Graph by the automation app (it holds Application.ReadWrite.All? no:
     // seed one that does, through the admin API), an onboarding, devices, a pending action.
     let seed = json!({ "apps": [{ "appId": "e0000000-0000-4000-8000-0000000000aa", "tenantId": CONTOSO_TENANT, "displayName": "Onboarder",
-        "secret": "restart~test.secret.0001", "grantedRoles": ["Application.ReadWrite.All", "DeviceManagementManagedDevices.PrivilegedOperations.All"] }] });
+        "secret": "restart~test.secret.0001", "grantedRoles": ["Application.ReadWrite.All", "DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.PrivilegedOperations.All"] }] });
     assert_eq!(c.post(format!("{url}/_admin/seed")).json(&seed).send().expect("seed").status().as_u16(), 204);
     let app = "e0000000-0000-4000-8000-0000000000aa";
     let secret = "restart~test.secret.0001";

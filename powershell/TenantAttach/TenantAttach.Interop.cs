@@ -514,13 +514,20 @@ namespace TenantAttach.Interop
             return report;
         }
 
+        /// <summary>The devices as the admin center sees them, optionally for a Graph $filter. Every device
+        /// returned for a filter is checked against it: when the service did not apply it (Intune ignores
+        /// filters on properties it does not support), InvalidArgument with ServiceCode FilterNotApplied
+        /// is thrown and no device is returned.</summary>
         public string ListDevices(string filter, CancellationToken token = default(CancellationToken))
         {
             byte[] f = Utf8.Encode(filter);
             return CallJson(delegate (IntPtr c, out IntPtr j) { return NativeMethods.ta_client_list_devices(handle, f, c, out j); }, token);
         }
 
-        /// <summary>Runs an action on managed devices (ids as a JSON array); one result per device.</summary>
+        /// <summary>Runs an action on managed devices: their ids as a JSON array, or {"filter":"..."} for the
+        /// devices a Graph $filter lists (each checked against it first; when the service did not apply
+        /// the filter nothing is sent and InvalidArgument with ServiceCode FilterNotApplied is thrown).
+        /// One result per device.</summary>
         public string TriggerAction(string deviceIdsJson, string action, CancellationToken token = default(CancellationToken))
         {
             byte[] ids = Utf8.Encode(deviceIdsJson);

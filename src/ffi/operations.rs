@@ -317,7 +317,11 @@ pub unsafe extern "C" fn ta_client_sync_devices_file(
 }
 
 /// The devices as the admin center sees them (every page), optionally filtered with a Graph
-/// `$filter` such as `deviceName eq 'PC-01'` (NULL for all).
+/// `$filter` such as `deviceName eq 'PC-01'` (NULL for all). Every device returned for a filter is
+/// checked against it: when the service did not apply it (Intune ignores a filter on a property
+/// it does not support and answers with every device), the call fails with
+/// TA_STATUS_INVALID_ARGUMENT, error code `FilterNotApplied`, and returns no device. A filter the
+/// library cannot evaluate is refused (TA_STATUS_INVALID_ARGUMENT) before anything is sent.
 ///
 /// # Safety
 /// Pointers NULL or valid for the call; `client` live.
@@ -337,10 +341,13 @@ pub unsafe extern "C" fn ta_client_list_devices(
 }
 
 /// Runs `action` (SyncMachinePolicy, SyncUserPolicy, AppEvaluationCycle, or the Graph names
-/// refreshMachinePolicy, refreshUserPolicy, appEvaluation) on the managed devices whose ids are
-/// in `device_ids_json` (a JSON array of strings), 20 per Graph `$batch`. Any other action is
-/// refused before anything is sent (TA_STATUS_UNSUPPORTED_ACTION). The result has one entry per
-/// device: `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"failed","message"}`.
+/// refreshMachinePolicy, refreshUserPolicy, appEvaluation) on managed devices, 20 per Graph
+/// `$batch`: `device_ids_json` is a JSON array of their ids, or `{"filter":"<$filter>"}` for the
+/// devices that filter lists, each checked against the filter first as `ta_client_list_devices`
+/// does (when the service did not apply the filter, nothing is triggered and the call fails with
+/// TA_STATUS_INVALID_ARGUMENT, code `FilterNotApplied`). Any other action is refused before
+/// anything is sent (TA_STATUS_UNSUPPORTED_ACTION). The result has one entry per device:
+/// `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"failed","message"}`.
 ///
 /// # Safety
 /// Pointers NULL or valid for the call; `client` live.
@@ -357,10 +364,27 @@ pub unsafe extern "C" fn ta_client_trigger_action(
         // SAFETY: NULL or valid for the call.
         let action = unsafe { c_str(action, "action") }?;
         // SAFETY: NULL or valid for the call.
-        let ids: Vec<String> = json_arg(unsafe { c_str(device_ids_json, "device_ids_json") }?, "device_ids_json")?;
+        let text = unsafe { c_str(device_ids_json, "device_ids_json") }?;
+        // An object names a filter; anything else must be the array of ids (and says why not).
+        let devices = if text.trim_start().starts_with('{') {
+            let FilteredDevices { filter } = json_arg(text, "device_ids_json")?;
+            Err(filter)
+        } else {
+            Ok(json_arg::<Vec<String>>(text, "device_ids_json")?)
+        };
         crate::actions::Action::parse(action)?;
-        Ok(Value::Array(c.trigger_action(&ids, action, cancelled)?))
+        Ok(Value::Array(match devices {
+            Ok(ids) => c.trigger_action(&ids, action, cancelled)?,
+            Err(filter) => c.trigger_action_filtered(&filter, action, cancelled)?,
+        }))
     })
+}
+
+/// `ta_client_trigger_action`'s devices given as the filter that lists them.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilteredDevices {
+    filter: String,
 }
 
 /// The site's notification worker: waits up to `timeout_seconds` (at most 60) for device actions,

@@ -723,6 +723,7 @@ impl Uploader for DryRunUploader {
 /// Sends batches to the gateway's DevicePost (idempotent by `syncId` and `sequence`, so retried).
 pub struct GatewayUploader<'s> {
     pub services: &'s crate::services::Services,
+    pub hierarchy: &'s str,
     pub cancelled: &'s dyn Fn() -> bool,
 }
 
@@ -736,6 +737,7 @@ impl Uploader for GatewayUploader<'_> {
         match res.status {
             200 => Ok(()),
             404 => Err(Error::new(ErrorKind::NotOnboarded, "the gateway says the hierarchy is not onboarded (any more); register it again, then upload")),
+            401 => Err(crate::services::site_refused(&res, self.hierarchy, &what)),
             _ => Err(crate::http::service_error(&res, &what)),
         }
     }

@@ -170,6 +170,33 @@ public static class E2eTests
             check(done.Contains("\"duplicate\":false"), "C#: the outcome is reported");
             check(site.CompleteNotification(nid, true, null, "TASK-CS").Contains("\"duplicate\":true"), "C#: completing twice is harmless");
 
+            // Intune ignores a filter on a property it does not support and answers with every
+            // device: the library returns none of them, and triggers nothing on such a filter.
+            string ignored = "userId eq 'a0000000-0000-4000-8000-000000000002'";
+            try
+            {
+                helpdesk.ListDevices(ignored);
+                check(false, "C#: a filter the service ignored is refused");
+            }
+            catch (TenantAttachException e)
+            {
+                check(e.Status == TaStatus.InvalidArgument && e.ServiceCode == "FilterNotApplied" && e.Message.Contains(ignored),
+                    "C#: a filter the service ignored is refused (InvalidArgument, FilterNotApplied)");
+            }
+            try
+            {
+                helpdesk.TriggerAction("{\"filter\":\"" + ignored + "\"}", "SyncMachinePolicy");
+                check(false, "C#: no action on a filter the service ignored");
+            }
+            catch (TenantAttachException e)
+            {
+                check(e.Status == TaStatus.InvalidArgument && e.ServiceCode == "FilterNotApplied", "C#: no action on a filter the service ignored");
+            }
+            // A filter the service applies: the devices it lists, checked, get the action.
+            string byFilter = helpdesk.TriggerAction("{\"filter\":\"deviceName eq 'SRV-DP-02'\"}", "AppEvaluationCycle");
+            check(byFilter.Contains("\"result\":\"accepted\"") && byFilter.Split(new string[] { "\"managedDeviceId\"" }, StringSplitOptions.None).Length == 2,
+                "C#: an action on the devices a filter lists ({\"filter\":...})");
+
             // Cancellation: an already-cancelled token stops a long-poll before it starts.
             CancellationTokenSource cts = new CancellationTokenSource();
             cts.Cancel();

@@ -12,7 +12,9 @@ trap cleanup EXIT
 
 start_cloud() { # name extra-args... ; sets URL and CA
   local dir="$WORK/$1"; shift
-  target/debug/tenant-attach-cloud --listen 127.0.0.1:0 --data-dir "$dir" --ready-file "$dir.ready" "$@" >"$dir.log" 2>&1 &
+  # Test timings, chosen explicitly (Microsoft's: a 5-minute ingestion delay, 5-second device code polls).
+  target/debug/tenant-attach-cloud --listen 127.0.0.1:0 --data-dir "$dir" --ready-file "$dir.ready" \
+    --ingestion-delay-ms 0 --device-code-interval 1 "$@" >"$dir.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 300); do [ -s "$dir.ready" ] && break; sleep 0.1; done
   URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$dir.ready")

@@ -164,11 +164,21 @@ Describe 'Onboarding, upload, devices and actions' {
     It 'Invoke-TenantAttachDeviceAction -WhatIf sends nothing' {
         Connect-Person 2
         Get-TenantAttachDevice -Name 'PS-KIOSK*' | Invoke-TenantAttachDeviceAction -Action AppEvaluationCycle -WhatIf | Should -BeNullOrEmpty
+        Invoke-TenantAttachDeviceAction -Filter "startswith(deviceName,'PS-')" -Action AppEvaluationCycle -WhatIf | Should -BeNullOrEmpty
     }
 
     It 'Invoke-TenantAttachDeviceAction reports a missing permission per device' {
         Connect-Person 4
         (Get-TenantAttachDevice -Name 'PS-KIOSK*' | Invoke-TenantAttachDeviceAction -Action SyncUserPolicy).message | Should -Match 'Initiate Configuration Manager action'
+    }
+
+    It 'refuses what the service returned for a filter it ignored, and acts on nothing' {
+        # Intune ignores a filter on a property it does not support and answers with every device.
+        Connect-Person 2
+        $ignored = "userId eq 'a0000000-0000-4000-8000-000000000002'"
+        { Get-TenantAttachDevice -Filter $ignored } | Should -Throw -ErrorId 'TenantAttach.TA_STATUS_INVALID_ARGUMENT*'
+        { Invoke-TenantAttachDeviceAction -Filter $ignored -Action SyncMachinePolicy } | Should -Throw -ErrorId 'TenantAttach.TA_STATUS_INVALID_ARGUMENT*'
+        try { Get-TenantAttachDevice -Filter $ignored } catch { $_.Exception.ServiceCode | Should -Be 'FilterNotApplied' }
     }
 
     It 'Receive- and Complete-TenantAttachNotification run the site worker' {
@@ -183,7 +193,9 @@ Describe 'Onboarding, upload, devices and actions' {
 
     It 'Receive-TenantAttachNotification takes users with only some of the properties' {
         Connect-Person 2
-        Get-TenantAttachDevice -Name 'PS-KIOSK*' | Invoke-TenantAttachDeviceAction -Action AppEvaluationCycle | Out-Null
+        $sent = @(Invoke-TenantAttachDeviceAction -Filter "startswith(deviceName,'PS-KIOSK')" -Action AppEvaluationCycle)
+        $sent.Count | Should -Be 1
+        $sent[0].result | Should -Be 'accepted'
         Connect-Site
         # No UserPrincipalName: strict mode must not trip over the missing property.
         $users = @([pscustomobject]@{ AadUserId = 'a0000000-0000-4000-8000-000000000002'; AdDiscovered = 'Yes'; AzureAdDiscovered = 'Yes' })

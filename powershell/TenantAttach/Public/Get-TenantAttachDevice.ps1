@@ -2,6 +2,13 @@ function Get-TenantAttachDevice {
     <#
     .SYNOPSIS
     The attached devices as the admin center shows them (Name, Managed by, OS, last sync).
+    .DESCRIPTION
+    -Name takes a device name, or a prefix ending in * (startswith); -Filter a Graph $filter. Every
+    device the service returns for a filter is checked against it: Intune ignores a filter on a
+    property it does not support and answers with every device, so when the answer holds devices
+    that do not match, none is returned and the command fails with the error id
+    TenantAttach.TA_STATUS_INVALID_ARGUMENT (code FilterNotApplied). Nothing piped on can then act on
+    the wrong devices.
     .EXAMPLE
     Get-TenantAttachDevice -Name 'PC-*'
     .EXAMPLE

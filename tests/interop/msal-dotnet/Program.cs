@@ -1,6 +1,7 @@
 // Microsoft's MSAL.NET (Microsoft.Identity.Client) against tenant-attach-cloud: client credentials,
 // a wrong secret, and the device code flow, with MSAL changed only in its authority URL, instance
-// discovery and the HTTP client that trusts the cloud's CA. The same checks as test_msal.py.
+// discovery and the HTTP client that trusts the cloud's CA. The same checks as test_msal.py: codes and
+// shapes (error codes, the response body's fields, token claims), never the services' prose.
 // Prints TAP lines; exits 1 when a check failed. Usage: MsalInterop URL CA_FILE
 
 using System;
@@ -105,6 +106,8 @@ internal static class Program
             JsonElement c = Claims(appToken.AccessToken);
             Check(Claim(c, "aud") == Graph && Claim(c, "idtyp") == "app" && Claim(c, "tid") == ContosoId && Claim(c, "appid") == AutomationApp,
                 "the app token is for Graph, app-only, in Contoso, for the automation app (aud, idtyp, tid, appid)");
+            Check(Claim(c, "ver") == "1.0" && Claim(c, "iss") == "https://sts.windows.net/" + ContosoId + "/" && !c.TryGetProperty("azp", out _),
+                "the app token is a v1.0 token as Azure AD issues Graph's (ver, iss, no azp)");
             Check(HasItem(c, "roles", "DeviceManagementManagedDevices.Read.All") && !c.TryGetProperty("scp", out _),
                 "the app token carries the app's roles and no delegated scopes");
             TimeSpan left = appToken.ExpiresOn - DateTimeOffset.UtcNow;
@@ -121,6 +124,7 @@ internal static class Program
                 "MSAL.NET caches the app token");
         }
 
+        Guid correlation = Guid.NewGuid();
         try
         {
             await ConfidentialClientApplicationBuilder.Create(AutomationApp)
@@ -129,13 +133,20 @@ internal static class Program
                 .WithInstanceDiscovery(false)
                 .WithHttpClientFactory(http)
                 .Build()
-                .AcquireTokenForClient(graphDefault).ExecuteAsync(ct);
+                .AcquireTokenForClient(graphDefault).WithCorrelationId(correlation).ExecuteAsync(ct);
             Check(false, "a wrong secret is refused");
         }
         catch (MsalServiceException e)
         {
-            Check(e.ErrorCode == "invalid_client" && e.StatusCode == 401 && e.Message.Contains("AADSTS7000215"),
-                "a wrong secret: MsalServiceException invalid_client, 401, AADSTS7000215 (" + e.ErrorCode + ", " + e.StatusCode + ")");
+            JsonElement body = JsonDocument.Parse(e.ResponseBody).RootElement;
+            bool coded = body.TryGetProperty("error_codes", out JsonElement codes) && codes.EnumerateArray().Any(x => x.GetInt32() == 7000215);
+            Check(e.ErrorCode == "invalid_client" && e.StatusCode == 401 && coded,
+                "a wrong secret: MsalServiceException invalid_client, 401, error_codes [7000215] (" + e.ErrorCode + ", " + e.StatusCode + ")");
+            string description = Claim(body, "error_description");
+            string[] lines = description.Split("\r\n");
+            Check(lines.Length == 4 && lines[1].StartsWith("Trace ID: ") && Claim(body, "correlation_id") == correlation.ToString()
+                && lines[2] == "Correlation ID: " + correlation && Claim(body, "trace_id") != Claim(body, "correlation_id"),
+                "Azure AD's error shape: MSAL.NET's correlation id comes back, the trace id is another, each on its own line");
         }
         catch (Exception e)
         {
@@ -171,6 +182,7 @@ internal static class Program
 
         // The device code flow as Microsoft Graph PowerShell signs in: the prompt comes through the
         // callback, the user approves through the cloud's /_admin (what a person does on /devicelogin).
+        // MSAL.NET polls with grant_type=device_code (not the URN): the cloud must take both.
         IPublicClientApplication pub = PublicClientApplicationBuilder.Create(GraphPowerShell)
             .WithAuthority(url + "/organizations")
             .WithInstanceDiscovery(false)
@@ -201,8 +213,9 @@ internal static class Program
         {
             JsonElement c = Claims(user.AccessToken);
             Check(Claim(c, "aud") == Graph && Claim(c, "idtyp") == "user" && Claim(c, "tid") == ContosoId && Claim(c, "upn") == Admin
-                && Claim(c, "appid") == GraphPowerShell && Claim(c, "scp").Length > 0,
-                "the user token is delegated, for Graph, for admin in Contoso (aud, idtyp, tid, upn, appid, scp)");
+                && Claim(c, "appid") == GraphPowerShell && Claim(c, "scp").Split(' ').Contains("DeviceManagementManagedDevices.PrivilegedOperations.All"),
+                "the user token is delegated, for Graph, for admin in Contoso, with the consented Intune scopes (aud, idtyp, tid, upn, appid, scp)");
+            Check(Claim(c, "ver") == "1.0" && Claim(c, "iss") == "https://sts.windows.net/" + ContosoId + "/", "the user token is a v1.0 token (ver, iss)");
             Check(HasItem(c, "wids", "62e90394-69f5-4237-9190-012177145e10"), "the user token names the Global Administrator role (wids)");
             IEnumerable<IAccount> accounts = await pub.GetAccountsAsync();
             IAccount? account = accounts.SingleOrDefault();
