@@ -544,3 +544,48 @@ fn system_resource_records_are_read_and_obsolete_ones_are_not_uploaded() {
     assert_eq!((report.uploaded, report.ineligible), (2, 2));
     assert_eq!(gateway.devices.keys().map(String::as_str).collect::<Vec<_>>(), ["GUID:AAAA0001", "GUID:AAAA0004"]);
 }
+
+/// NDJSON runs under a collection scope: the line cache (unchanged lines are not parsed again).
+fn run_ndjson(dir: &std::path::Path, records: &[Value], target: &Target, options: &Options, gateway: &mut ModelGateway) -> Result<Report> {
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    let mut store = StateStore::open(dir, HIERARCHY)?;
+    let mut input = std::io::Cursor::new(text.into_bytes());
+    let mut progress = |_: u64, _: u64| {};
+    let mut hooks = Hooks { progress: &mut progress, cancelled: &|| false, logger: None };
+    sync::run(&mut store, sync::Input::Ndjson(&mut input), records.len() as u64, target, options, gateway, &mut hooks)
+}
+
+#[test]
+fn an_unchanged_ndjson_export_under_a_collection_scope_is_a_no_change_run_and_leavers_are_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gateway = ModelGateway::default();
+    let scope = target(Scope::Collection { collection_id: "PS100012".into() }, 1);
+    // An inventory export: members carry CollectionIDs, the others none.
+    let export: Vec<Value> = inventory(200)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r["CollectionIDs"] = if i < 150 { json!(["PS100012"]) } else { json!([]) };
+            r
+        })
+        .collect();
+    let first = run_ndjson(dir.path(), &export, &scope, &small_batches(), &mut gateway).expect("full");
+    assert_eq!((first.kind, first.uploaded), ("full", 150));
+    let again = run_ndjson(dir.path(), &export, &scope, &small_batches(), &mut gateway).expect("the same export again is no change, not refused");
+    assert_eq!((again.kind, again.uploaded, again.deleted, again.unchanged), ("delta", 0, 0, 150));
+
+    // Membership given apart: five members leave the collection while the export stays the same.
+    let plain: Vec<Value> = export
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.as_object_mut().unwrap().remove("CollectionIDs");
+            r
+        })
+        .collect();
+    let members = |n: usize| Options { collection_members: Some(plain[..n].iter().map(|r| r["SMSID"].as_str().unwrap().to_owned()).collect()), ..small_batches() };
+    run_ndjson(dir.path(), &plain, &scope, &members(150), &mut gateway).expect("members given apart");
+    let leavers = run_ndjson(dir.path(), &plain, &scope, &members(145), &mut gateway).expect("five leave");
+    assert_eq!((leavers.kind, leavers.deleted), ("delta", 5));
+    assert_eq!(gateway.devices.len(), 145);
+}

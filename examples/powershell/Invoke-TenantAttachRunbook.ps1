@@ -55,8 +55,19 @@ $connect = @{ TenantId = $TenantId; SiteCode = $SiteCode; HierarchyId = $Hierarc
 if ($LogDirectory) { $connect.LogDirectory = $LogDirectory }
 if ($Endpoint) { $connect.Endpoint = $Endpoint }
 if ($TrustedCaFile) { $connect.TrustedCaFile = $TrustedCaFile }
+# On a site server: the ConfigMgr module (installed with the console) and its site drive, from which
+# the ConfigMgr cmdlets run.
+if (-not (Get-Module -Name ConfigurationManager) -and $env:SMS_ADMIN_UI_PATH) {
+    $cmModule = Join-Path (Split-Path -Parent $env:SMS_ADMIN_UI_PATH) 'ConfigurationManager.psd1'
+    if (Test-Path -LiteralPath $cmModule) { Import-Module $cmModule }
+}
+$onSiteDrive = $false
 Connect-TenantAttach @connect
 try {
+    if ((Get-Module -Name ConfigurationManager) -and (Get-PSDrive -Name $SiteCode -PSProvider CMSite -ErrorAction SilentlyContinue)) {
+        Push-Location -LiteralPath "$($SiteCode):\"
+        $onSiteDrive = $true
+    }
     $status = Get-TenantAttachStatus
     if (-not $status.Onboarded) {
         throw "Hierarchy $HierarchyId is not onboarded to tenant attach. Onboard it once as a Global Administrator (Connect-TenantAttach -DeviceCode, then Register-TenantAttach), then schedule this runbook."
@@ -91,5 +102,6 @@ try {
     }
 }
 finally {
+    if ($onSiteDrive) { Pop-Location }
     Disconnect-TenantAttach
 }

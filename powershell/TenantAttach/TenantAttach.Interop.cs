@@ -380,26 +380,24 @@ namespace TenantAttach.Interop
         private DeviceCodeCallback deviceCodeCallback;
 
         // An exception thrown by a caller's callback, held until the native call returns: an
-        // exception must never unwind through the library's frames.
-        private Exception callbackError;
+        // exception must never unwind through the library's frames. Callbacks run on the thread of
+        // the call that makes them, so the holder is per thread, and so per call.
+        [ThreadStatic]
+        private static Exception callbackError;
         private readonly object callbackGate = new object();
+        // Every device code delegate ever handed to the library, alive until Dispose: a call on
+        // another thread may still be calling one that was just replaced.
+        private readonly List<DeviceCodeCallback> keptCallbacks = new List<DeviceCodeCallback>();
 
-        private void HoldCallbackError(Exception e)
+        private static void HoldCallbackError(Exception e)
         {
-            lock (callbackGate)
-            {
-                if (callbackError == null) callbackError = e;
-            }
+            if (callbackError == null) callbackError = e;
         }
 
-        private void RethrowCallbackError()
+        private static void RethrowCallbackError()
         {
-            Exception e;
-            lock (callbackGate)
-            {
-                e = callbackError;
-                callbackError = null;
-            }
+            Exception e = callbackError;
+            callbackError = null;
             if (e != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw();
         }
 
@@ -417,8 +415,12 @@ namespace TenantAttach.Interop
                     catch (Exception e) { HoldCallbackError(e); }
                 };
             }
-            Check(NativeMethods.ta_client_set_device_code_callback(handle, callback, IntPtr.Zero));
-            deviceCodeCallback = callback;
+            lock (callbackGate)
+            {
+                if (callback != null) keptCallbacks.Add(callback);
+                Check(NativeMethods.ta_client_set_device_code_callback(handle, callback, IntPtr.Zero));
+                deviceCodeCallback = callback;
+            }
         }
 
         /// <summary>Runs a call that writes JSON, with cancellation through a ta_cancel flag.</summary>
@@ -431,15 +433,19 @@ namespace TenantAttach.Interop
             {
                 using (token.Register(delegate { NativeMethods.ta_cancel_set(cancel); }))
                 {
-                    IntPtr json;
+                    IntPtr json = IntPtr.Zero;
+                    IntPtr outer = currentCancel;
                     currentCancel = cancel;
+                    callbackError = null;
                     int status;
                     try { status = call(cancel, out json); }
-                    finally { currentCancel = IntPtr.Zero; }
-                    // A callback's exception explains the call's end better than its status.
+                    finally { currentCancel = outer; }
+                    // The result is taken (and freed) first; then a callback's exception, which
+                    // explains the call's end better than its status, reaches the caller.
+                    string text = status == 0 ? Utf8.TakeOwned(json) : null;
                     RethrowCallbackError();
                     if (status != 0) throw TenantAttachException.FromLastError(status);
-                    return Utf8.TakeOwned(json);
+                    return text;
                 }
             }
             finally
@@ -558,8 +564,9 @@ namespace TenantAttach.Interop
         public void Dispose()
         {
             handle.Dispose();
-            // The library may call the device code callback until the client is freed.
+            // The library may call the device code callbacks until the client is freed.
             GC.KeepAlive(deviceCodeCallback);
+            GC.KeepAlive(keptCallbacks);
         }
 
         /// <summary>Throws the library's error for a non-OK status.</summary>

@@ -235,11 +235,16 @@ pub fn run(
     run.finish(Some(context).filter(|_| !cache_still_true))
 }
 
-/// What makes a cached line's eligibility still valid: the scope and the collection tree.
+/// What makes a cached line's eligibility still valid: the scope, the collection tree and the
+/// collection's members given apart (a device that leaves the collection keeps its line).
 fn cache_context(target: &Target, options: &Options) -> u64 {
     let mut tree: Vec<(&String, &Vec<String>)> = options.collection_tree.iter().collect();
     tree.sort();
-    let text = serde_json::json!([target.scope.to_gateway(), target.tenant_id, tree]).to_string();
+    let mut members: Option<Vec<&String>> = options.collection_members.as_ref().map(|m| m.iter().collect());
+    if let Some(m) = members.as_mut() {
+        m.sort();
+    }
+    let text = serde_json::json!([target.scope.to_gateway(), target.tenant_id, tree, members]).to_string();
     xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
 
@@ -337,6 +342,9 @@ impl<'a, 'h> Run<'a, 'h> {
 
     /// A line known unchanged from the cache: counted, remembered as seen, not parsed.
     fn unchanged_known(&mut self, sms_id: std::sync::Arc<str>, hash: u64, line_hash: u64) {
+        // A cached line was eligible under this very scope and membership (`cache_context`), so
+        // under a collection scope it told membership then, and tells it now.
+        self.membership_seen = true;
         let report = &mut self.sender.report;
         report.considered += 1;
         report.eligible += 1;

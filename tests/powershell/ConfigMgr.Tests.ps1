@@ -47,6 +47,15 @@ BeforeAll {
         }
     }
     $global:CMCollectionMemberCalls = 0
+    # PowerShell on Linux has no CimCmdlets: a stand-in with Get-CimInstance's parameters is what the
+    # mocks below replace there (on Windows they replace the real cmdlet).
+    if (-not (Get-Command -Name Get-CimInstance -ErrorAction SilentlyContinue)) {
+        function global:Get-CimInstance {
+            [CmdletBinding()]
+            param([string] $Namespace, [string] $ClassName, [string[]] $Property, [string] $Filter, [string] $ComputerName)
+            throw 'Get-CimInstance stand-in called without a mock'
+        }
+    }
     $script:members = @(for ($i = 0; $i -lt 1000; $i += 4) { $global:CMFleet[$i].Name })
 
     function Connect-Admin([int] $n) {
@@ -70,7 +79,7 @@ AfterAll {
     foreach ($name in 'Get-CMDevice', 'Get-CMCollectionMember', 'Get-CMUser', 'Invoke-CMClientAction', 'Get-CimInstance') {
         Remove-Item -LiteralPath "Function:\$name" -ErrorAction SilentlyContinue
     }
-    Remove-Variable -Scope Global -Name 'CMFleet', 'CMHelpdeskBoth', 'CMHelpdeskAdOnly', 'CMCollectionMemberCalls', 'CMClientActions', 'CMClientActionFails' -ErrorAction SilentlyContinue
+    Remove-Variable -Scope Global -Name 'CMUserRecords', 'CMFleet', 'CMHelpdeskBoth', 'CMHelpdeskAdOnly', 'CMCollectionMemberCalls', 'CMClientActions', 'CMClientActionFails' -ErrorAction SilentlyContinue
     Remove-Item -Recurse -Force $script:work -ErrorAction SilentlyContinue
 }
 
@@ -163,14 +172,22 @@ Describe 'The site worker acts through ConfigMgr' {
             AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT', 'SMS_AZUREAD_USER_DISCOVERY_AGENT') }
         $global:CMHelpdeskAdOnly = [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_R_User'; Name = 'CONTOSO\helpdesk'; ResourceID = [uint32]2063597570
             UniqueUserName = 'CONTOSO\helpdesk'; UserPrincipalName = 'helpdesk@contoso.onmicrosoft.com'; AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT') }
-        # Get-CMUser: SMS_CombinedUserResources, here with SMS_R_User's discovery data.
+        # Get-CMUser: SMS_CombinedUserResources, which carries no discovery data; the module reads
+        # that from SMS_R_User on the SMS Provider (Get-CimInstance, mocked), joined by ResourceID.
+        $global:CMUserRecords = @(
+            $global:CMHelpdeskBoth
+            [pscustomobject]@{ PSTypeName = 'Microsoft.Management.Infrastructure.CimInstance#root/SMS/site_PS1/SMS_R_User'; Name = 'CONTOSO\reader'
+                ResourceID = [uint32]2063597571; UniqueUserName = 'CONTOSO\reader'; AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT') }
+        )
         function global:Get-CMUser {
             [CmdletBinding()]
             param([string] $Name)
-            $global:CMHelpdeskBoth
-            [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_R_User'; Name = 'CONTOSO\reader'; ResourceID = [uint32]2063597571
-                UniqueUserName = 'CONTOSO\reader'; AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT') }
+            foreach ($u in $global:CMUserRecords) {
+                [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_CombinedUserResources'; Domain = 'CONTOSO'; Name = $u.Name; ResourceID = $u.ResourceID
+                    ResourceType = [uint32]4; SMSID = $u.UniqueUserName }
+            }
         }
+        Mock -ModuleName TenantAttach -CommandName Get-CimInstance -MockWith { $global:CMUserRecords } -ParameterFilter { $ClassName -eq 'SMS_R_User' -and $Namespace -eq 'root/SMS/site_PS1' }
         function global:Invoke-CMClientAction {
             [CmdletBinding()]
             param([uint32] $DeviceId, [string] $NotificationType, [string] $ActionType)
@@ -194,6 +211,15 @@ Describe 'The site worker acts through ConfigMgr' {
         $received[0].reason | Should -Match 'not found by Azure AD user discovery'
         ($received | Invoke-TenantAttachClientAction -Device (Get-CMDevice) -Confirm:$false) | Should -BeNullOrEmpty
         $global:CMClientActions.Count | Should -Be 0
+    }
+
+    It 'reads discovery flags as a CSV gives them: False is no' {
+        Send-Action SyncMachinePolicy
+        Connect-SiteApp
+        $csv = [pscustomobject]@{ AadUserId = 'a0000000-0000-4000-8000-000000000002'; AdDiscovered = 'True'; AzureAdDiscovered = 'False' }
+        $received = @(Receive-TenantAttachNotification -DiscoveredUser $csv -TimeoutSeconds 10)
+        $received[0].decision | Should -Be 'refused'
+        $received[0].reason | Should -Match 'not found by Azure AD user discovery'
     }
 
     It 'authorizes the same user under the rule "either", and Invoke-CMClientAction gets the ResourceID and the notification type' {
@@ -303,15 +329,7 @@ Describe 'Ctrl+C during a long upload' {
 Describe 'Get-TenantAttachInventory on a site server' {
     BeforeAll {
         # The provider's WMI classes (root/SMS/site_PS1), as Get-CimInstance returns them, for the
-        # first ten devices: hardware inventory, a distribution point, a primary user. (PowerShell on
-        # Linux has no CimCmdlets: a stand-in with its parameters is what the mock replaces there.)
-        if (-not (Get-Command -Name Get-CimInstance -ErrorAction SilentlyContinue)) {
-            function global:Get-CimInstance {
-                [CmdletBinding()]
-                param([string] $Namespace, [string] $ClassName, [string[]] $Property, [string] $Filter, [string] $ComputerName)
-                throw 'Get-CimInstance stand-in called without a mock'
-            }
-        }
+        # first ten devices: hardware inventory, a distribution point, a primary user.
         Mock -ModuleName TenantAttach -CommandName Get-CimInstance -MockWith {
             $first = $global:CMFleet[0..9]
             switch ($ClassName) {
@@ -363,13 +381,8 @@ Describe 'Get-TenantAttachInventory on a site server' {
 
 Describe 'The runbook example' {
     BeforeAll {
-        if (-not (Get-Command -Name Get-CimInstance -ErrorAction SilentlyContinue)) {
-            function global:Get-CimInstance {
-                [CmdletBinding()]
-                param([string] $Namespace, [string] $ClassName, [string[]] $Property, [string] $Filter, [string] $ComputerName)
-            }
-        }
         Mock -ModuleName TenantAttach -CommandName Get-CimInstance -MockWith { @() }
+        Mock -ModuleName TenantAttach -CommandName Get-CimInstance -MockWith { $global:CMUserRecords } -ParameterFilter { $ClassName -eq 'SMS_R_User' }
         function global:Invoke-CMClientAction {
             [CmdletBinding()]
             param([uint32] $DeviceId, [string] $NotificationType, [string] $ActionType)

@@ -16,10 +16,18 @@ BeforeAll {
     $script:state = Join-Path $script:work 'State'
     $script:logs = Join-Path $script:work 'Logs'
     # The ConfigMgr cmdlets of the quick start, as the ConfigMgr module emits their objects.
+    # Get-CMUser gives SMS_CombinedUserResources; the discovery data is in SMS_R_User, which the
+    # module reads with Get-CimInstance (mocked in the test below; a stand-in where CimCmdlets are absent).
     function global:Get-CMUser {
-        [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_R_User'; Name = 'CONTOSO\helpdesk'; ResourceID = [uint32]2063597570
-            AADUserID = 'a0000000-0000-4000-8000-000000000002'; UserPrincipalName = 'helpdesk@contoso.onmicrosoft.com'
-            AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT', 'SMS_AZUREAD_USER_DISCOVERY_AGENT') }
+        [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_CombinedUserResources'; Domain = 'CONTOSO'; Name = 'CONTOSO\helpdesk'
+            ResourceID = [uint32]2063597570; ResourceType = [uint32]4; SMSID = 'CONTOSO\helpdesk' }
+    }
+    if (-not (Get-Command -Name Get-CimInstance -ErrorAction SilentlyContinue)) {
+        function global:Get-CimInstance {
+            [CmdletBinding()]
+            param([string] $Namespace, [string] $ClassName, [string[]] $Property, [string] $Filter, [string] $ComputerName)
+            throw 'Get-CimInstance stand-in called without a mock'
+        }
     }
     function global:Invoke-CMClientAction {
         param([uint32] $DeviceId, [string] $NotificationType, [string] $ActionType)
@@ -42,7 +50,7 @@ BeforeAll {
 
 AfterAll {
     Disconnect-TenantAttach
-    foreach ($name in 'Get-CMDevice', 'Get-CMUser', 'Invoke-CMClientAction') { Remove-Item -LiteralPath "Function:\$name" -ErrorAction SilentlyContinue }
+    foreach ($name in 'Get-CMDevice', 'Get-CMUser', 'Invoke-CMClientAction', 'Get-CimInstance') { Remove-Item -LiteralPath "Function:\$name" -ErrorAction SilentlyContinue }
     Remove-Variable -Scope Global -Name 'QuickStartActions' -ErrorAction SilentlyContinue
     Remove-Item -Recurse -Force $script:work -ErrorAction SilentlyContinue
 }
@@ -103,6 +111,11 @@ Describe 'The README quick start' {
         $app = New-Object PSCredential($script:registration.AppId, $script:registration.ClientSecret)
         Connect-TenantAttach -TenantId contoso.onmicrosoft.com -SiteCode PS1 -HierarchyId $script:hierarchyId -Credential $app `
             -StateDirectory $script:state -LogDirectory $script:logs @script:local
+        Mock -ModuleName TenantAttach -CommandName Get-CimInstance -ParameterFilter { $ClassName -eq 'SMS_R_User' } -MockWith {
+            [pscustomobject]@{ ResourceID = [uint32]2063597570; UniqueUserName = 'CONTOSO\helpdesk'; SID = 'S-1-5-21-3623811015-3361044348-30300820-1013'
+                AADUserID = 'a0000000-0000-4000-8000-000000000002'; UserPrincipalName = 'helpdesk@contoso.onmicrosoft.com'
+                AgentName = [string[]]@('SMS_AD_USER_DISCOVERY_AGENT', 'SMS_AZUREAD_USER_DISCOVERY_AGENT') }
+        }
         $done = @(Receive-TenantAttachNotification -DiscoveredUser (Get-CMUser) -TimeoutSeconds 10 | Invoke-TenantAttachClientAction -Device (Get-CMDevice))
         $done.Count | Should -Be 3
         $done.status | Sort-Object -Unique | Should -Be 'succeeded'

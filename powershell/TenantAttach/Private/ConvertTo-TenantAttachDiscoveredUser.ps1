@@ -23,11 +23,16 @@ function ConvertTo-TenantAttachDiscoveredUser {
     $sid = & $first @('SID', 'Sid', 'SecurityIdentifier')
     if (-not ($aad -or $upn -or $sid)) { return $null }
 
-    $yes = @($true, 'True', 'Yes', 1, '1')
-    $adFlag = Get-TenantAttachMember $User 'AdDiscovered'
-    $aadFlag = Get-TenantAttachMember $User 'AzureAdDiscovered'
-    $ad = $adFlag -in $yes
-    $azure = $aadFlag -in $yes
+    # A flag is yes only as a true Boolean or the text True/Yes/1 (Import-Csv gives text: 'False'
+    # must stay no; PowerShell's -in would compare $true with any non-empty text as equal).
+    $isYes = {
+        param($v)
+        if ($v -is [bool]) { return $v }
+        if ($null -eq $v) { return $false }
+        return ([string]$v).Trim() -in @('True', 'Yes', '1')
+    }
+    $ad = & $isYes (Get-TenantAttachMember $User 'AdDiscovered')
+    $azure = & $isYes (Get-TenantAttachMember $User 'AzureAdDiscovered')
     foreach ($agent in @(Get-TenantAttachMember $User 'AgentName')) {
         if ($null -eq $agent) { continue }
         $name = ([string]$agent).ToUpperInvariant()

@@ -83,10 +83,10 @@ function Resolve-TenantAttachResourceId {
     $query = @{
         Namespace = "root/SMS/site_$SiteCode"
         ClassName = 'SMS_R_System'
-        Filter    = "SMSUniqueIdentifier = '$($SmsId.Replace("'", "''"))'"
+        Filter    = "SMSUniqueIdentifier = '$($SmsId.Replace('\', '\\').Replace("'", "\'"))'"
     }
     if ($ComputerName) { $query.ComputerName = $ComputerName }
-    $record = Get-CimInstance @query -ErrorAction SilentlyContinue | Select-Object -First 1
+    $record = Get-CimInstance @query -ErrorAction Stop | Select-Object -First 1
     if ($null -eq $record) { return $null }
     $Known[$key] = [uint32]$record.ResourceID
     return $Known[$key]

@@ -125,7 +125,10 @@ function Get-TenantAttachInventory {
     $writer = $null
     if ($Path) {
         $file = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $Path -ParameterName Path
-        $writer = New-Object System.IO.StreamWriter($file, $false, (New-Object System.Text.UTF8Encoding($false)))
+        # Written aside and moved into place at the end: a stopped or failed run never leaves a
+        # partial export, which an upload would read as devices gone.
+        $partial = "$file.partial-$([guid]::NewGuid().ToString('N'))"
+        $writer = New-Object System.IO.StreamWriter($partial, $false, (New-Object System.Text.UTF8Encoding($false)))
         $writer.NewLine = "`n"
     }
     try {
@@ -158,9 +161,17 @@ function Get-TenantAttachInventory {
                 $object
             }
         }
+        if ($writer) {
+            $writer.Dispose()
+            $writer = $null
+            if (Test-Path -LiteralPath $file) { [System.IO.File]::Replace($partial, $file, $null) } else { [System.IO.File]::Move($partial, $file) }
+        }
     }
     finally {
-        if ($writer) { $writer.Dispose() }
+        if ($writer) {
+            $writer.Dispose()
+            Remove-Item -LiteralPath $partial -ErrorAction SilentlyContinue
+        }
         Write-Progress -Activity $activity -Completed
     }
 }

@@ -44,6 +44,18 @@ function Invoke-TenantAttachClientAction {
             if ($smsId -and $null -ne $resourceId) { $resourceIds[([string]$smsId).ToUpperInvariant()] = [uint32]$resourceId }
         }
         $siteCode = Get-TenantAttachMember ($session.ConfigJson | ConvertFrom-Json) 'siteCode'
+        # The ConfigMgr cmdlets run only from the site drive: go there for the actions (and back at
+        # the end), or stop before completing anything, so that the actions stay pending.
+        $pushed = $false
+        if ((Get-Module -Name ConfigurationManager) -and (Get-Location).Provider.Name -ne 'CMSite') {
+            $drive = Get-PSDrive -PSProvider CMSite -ErrorAction SilentlyContinue | Where-Object { -not $siteCode -or $_.Name -eq $siteCode } | Select-Object -First 1
+            if (-not $drive) {
+                $exception = New-Object System.InvalidOperationException("The ConfigMgr cmdlets run from the site drive, and there is none for site $siteCode here (New-PSDrive -Name $siteCode -PSProvider CMSite -Root <SMS Provider>). Nothing was completed: the actions stay pending.")
+                $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.SiteDriveMissing', 'ObjectNotFound', $siteCode)))
+            }
+            Push-Location -LiteralPath "$($drive.Name):\"
+            $pushed = $true
+        }
     }
     process {
         if ($null -eq $InputObject) { return }
@@ -71,7 +83,16 @@ function Invoke-TenantAttachClientAction {
             $failure = "the decision carries no Invoke-CMClientAction arguments for action $action"
         }
         else {
-            $resourceId = Resolve-TenantAttachResourceId -SmsId $smsId -Known $resourceIds -SiteCode $siteCode -ComputerName $ComputerName
+            try {
+                $resourceId = Resolve-TenantAttachResourceId -SmsId $smsId -Known $resourceIds -SiteCode $siteCode -ComputerName $ComputerName
+            }
+            catch {
+                # The provider cannot be asked (access denied, wrong server): a local problem, so the
+                # action is not reported as failed; it stays pending and comes back.
+                if ($pushed) { Pop-Location; $pushed = $false }
+                $exception = New-Object System.InvalidOperationException("Cannot look up the device $smsId in SMS_R_System on the SMS Provider: $($_.Exception.Message). Nothing was completed for it: the action stays pending.", $_.Exception)
+                $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.ProviderUnavailable', 'ConnectionError', $smsId)))
+            }
             if ($null -eq $resourceId) {
                 $failure = "ConfigMgr has no device with SMSID $smsId (not in -Device, and SMS_R_System has no such record)"
             }
@@ -96,5 +117,8 @@ function Invoke-TenantAttachClientAction {
             Add-Member -InputObject $result -NotePropertyName Action -NotePropertyValue $action -Force
             $result
         }
+    }
+    end {
+        if ($pushed) { Pop-Location }
     }
 }

@@ -26,18 +26,35 @@ function Receive-TenantAttachNotification {
     param(
         [Parameter(Mandatory)]
         [AllowEmptyCollection()]
+        [AllowNull()]
         [psobject[]] $DiscoveredUser,
         [ValidateRange(0, 60)]
         [int] $TimeoutSeconds = 30
     )
     $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
+    $DiscoveredUser = @($DiscoveredUser | Where-Object { $null -ne $_ })
     if ($DiscoveredUser.Count -eq 0) {
         Write-Warning 'No discovered users were given: every action received now is refused as unauthorized. Pass the users of AD and Azure AD user discovery with -DiscoveredUser (Get-CMUser).'
     }
     $users = New-Object System.Collections.Generic.List[object]
+    # Get-CMUser gives SMS_CombinedUserResources (Name, ResourceID, SMSID...): the discovery data is
+    # in SMS_R_User, read from the SMS Provider and joined by ResourceID.
+    $bare = New-Object System.Collections.Generic.List[uint32]
     foreach ($u in $DiscoveredUser) {
         $user = ConvertTo-TenantAttachDiscoveredUser -User $u
-        if ($user) { $users.Add($user) }
+        if ($user) { $users.Add($user); continue }
+        $resourceId = Get-TenantAttachMember $u 'ResourceID'
+        if ($null -ne $resourceId) { $bare.Add([uint32]$resourceId) }
+    }
+    if ($bare.Count -gt 0) {
+        $found = 0
+        foreach ($record in @(Get-TenantAttachUserRecord -Cmdlet $PSCmdlet -ResourceId $bare)) {
+            $user = ConvertTo-TenantAttachDiscoveredUser -User $record
+            if ($user) { $users.Add($user); $found++ }
+        }
+        if ($found -lt $bare.Count) {
+            Write-Warning "$($bare.Count - $found) of the users given have no discovery data (Get-CMUser objects carry none) and no SMS_R_User record with an Azure AD object id, UPN or SID was found for them: actions they start are refused. Pass SMS_R_User records, or run this on the site server."
+        }
     }
     $json = ConvertTo-Json -InputObject @($users.ToArray()) -Depth 3 -Compress
     $decisions = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation ReceiveNotifications -Argument $json, $TimeoutSeconds -Activity 'Waiting for device actions'

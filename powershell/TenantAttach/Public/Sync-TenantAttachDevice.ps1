@@ -68,7 +68,9 @@ function Sync-TenantAttachDevice {
         $mode = if ($Full) { 'full' } elseif ($Partial) { 'partial' } else { 'auto' }
         $options = @{ mode = $mode; allowMassDeletion = [bool]$Force }
         if ($CollectionTree) { $options.collectionTree = $CollectionTree }
-        if (-not $PSBoundParameters.ContainsKey('CollectionMember') -and -not $hasMembership -and $PSCmdlet.ParameterSetName -eq 'Pipeline') {
+        # (Not under -WhatIf: learning the scope would sign in; the dry run compares with the state
+        # folder offline and says when membership is missing.)
+        if (-not $PSBoundParameters.ContainsKey('CollectionMember') -and -not $hasMembership -and $PSCmdlet.ParameterSetName -eq 'Pipeline' -and -not $WhatIfPreference) {
             $CollectionMember = Get-TenantAttachScopeMember -Cmdlet $PSCmdlet -Session $session
         }
         if ($null -ne $CollectionMember) {
