@@ -583,7 +583,8 @@ fn an_unchanged_ndjson_export_under_a_collection_scope_is_a_no_change_run_and_le
             r
         })
         .collect();
-    let members = |n: usize| Options { collection_members: Some(plain[..n].iter().map(|r| r["SMSID"].as_str().unwrap().to_owned()).collect()), ..small_batches() };
+    let members =
+        |n: usize| Options { collection_members: Some(plain[..n].iter().map(|r| r["SMSID"].as_str().unwrap().to_owned()).collect()), ..small_batches() };
     run_ndjson(dir.path(), &plain, &scope, &members(150), &mut gateway).expect("members given apart");
     let leavers = run_ndjson(dir.path(), &plain, &scope, &members(145), &mut gateway).expect("five leave");
     assert_eq!((leavers.kind, leavers.deleted), ("delta", 5));
