@@ -11,7 +11,7 @@ use tenant_attach::cmtrace::{self, Severity};
 const HIERARCHY: &str = "5f0c1a6e-2d3b-4c5d-8e9f-0a1b2c3d4e5f";
 
 fn users() -> Vec<DiscoveredUser> {
-    let user = |id: &str, ad, aad| DiscoveredUser { aad_user_id: id.into(), user_principal_name: None, ad_discovered: ad, azure_ad_discovered: aad };
+    let user = |id: &str, ad, aad| DiscoveredUser { aad_user_id: Some(id.into()), ad_discovered: ad, azure_ad_discovered: aad, ..Default::default() };
     vec![user("both", true, true), user("ad-only", true, false), user("aad-only", false, true)]
 }
 
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     };
     for raw in raws {
         let decision = match actions::parse_notification(raw) {
-            Ok(n) => actions::validate(&n, HIERARCHY, &users, &log),
+            Ok(n) => actions::validate(&n, HIERARCHY, &users, actions::DiscoveryRule::Both, &log),
             Err((_, reason)) => {
                 assert!(!reason.is_empty());
                 continue;
