@@ -4,10 +4,7 @@
 # The members of the upload scope's collection, read with the ConfigMgr module's
 # Get-CMCollectionMember where it is loaded and the scope is a collection; otherwise $null.
 function Get-TenantAttachScopeMember {
-    param(
-        [Parameter(Mandatory)] [System.Management.Automation.PSCmdlet] $Cmdlet,
-        [Parameter(Mandatory)] [object] $Session
-    )
+    param([Parameter(Mandatory)] [System.Management.Automation.PSCmdlet] $Cmdlet)
     if (-not (Get-Command -Name Get-CMCollectionMember -ErrorAction SilentlyContinue)) { return $null }
     $status = Invoke-TenantAttachNative -Cmdlet $Cmdlet -Operation Status | ConvertFrom-Json
     $collectionId = Get-TenantAttachMember $status 'onboarding.uploadScope.collectionId'

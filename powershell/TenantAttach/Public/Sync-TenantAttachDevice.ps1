@@ -71,7 +71,7 @@ function Sync-TenantAttachDevice {
         # (Not under -WhatIf: learning the scope would sign in; the dry run compares with the state
         # folder offline and says when membership is missing.)
         if (-not $PSBoundParameters.ContainsKey('CollectionMember') -and -not $hasMembership -and $PSCmdlet.ParameterSetName -eq 'Pipeline' -and -not $WhatIfPreference) {
-            $CollectionMember = Get-TenantAttachScopeMember -Cmdlet $PSCmdlet -Session $session
+            $CollectionMember = Get-TenantAttachScopeMember -Cmdlet $PSCmdlet
         }
         if ($null -ne $CollectionMember) {
             $options.collectionMembers = @(ConvertTo-TenantAttachMemberSmsId -Member $CollectionMember -Device $devices)
