@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../fuzz"
 secs=${1:-${FUZZ_SECONDS:-20}}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config device_records notification)
+[ ${#targets[@]} -gt 0 ] || targets=(config device_records notification state_files)
 
 # cargo fuzz passes -Zsanitizer and friends; RUSTC_BOOTSTRAP lets the stable toolchain accept them,
 # since no nightly toolchain can be fetched here.
@@ -41,7 +41,7 @@ for t in "${targets[@]}"; do
   # -timeout: one input taking over 10 s is a hang; -rss_limit_mb bounds memory; the outer
   # timeout bounds the whole run even if libFuzzer itself stops answering.
   timeout -k 10 $((secs + 120)) cargo fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
-    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   runs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)

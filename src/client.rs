@@ -161,7 +161,7 @@ impl Client {
         let services = self.services()?;
         let onboarding = crate::onboarding::get(&services, hierarchy, cancelled)?;
         let local = self.config.state_dir.as_ref().and_then(|dir| {
-            let store = crate::sync::state::StateStore::open(dir, hierarchy).ok()?;
+            let store = crate::sync::state::StateStore::open_without_line_cache(dir, hierarchy).ok()?;
             let s = store.state();
             Some(serde_json::json!({ "lastSync": s.last_sync, "devices": s.devices.len(), "fullSyncPending": s.full_sync_in_progress.is_some() }))
         });
@@ -196,7 +196,7 @@ impl Client {
         let services = self.services()?;
         crate::onboarding::unregister(&services, hierarchy, cancelled)?;
         if let Some(dir) = &self.config.state_dir {
-            crate::sync::state::StateStore::open(dir, hierarchy)?.reset()?;
+            crate::sync::state::StateStore::open_without_line_cache(dir, hierarchy)?.reset()?;
         }
         self.onboarding_log()(&format!("Hierarchy {hierarchy} offboarded; local sync state cleared"));
         Ok(())

@@ -193,6 +193,44 @@ fn a_damaged_snapshot_is_kept_aside_reported_and_followed_by_a_full_sync() {
     assert_eq!(run(dir.path(), &records, &mut gw).kind, "delta");
 }
 
+/// The header's fields sit outside the body; a count in it once sized the device map, so a damaged
+/// count aborted the host ("memory allocation of 72567767433232 bytes failed").
+#[test]
+fn a_damaged_snapshot_header_or_a_huge_count_is_set_aside_never_an_abort() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gw = ModelGateway::default();
+    let records = inventory(40);
+    run(dir.path(), &records, &mut gw);
+    let state_file = dir.path().join(HIERARCHY).join("DeviceSync.state");
+    let good = std::fs::read_to_string(&state_file).expect("snapshot");
+    assert!(good.starts_with("{\"format\":2,\"checksum\":\""), "format 2 seals header and body: {:.80}", good);
+    let (seal, rest) = good.split_once('\n').expect("seal line");
+    let (header, body) = rest.split_once('\n').expect("header line");
+    // Format 2: the checksum covers the header, so a changed count or scope is damage.
+    let changed_count = format!("{seal}\n{}\n{body}", header.replace("\"devices\":40", "\"devices\":72567767433232"));
+    let changed_scope = format!("{seal}\n{}\n{body}", header.replace("\"kind\":\"all\"", "\"kind\":\"alL\""));
+    // Format 1 (header unchecked): a count the body cannot hold is refused before any allocation.
+    let header_v1 = header.replacen("\"format\":2", &format!("\"format\":1,\"checksum\":\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(body.as_bytes())), 1);
+    let v1 = |count: &str| format!("{}\n{body}", header_v1.replace("\"devices\":40", &format!("\"devices\":{count}")));
+    for (what, damaged, why) in [
+        ("count", changed_count, "its checksum does not match"),
+        ("scope", changed_scope, "its checksum does not match"),
+        ("format 1 huge count", v1("72567767433232"), "more than its"),
+        ("format 1 count", v1("41"), "it lists 40 devices, its header says 41"),
+    ] {
+        assert_ne!(damaged, good, "{what}: the damage changed nothing");
+        std::fs::write(&state_file, &damaged).expect("damage");
+        let next = run(dir.path(), &records, &mut gw);
+        assert_eq!(next.kind, "full", "{what}");
+        assert!(next.warnings.iter().any(|w| w.contains(why)), "{what}: {:?}", next.warnings);
+        assert_converged(&gw, &records);
+    }
+    // A format-1 snapshot written by the previous version is still read as it is.
+    std::fs::write(&state_file, v1("40")).expect("format 1");
+    let next = run(dir.path(), &records, &mut gw);
+    assert_eq!((&*next.kind, next.warnings.len()), ("delta", 0), "{:?}", next.warnings);
+}
+
 #[test]
 fn a_torn_journal_tail_is_ignored_and_its_batch_sent_again() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -37,7 +37,12 @@ where
     error::clear();
     let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| Err(panic_error(&*payload)));
     match outcome {
-        Ok(()) => ta_status::Ok,
+        Ok(()) => {
+            // A callback may have made a failing call on this thread meanwhile: a success leaves
+            // no error behind (docs/FFI.md: NULL after a success).
+            error::clear();
+            ta_status::Ok
+        }
         Err(err) => {
             let status = ta_status::from(err.kind);
             error::store(err);

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 const FILE: &str = "DeviceSync.lines";
-const FORMAT: &str = "tenant-attach-lines 1";
+const FORMAT: &str = "tenant-attach-lines 2";
+/// The shortest line: two 16-digit hashes, two tabs, a one-character SMSID, a newline.
+const MIN_LINE: usize = 36;
 
 #[derive(Default)]
 pub struct LineCache {
@@ -22,30 +24,55 @@ pub struct LineCache {
     map: FxHashMap<u64, (Arc<str>, u64)>,
 }
 
-impl LineCache {
-    /// Starts reading the cache of `dir` on another thread (it is read while the state snapshot is
-    /// read on this one: the two are independent and this machine has two cores).
-    pub fn read_in_background(dir: &Path) -> std::thread::JoinHandle<Option<(u64, LineCache)>> {
-        let dir = dir.to_path_buf();
-        std::thread::spawn(move || Self::read(&dir))
+/// A cache being read on another thread. Dropping it waits for that thread: no thread of the
+/// library outlives the call that started it (a failed open, `status`, `unregister` included).
+pub struct Pending(Option<std::thread::JoinHandle<Option<(u64, LineCache)>>>);
+
+impl Pending {
+    /// Nothing being read (the cache is not wanted).
+    pub fn none() -> Pending {
+        Pending(None)
     }
 
-    /// The cache read by `read_in_background` if it was built under `context`; empty otherwise.
-    pub fn take(pending: Option<std::thread::JoinHandle<Option<(u64, LineCache)>>>, context: u64) -> LineCache {
-        match pending.map(std::thread::JoinHandle::join) {
+    /// The cache if it was built under `context`; empty otherwise (also when reading it failed).
+    pub fn take(mut self, context: u64) -> LineCache {
+        match self.0.take().map(std::thread::JoinHandle::join) {
             Some(Ok(Some((stored, cache)))) if stored == context => cache,
             _ => LineCache::default(),
         }
     }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(reader) = self.0.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl LineCache {
+    /// Starts reading the cache of `dir` on another thread (it is read while the state snapshot is
+    /// read on this one: the two are independent and this machine has two cores).
+    pub fn read_in_background(dir: &Path) -> Pending {
+        let dir = dir.to_path_buf();
+        Pending(Some(std::thread::spawn(move || Self::read(&dir))))
+    }
 
     fn read(dir: &Path) -> Option<(u64, LineCache)> {
-        let bytes = std::fs::read(dir.join(FILE)).ok()?;
+        Self::parse(&std::fs::read(dir.join(FILE)).ok()?)
+    }
+
+    /// The cache in `bytes`, `None` when anything is doubtful. The header's count and checksum are
+    /// checked against the body before the map is sized from them.
+    pub(crate) fn parse(bytes: &[u8]) -> Option<(u64, LineCache)> {
         let (header, mut body) = bytes.split_at(bytes.iter().position(|b| *b == b'\n')? + 1);
         let header = std::str::from_utf8(header).ok()?;
-        let mut parts = header.trim_end().rsplitn(3, ' ');
+        let mut parts = header.trim_end().rsplitn(4, ' ');
+        let checksum = u64::from_str_radix(parts.next()?, 16).ok()?;
         let count: usize = parts.next()?.parse().ok()?;
         let context = u64::from_str_radix(parts.next()?, 16).ok()?;
-        if parts.next()? != FORMAT {
+        if parts.next()? != FORMAT || count > body.len() / MIN_LINE || xxhash_rust::xxh3::xxh3_64(body) != checksum {
             return None;
         }
         let mut map = FxHashMap::with_capacity_and_hasher(count, Default::default());
@@ -53,7 +80,7 @@ impl LineCache {
         while !body.is_empty() {
             let end = body.iter().position(|b| *b == b'\n')?;
             let (line, rest) = (&body[..end], &body[end + 1..]);
-            if line.len() < 35 || line[16] != b'\t' || line[33] != b'\t' {
+            if line.len() < MIN_LINE - 1 || line[16] != b'\t' || line[33] != b'\t' {
                 return None;
             }
             let sms_id = std::str::from_utf8(&line[34..]).ok()?;
@@ -76,12 +103,16 @@ impl LineCache {
     pub fn save<'e>(dir: &Path, context: u64, entries: impl ExactSizeIterator<Item = (u64, &'e str, u64)>) {
         let temp = dir.join(format!("{FILE}.tmp"));
         let written = (|| -> std::io::Result<()> {
-            let mut out = BufWriter::new(std::fs::File::create(&temp)?);
-            writeln!(out, "{FORMAT} {context:016x} {}", entries.len())?;
+            let count = entries.len();
+            let mut body = Vec::with_capacity(count * 80);
             for (line_hash, sms_id, device_hash) in entries {
-                writeln!(out, "{line_hash:016x}\t{device_hash:016x}\t{sms_id}")?;
+                writeln!(body, "{line_hash:016x}\t{device_hash:016x}\t{sms_id}")?;
             }
+            let mut out = BufWriter::new(std::fs::File::create(&temp)?);
+            writeln!(out, "{FORMAT} {context:016x} {count} {:016x}", xxhash_rust::xxh3::xxh3_64(&body))?;
+            out.write_all(&body)?;
             out.flush()?;
+            drop(out);
             std::fs::rename(&temp, dir.join(FILE))
         })();
         if written.is_err() {
@@ -115,9 +146,11 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.get(0x0123_4567_89ab_cdef).map(|(s, h)| (&**s, *h)), Some(("GUID:ÅÄÖ-1", 7)));
         assert_eq!(cache.get(u64::MAX).map(|(s, h)| (&**s, *h)), Some(("GUID:2", 0)));
-        // Torn (one line short), a bad digit, a missing tab: not used.
+        // Torn (one line short), a bad digit, a missing tab, a huge count: not used.
         let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
-        for damaged in [text.rsplitn(3, '\n').nth(2).unwrap().to_owned() + "\n", text.replacen("0123", "01g3", 1), text.replacen('\t', " ", 1)] {
+        let huge = text.replacen(" 2 ", " 72567767433232 ", 1);
+        assert_ne!(huge, text);
+        for damaged in [text.rsplitn(3, '\n').nth(2).unwrap().to_owned() + "\n", text.replacen("0123", "01g3", 1), text.replacen('\t', " ", 1), huge] {
             std::fs::write(dir.path().join(FILE), damaged).unwrap();
             assert!(LineCache::read(dir.path()).is_none());
         }

@@ -2,9 +2,12 @@
 //! the scope it was uploaded under, the last sync, and whether a full sync is unfinished.
 //!
 //! Files in `<stateDir>/<hierarchyId>/` (docs/SYNC.md):
-//! * `DeviceSync.state` — the snapshot: a JSON header line (format, scope, last sync, device count,
-//!   xxh3 checksum of the body) then one `smsId<TAB>hash` line per device. Replaced atomically
-//!   (temp file, fsync, rename, fsync of the folder) once per run.
+//! * `DeviceSync.state` — the snapshot: a first line `{"format":2,"checksum":"<xxh3>"}` whose
+//!   checksum covers everything after it, a JSON header line (scope, last sync, device count), then
+//!   one `smsId<TAB>hash` line per device. Replaced atomically (temp file, fsync, rename, fsync of
+//!   the folder) once per run. Format 1 (header and body checksum on one line, the header itself
+//!   unchecked) is still read. No count read from a file is trusted before it is checked against the
+//!   file's size: a damaged file costs a warning and a full sync, never the host process.
 //! * `DeviceSync.journal` — one line per acknowledged batch (and per run start and end), each
 //!   prefixed with its own checksum and fsynced, so committing a batch costs one small append
 //!   instead of rewriting 175,000 entries. Replayed on open; a torn last line (a crash during the
@@ -16,7 +19,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -25,7 +28,9 @@ use serde_json::Value;
 use super::linecache::LineCache;
 use crate::error::{Error, ErrorKind, Result};
 
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
+/// The shortest device line: a one-character SMSID, a tab, 16 hex digits, a newline.
+const MIN_DEVICE_LINE: usize = 19;
 const SNAPSHOT: &str = "DeviceSync.state";
 const JOURNAL: &str = "DeviceSync.journal";
 const LOCK: &str = "DeviceSync.lock";
@@ -69,6 +74,15 @@ struct Header {
     last_sync: Option<LastSync>,
     full_sync_in_progress: Option<String>,
     devices: u64,
+    /// Format 1 only: the body's checksum (format 2 puts one over header and body on the first line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<String>,
+}
+
+/// The first line of a format-2 snapshot.
+#[derive(Serialize, Deserialize)]
+struct Seal {
+    format: u32,
     checksum: String,
 }
 
@@ -93,18 +107,29 @@ pub struct StateStore {
     /// SMSIDs sent by the full sync in progress (replayed or live): what survives its final sweep.
     full_mentioned: FxHashSet<Box<str>>,
     warnings: Vec<String>,
-    line_cache: Option<std::thread::JoinHandle<Option<(u64, LineCache)>>>,
+    line_cache: super::linecache::Pending,
 }
 
 impl StateStore {
     /// Opens (creating when new) and locks the state of `hierarchy_id` under `state_dir`. Another
     /// process holding it gives `StateLocked` at once, naming its pid: a sync run takes minutes at
     /// most, and a scheduled task that finds the previous run still going should skip, not queue.
+    /// Also starts reading the line cache an upload uses, on another thread.
     pub fn open(state_dir: &Path, hierarchy_id: &str) -> Result<StateStore> {
+        Self::open_with(state_dir, hierarchy_id, true)
+    }
+
+    /// As [`open`](Self::open), without the line cache: for reading the state or resetting it.
+    pub fn open_without_line_cache(state_dir: &Path, hierarchy_id: &str) -> Result<StateStore> {
+        Self::open_with(state_dir, hierarchy_id, false)
+    }
+
+    fn open_with(state_dir: &Path, hierarchy_id: &str, line_cache: bool) -> Result<StateStore> {
         let dir = state_dir.join(hierarchy_id);
         std::fs::create_dir_all(&dir).map_err(|e| io_error("create the sync state folder", &dir, &e))?;
         let lock = lock(&dir.join(LOCK), hierarchy_id)?;
-        let line_cache = Some(LineCache::read_in_background(&dir));
+        // Joined when dropped, also when this open fails below.
+        let line_cache = if line_cache { LineCache::read_in_background(&dir) } else { super::linecache::Pending::none() };
         let mut warnings = Vec::new();
         let mut state = match read_snapshot(&dir.join(SNAPSHOT), hierarchy_id) {
             Ok(Some(state)) => state,
@@ -138,7 +163,7 @@ impl StateStore {
 
     /// The NDJSON line cache read alongside the state, if it was built under `context`.
     pub(crate) fn take_line_cache(&mut self, context: u64) -> LineCache {
-        LineCache::take(self.line_cache.take(), context)
+        std::mem::replace(&mut self.line_cache, super::linecache::Pending::none()).take(context)
     }
 
     pub fn dir(&self) -> &Path {
@@ -186,7 +211,7 @@ impl StateStore {
     pub fn reset(&mut self) -> Result<()> {
         self.state = SyncState::default();
         self.full_mentioned.clear();
-        self.line_cache = None;
+        self.line_cache = super::linecache::Pending::none();
         LineCache::remove(&self.dir);
         self.compact()
     }
@@ -212,13 +237,16 @@ impl StateStore {
             last_sync: self.state.last_sync.clone(),
             full_sync_in_progress: self.state.full_sync_in_progress.clone(),
             devices: self.state.devices.len() as u64,
-            checksum: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&body)),
+            checksum: None,
         };
+        let mut sealed = serde_json::to_vec(&header).map_err(|e| Error::internal(format!("cannot serialise the sync state: {e}")))?;
+        sealed.push(b'\n');
+        let seal = Seal { format: FORMAT, checksum: format!("{:016x}", xxh3_of(&[&sealed, &body])) };
         {
             let file = File::create(&temp).map_err(|e| io("create the sync state", e))?;
             let mut out = BufWriter::new(file);
-            serde_json::to_writer(&mut out, &header).map_err(|e| Error::internal(format!("cannot serialise the sync state: {e}")))?;
-            out.write_all(b"\n").and_then(|_| out.write_all(&body)).map_err(|e| io("write the sync state", e))?;
+            serde_json::to_writer(&mut out, &seal).map_err(|e| Error::internal(format!("cannot serialise the sync state: {e}")))?;
+            out.write_all(b"\n").and_then(|_| out.write_all(&sealed)).and_then(|_| out.write_all(&body)).map_err(|e| io("write the sync state", e))?;
             let file = out.into_inner().map_err(|e| io("write the sync state", e.into_error()))?;
             file.sync_all().map_err(|e| io("flush the sync state", e))?;
         }
@@ -278,31 +306,63 @@ enum Damage {
 }
 
 fn read_snapshot(path: &Path, hierarchy_id: &str) -> std::result::Result<Option<SyncState>, Damage> {
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Damage::Corrupt(format!("it cannot be read: {e}"))),
     };
-    let mut reader = BufReader::new(file);
-    let mut header_line = String::new();
-    reader.read_line(&mut header_line).map_err(|e| Damage::Corrupt(format!("it cannot be read: {e}")))?;
-    let format = serde_json::from_str::<Value>(&header_line).ok().and_then(|v| v.get("format").and_then(Value::as_u64));
+    parse_snapshot(&bytes, hierarchy_id, &path.display().to_string())
+}
+
+/// The first line of `bytes` (without its newline) and the rest; `None` without a newline.
+fn first_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = bytes.iter().position(|b| *b == b'\n')?;
+    Some((&bytes[..end], &bytes[end + 1..]))
+}
+
+fn xxh3_of(parts: &[&[u8]]) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    parts.iter().for_each(|p| hasher.update(p));
+    hasher.digest()
+}
+
+/// A snapshot's bytes as state. Every check happens before anything is sized from the file.
+fn parse_snapshot(bytes: &[u8], hierarchy_id: &str, shown: &str) -> std::result::Result<Option<SyncState>, Damage> {
+    let damaged = |why: &str| Damage::Corrupt(why.to_owned());
+    let (first, rest) = first_line(bytes).ok_or_else(|| damaged("it has no header line"))?;
+    let format = serde_json::from_slice::<Value>(first).ok().and_then(|v| v.get("format").and_then(Value::as_u64));
     if let Some(f) = format.filter(|f| *f > FORMAT as u64) {
-        return Err(Damage::Newer(format!("the sync state {} has format {f}, written by a newer version of tenant-attach; use that version", path.display())));
+        return Err(Damage::Newer(format!("the sync state {shown} has format {f}, written by a newer version of tenant-attach; use that version")));
     }
-    let header: Header = serde_json::from_str(&header_line).map_err(|e| Damage::Corrupt(format!("its header is damaged ({e})")))?;
+    let (header, body) = match format {
+        Some(1) => {
+            let header: Header = serde_json::from_slice(first).map_err(|e| Damage::Corrupt(format!("its header is damaged ({e})")))?;
+            if Some(format!("{:016x}", xxh3_of(&[rest]))) != header.checksum {
+                return Err(damaged("its checksum does not match its content"));
+            }
+            (header, rest)
+        }
+        Some(2) => {
+            let seal: Seal = serde_json::from_slice(first).map_err(|e| Damage::Corrupt(format!("its first line is damaged ({e})")))?;
+            if format!("{:016x}", xxh3_of(&[rest])) != seal.checksum {
+                return Err(damaged("its checksum does not match its content"));
+            }
+            let (header, body) = first_line(rest).ok_or_else(|| damaged("it has no header"))?;
+            (serde_json::from_slice(header).map_err(|e| Damage::Corrupt(format!("its header is damaged ({e})")))?, body)
+        }
+        _ => return Err(damaged("its first line names no format")),
+    };
     if header.hierarchy_id != hierarchy_id {
         return Err(Damage::Corrupt(format!("it belongs to hierarchy {}", header.hierarchy_id)));
     }
-    let mut body = Vec::new();
-    reader.read_to_end(&mut body).map_err(|e| Damage::Corrupt(format!("it cannot be read: {e}")))?;
-    if format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&body)) != header.checksum {
-        return Err(Damage::Corrupt("its checksum does not match its content".into()));
+    // The count sizes the map: it must fit in the body (a damaged count must not ask for terabytes).
+    if header.devices > (body.len() / MIN_DEVICE_LINE) as u64 {
+        return Err(Damage::Corrupt(format!("its header counts {} devices, more than its {} bytes can hold", header.devices, body.len())));
     }
-    let text = std::str::from_utf8(&body).map_err(|_| Damage::Corrupt("it is not UTF-8".into()))?;
+    let text = std::str::from_utf8(body).map_err(|_| damaged("it is not UTF-8"))?;
     let mut devices = FxHashMap::with_capacity_and_hasher(header.devices as usize, Default::default());
     for line in text.lines() {
-        let parsed = line.split_once('\t').and_then(|(id, hash)| Some((id, u64::from_str_radix(hash, 16).ok()?)));
+        let parsed = line.split_once('\t').filter(|(id, _)| !id.is_empty()).and_then(|(id, hash)| Some((id, u64::from_str_radix(hash, 16).ok()?)));
         let (sms_id, hash) = parsed.ok_or_else(|| Damage::Corrupt(format!("a device line is damaged: {line:.80}")))?;
         devices.insert(Box::from(sms_id), hash);
     }
