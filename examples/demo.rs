@@ -63,6 +63,7 @@ fn run() -> Result<()> {
             println!("   {}", p.message);
             println!("   (the local cloud approves the code as {user})");
             let _ = c.approve_device_code(&p.user_code, user);
+            Ok(())
         }));
         Ok(client)
     };

@@ -23,49 +23,31 @@
 #define TA_VERSION_MAJOR 0
 #define TA_VERSION_MINOR 1
 #define TA_VERSION_PATCH 0
-/* TA_MUST_USE: the compiler warns when a ta_status result is ignored. */
+/* TA_MUST_USE: the compiler warns when a ta_status result is ignored: C++17 (GCC, Clang, MSVC with
+ * or without /Zc:__cplusplus) and C23 [[nodiscard]] (-Wunused-result, MSVC C4834); GCC and Clang C
+ * __attribute__((warn_unused_result)); MSVC C _Check_return_ (reported by /analyze as C6031).
+ * Define it yourself before including this header to override. */
 #if !defined(TA_MUST_USE)
-#  if defined(__GNUC__) || defined(__clang__)
-#    define TA_MUST_USE __attribute__((warn_unused_result))
-#  elif defined(__cplusplus) && __cplusplus >= 201703L
+#  if defined(__cplusplus) && (__cplusplus >= 201703L || (defined(_MSVC_LANG) && _MSVC_LANG >= 201703L))
 #    define TA_MUST_USE [[nodiscard]]
+#  elif defined(__GNUC__) || defined(__clang__)
+#    define TA_MUST_USE __attribute__((warn_unused_result))
+#  elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L
+#    define TA_MUST_USE [[nodiscard]]
+#  elif defined(_MSC_VER)
+#    include <sal.h>
+#    define TA_MUST_USE _Check_return_
 #  else
 #    define TA_MUST_USE
 #  endif
 #endif
 
 
-// Result of every fallible function. `TA_STATUS_OK` (0) is success; on any other value,
-// `ta_last_error_json()` on the same thread explains what went wrong.
-typedef enum ta_status {
-  TA_STATUS_OK = 0,
-  TA_STATUS_INVALID_ARGUMENT = 1,
-  TA_STATUS_INVALID_UTF8 = 2,
-  TA_STATUS_INVALID_JSON = 3,
-  TA_STATUS_INVALID_CONFIG = 4,
-  TA_STATUS_UNSUPPORTED_CLOUD = 5,
-  TA_STATUS_UNSUPPORTED_ACTION = 6,
-  TA_STATUS_NOT_ONBOARDED = 7,
-  TA_STATUS_AUTH_FAILED = 8,
-  TA_STATUS_FORBIDDEN = 9,
-  TA_STATUS_NOT_FOUND = 10,
-  TA_STATUS_CONFLICT = 11,
-  TA_STATUS_THROTTLED = 12,
-  TA_STATUS_NETWORK = 13,
-  TA_STATUS_TLS = 14,
-  TA_STATUS_TIMEOUT = 15,
-  TA_STATUS_SERVER = 16,
-  TA_STATUS_STATE_LOCKED = 17,
-  TA_STATUS_STATE_CORRUPT = 18,
-  TA_STATUS_CANCELLED = 19,
-  TA_STATUS_IO = 20,
-  TA_STATUS_EXPIRED = 21,
-  TA_STATUS_INTERNAL = 22,
-  TA_STATUS_PANIC = 23,
-  // An upload stopped before sending anything by the deletion guard (empty or wholly ineligible
-  // input, or more deletions than allowed); the error's details say how many and how to allow it.
-  TA_STATUS_DELETION_REFUSED = 24,
-} ta_status;
+// The ABI major version of the header: `ta_abi_version()` of a library a caller may use returns
+// this same number. It changes only when a change would break a program compiled against the
+// previous header (docs/FFI.md, "ABI versions"); the Linux SONAME carries it
+// (`libtenant_attach.so.1`).
+#define TA_ABI_VERSION 1
 
 // A cancel flag. May be shared by any number of threads and calls at once; it starts unset and
 // stays set once set. Create with `ta_cancel_new`, release with `ta_cancel_free` after every call
@@ -78,15 +60,109 @@ typedef struct ta_cancel ta_cancel;
 // `ta_client_free` must not run while another call is using it.
 typedef struct ta_client ta_client;
 
+// Result of every fallible function: `TA_STATUS_OK` (0) is success; on any other value,
+// `ta_last_error_json()` on the same thread explains what went wrong. New values may be added at
+// the end in a minor version: treat an unknown value as a failure (`ta_status_name` names it
+// `TA_STATUS_UNKNOWN`).
+typedef int32_t ta_status;
+
 // Receives the device code sign-in's instructions as JSON
 // (`{"verificationUri","userCode","message","expiresIn"}`), on the thread whose call needs the
 // sign-in, while that call waits for the person. `prompt_json` lives until the callback returns.
+// Only called on the thread of a call on this client, inside that call, with no lock held; it may
+// call `ta_cancel_set` and calls on other clients, not calls on this client (docs/FFI.md,
+// "Callbacks"). Declared `C-unwind`: an exception thrown through it fails the call, though C
+// callers should not rely on that.
 typedef void (*ta_device_code_fn)(void *user, const char *prompt_json);
 
 // Progress of a long call: `done` of `total` units (devices, actions...). Called on the thread that
-// made the call, never after the call returned. `user` is the pointer given with the callback,
-// passed through untouched. The callback must return normally (no C++ exception or longjmp out of it).
+// made the call, inside it, never after the call returned, with no lock held. `user` is the pointer
+// given with the callback, passed through untouched. It may call `ta_cancel_set` and calls on
+// other clients, not calls on the client of the running call (docs/FFI.md, "Callbacks"). It should
+// return normally: it is declared `C-unwind`, so an exception thrown through it stops the call
+// instead of being undefined, but C has no way to promise what a C++ exception does on the way.
 typedef void (*ta_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+// Success.
+#define TA_STATUS_OK 0
+
+// A NULL or otherwise unusable argument.
+#define TA_STATUS_INVALID_ARGUMENT 1
+
+// A string argument is not UTF-8.
+#define TA_STATUS_INVALID_UTF8 2
+
+// A JSON argument is malformed or has the wrong shape.
+#define TA_STATUS_INVALID_JSON 3
+
+// The configuration is invalid.
+#define TA_STATUS_INVALID_CONFIG 4
+
+// A cloud other than AzurePublicCloud.
+#define TA_STATUS_UNSUPPORTED_CLOUD 5
+
+// An action the service does not run.
+#define TA_STATUS_UNSUPPORTED_ACTION 6
+
+// The hierarchy is not onboarded.
+#define TA_STATUS_NOT_ONBOARDED 7
+
+// The sign-in failed.
+#define TA_STATUS_AUTH_FAILED 8
+
+// Signed in, but not allowed.
+#define TA_STATUS_FORBIDDEN 9
+
+// The service does not know the object.
+#define TA_STATUS_NOT_FOUND 10
+
+// The service refused a conflicting change.
+#define TA_STATUS_CONFLICT 11
+
+// The service throttled the call beyond its retries.
+#define TA_STATUS_THROTTLED 12
+
+// The service could not be reached.
+#define TA_STATUS_NETWORK 13
+
+// The TLS handshake or certificate check failed.
+#define TA_STATUS_TLS 14
+
+// The service did not answer in time.
+#define TA_STATUS_TIMEOUT 15
+
+// The service failed.
+#define TA_STATUS_SERVER 16
+
+// Another process uses the sync state.
+#define TA_STATUS_STATE_LOCKED 17
+
+// The sync state cannot be used (written by a newer version).
+#define TA_STATUS_STATE_CORRUPT 18
+
+// The call was cancelled through its ta_cancel.
+#define TA_STATUS_CANCELLED 19
+
+// A local file or folder failed.
+#define TA_STATUS_IO 20
+
+// A credential, device code or secret expired.
+#define TA_STATUS_EXPIRED 21
+
+// A bug in the library.
+#define TA_STATUS_INTERNAL 22
+
+// A Rust panic was caught at the boundary; the process is unaffected.
+#define TA_STATUS_PANIC 23
+
+// An upload stopped before sending anything by the deletion guard (empty or wholly
+// ineligible input, or more deletions than allowed); the details say how many and how to allow it.
+#define TA_STATUS_DELETION_REFUSED 24
+
+// A call on a client from inside one of that client's own callbacks (device code, progress),
+// which would deadlock or corrupt the running call; return from the callback first (docs/FFI.md,
+// "Callbacks").
+#define TA_STATUS_CALLBACK_REENTRY 25
 
 #ifdef __cplusplus
 extern "C" {
@@ -95,7 +171,7 @@ extern "C" {
 #if defined(TA_TEST_HOOKS)
 // Test hook: panics inside the boundary, to prove a Rust panic becomes `TA_STATUS_PANIC` and the
 // host process lives on. Only in builds with the `test-hooks` feature.
-TA_MUST_USE enum ta_status ta_test_panic(void);
+TA_MUST_USE ta_status ta_test_panic(void);
 #endif
 
 // A new, unset cancel flag. Never NULL. Release with `ta_cancel_free`.
@@ -114,11 +190,13 @@ void ta_cancel_set(const struct ta_cancel *cancel);
 // `cancel` is NULL or a live handle from `ta_cancel_new`.
 uint8_t ta_cancel_is_set(const struct ta_cancel *cancel);
 
-// Releases a cancel flag. NULL is fine.
+// Releases a cancel flag. NULL is fine. When a call still uses it (a free from inside a callback,
+// or while another thread's call runs), that call sees it as set and the release waits until the
+// last such call returns.
 //
 // # Safety
-// `cancel` is NULL or a handle from `ta_cancel_new` that no call is still using and that was not
-// freed before.
+// `cancel` is NULL or a handle from `ta_cancel_new` that was not freed before; no call may start
+// with it afterwards.
 void ta_cancel_free(struct ta_cancel *cancel);
 
 // Opens a client from configuration JSON (UTF-8; keys in docs/CONFIGURATION.md).
@@ -132,7 +210,7 @@ void ta_cancel_free(struct ta_cancel *cancel);
 // # Safety
 // `config_json` is NULL or a NUL-terminated string; `out_client` is NULL or points to writable
 // storage for a `ta_client *`. Both only for the duration of the call.
-TA_MUST_USE enum ta_status ta_client_open(const char *config_json, struct ta_client **out_client);
+TA_MUST_USE ta_status ta_client_open(const char *config_json, struct ta_client **out_client);
 
 // Writes the effective configuration as JSON to `*out_json`: defaults filled in, every secret
 // (client secret, access token, proxy password) shown as "***". Release it with `ta_string_free`.
@@ -140,13 +218,16 @@ TA_MUST_USE enum ta_status ta_client_open(const char *config_json, struct ta_cli
 // # Safety
 // `client` is NULL or a live handle from `ta_client_open`; `out_json` is NULL or points to writable
 // storage for a `char *`.
-TA_MUST_USE enum ta_status ta_client_config_json(const struct ta_client *client, char **out_json);
+TA_MUST_USE ta_status ta_client_config_json(const struct ta_client *client, char **out_json);
 
-// Closes a client and releases it. NULL is fine.
+// Closes a client and releases it. NULL is fine. When a call still uses it (a free from inside one
+// of its callbacks, or while another thread's call runs), the release waits until the last such
+// call returns; calls made on it afterwards from those callbacks fail with
+// TA_STATUS_INVALID_ARGUMENT.
 //
 // # Safety
-// `client` is NULL or a handle from `ta_client_open` that no other call is still using and that
-// was not freed before.
+// `client` is NULL or a handle from `ta_client_open` that was not freed before; no call may start
+// with it after this returns (except from a callback of a call still running on it).
 void ta_client_free(struct ta_client *client);
 
 // The last error on this thread as JSON, or NULL when the last status-returning call on this thread
@@ -165,9 +246,9 @@ char *ta_last_error_json(void);
 // `client` is NULL or a live handle. `callback`, when not NULL, and `user` must stay callable
 // from any thread that calls into this client until the client is freed or the callback replaced.
 TA_MUST_USE
-enum ta_status ta_client_set_device_code_callback(const struct ta_client *client,
-                                                  ta_device_code_fn callback,
-                                                  void *user);
+ta_status ta_client_set_device_code_callback(const struct ta_client *client,
+                                             ta_device_code_fn callback,
+                                             void *user);
 
 // Onboards the hierarchy of the configuration (`Register-TenantAttach`). `options_json` (NULL for
 // defaults): `{"uploadScope":{"kind":"all"|"collection","collectionId":"…"},
@@ -178,19 +259,19 @@ enum ta_status ta_client_set_device_code_callback(const struct ta_client *client
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
 TA_MUST_USE
-enum ta_status ta_client_register(const struct ta_client *client,
-                                  const char *options_json,
-                                  const struct ta_cancel *cancel,
-                                  char **out_json);
+ta_status ta_client_register(const struct ta_client *client,
+                             const char *options_json,
+                             const struct ta_cancel *cancel,
+                             char **out_json);
 
 // Onboarding state, upload scope, co-management flag, last sync and next run time.
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
 TA_MUST_USE
-enum ta_status ta_client_status(const struct ta_client *client,
-                                const struct ta_cancel *cancel,
-                                char **out_json);
+ta_status ta_client_status(const struct ta_client *client,
+                           const struct ta_cancel *cancel,
+                           char **out_json);
 
 // Changes the upload scope and/or the co-management flag: `{"uploadScope":{…},"coManagementAutoEnroll":true}`.
 // A scope change makes the next upload a full sync.
@@ -198,18 +279,18 @@ enum ta_status ta_client_status(const struct ta_client *client,
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
 TA_MUST_USE
-enum ta_status ta_client_set_upload_settings(const struct ta_client *client,
-                                             const char *settings_json,
-                                             const struct ta_cancel *cancel,
-                                             char **out_json);
+ta_status ta_client_set_upload_settings(const struct ta_client *client,
+                                        const char *settings_json,
+                                        const struct ta_cancel *cancel,
+                                        char **out_json);
 
 // Offboards the hierarchy and forgets the local sync state.
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
 TA_MUST_USE
-enum ta_status ta_client_unregister(const struct ta_client *client,
-                                    const struct ta_cancel *cancel);
+ta_status ta_client_unregister(const struct ta_client *client,
+                               const struct ta_cancel *cancel);
 
 // Uploads devices (`Sync-TenantAttachDevice`): `devices_json` is a JSON array of Get-CMDevice-shaped
 // objects. `options_json` (NULL for defaults): `{"mode":"auto"|"full"|"partial","dryRun":false,
@@ -222,13 +303,13 @@ enum ta_status ta_client_unregister(const struct ta_client *client,
 // # Safety
 // Pointers NULL or valid for the call; `client` live; `progress` callable with `user` on this thread.
 TA_MUST_USE
-enum ta_status ta_client_sync_devices(const struct ta_client *client,
-                                      const char *devices_json,
-                                      const char *options_json,
-                                      ta_progress_fn progress,
-                                      void *user,
-                                      const struct ta_cancel *cancel,
-                                      char **out_json);
+ta_status ta_client_sync_devices(const struct ta_client *client,
+                                 const char *devices_json,
+                                 const char *options_json,
+                                 ta_progress_fn progress,
+                                 void *user,
+                                 const struct ta_cancel *cancel,
+                                 char **out_json);
 
 // Uploads devices read from a file: NDJSON (one object per line, streamed: for large
 // hierarchies) or a JSON array. Otherwise as `ta_client_sync_devices`.
@@ -236,13 +317,13 @@ enum ta_status ta_client_sync_devices(const struct ta_client *client,
 // # Safety
 // As `ta_client_sync_devices`.
 TA_MUST_USE
-enum ta_status ta_client_sync_devices_file(const struct ta_client *client,
-                                           const char *path,
-                                           const char *options_json,
-                                           ta_progress_fn progress,
-                                           void *user,
-                                           const struct ta_cancel *cancel,
-                                           char **out_json);
+ta_status ta_client_sync_devices_file(const struct ta_client *client,
+                                      const char *path,
+                                      const char *options_json,
+                                      ta_progress_fn progress,
+                                      void *user,
+                                      const struct ta_cancel *cancel,
+                                      char **out_json);
 
 // The devices as the admin center sees them (every page), optionally filtered with a Graph
 // `$filter` such as `deviceName eq 'PC-01'` (NULL for all). Every device returned for a filter is
@@ -254,10 +335,10 @@ enum ta_status ta_client_sync_devices_file(const struct ta_client *client,
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
 TA_MUST_USE
-enum ta_status ta_client_list_devices(const struct ta_client *client,
-                                      const char *filter,
-                                      const struct ta_cancel *cancel,
-                                      char **out_json);
+ta_status ta_client_list_devices(const struct ta_client *client,
+                                 const char *filter,
+                                 const struct ta_cancel *cancel,
+                                 char **out_json);
 
 // Runs `action` (SyncMachinePolicy, SyncUserPolicy, AppEvaluationCycle, or the Graph names
 // refreshMachinePolicy, refreshUserPolicy, appEvaluation) on managed devices, 20 per Graph
@@ -271,11 +352,11 @@ enum ta_status ta_client_list_devices(const struct ta_client *client,
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
 TA_MUST_USE
-enum ta_status ta_client_trigger_action(const struct ta_client *client,
-                                        const char *device_ids_json,
-                                        const char *action,
-                                        const struct ta_cancel *cancel,
-                                        char **out_json);
+ta_status ta_client_trigger_action(const struct ta_client *client,
+                                   const char *device_ids_json,
+                                   const char *action,
+                                   const struct ta_cancel *cancel,
+                                   char **out_json);
 
 // The site's notification worker: waits up to `timeout_seconds` (at most 60) for device actions,
 // checks each one (basic details, message content, the initiating user discovered by both AD and
@@ -287,11 +368,11 @@ enum ta_status ta_client_trigger_action(const struct ta_client *client,
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
 TA_MUST_USE
-enum ta_status ta_client_receive_notifications(const struct ta_client *client,
-                                               const char *discovered_users_json,
-                                               uint32_t timeout_seconds,
-                                               const struct ta_cancel *cancel,
-                                               char **out_json);
+ta_status ta_client_receive_notifications(const struct ta_client *client,
+                                          const char *discovered_users_json,
+                                          uint32_t timeout_seconds,
+                                          const struct ta_cancel *cancel,
+                                          char **out_json);
 
 // Reports an action's outcome (`succeeded` non-zero, or failed with `reason`); `task_guid` and
 // `reason` may be NULL. Completing twice is harmless.
@@ -299,22 +380,20 @@ enum ta_status ta_client_receive_notifications(const struct ta_client *client,
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
 TA_MUST_USE
-enum ta_status ta_client_complete_notification(const struct ta_client *client,
-                                               const char *notification_id,
-                                               int32_t succeeded,
-                                               const char *reason,
-                                               const char *task_guid,
-                                               const struct ta_cancel *cancel,
-                                               char **out_json);
+ta_status ta_client_complete_notification(const struct ta_client *client,
+                                          const char *notification_id,
+                                          int32_t succeeded,
+                                          const char *reason,
+                                          const char *task_guid,
+                                          const struct ta_cancel *cancel,
+                                          char **out_json);
 
 // Reachability of each internet endpoint (the gateway and its regions, aka.ms, the token service,
 // Graph, or their overrides): `[{"name","url","reachable","httpStatus"|"error","elapsedMs"}]`.
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
-TA_MUST_USE
-enum ta_status ta_client_test_endpoints(const struct ta_client *client,
-                                        char **out_json);
+TA_MUST_USE ta_status ta_client_test_endpoints(const struct ta_client *client, char **out_json);
 
 // The name of a status, `"TA_STATUS_INVALID_JSON"`; `"TA_STATUS_UNKNOWN"` for a value this
 // library does not know.
@@ -334,6 +413,11 @@ void ta_string_free(char *s);
 // The library version, `"x.y.z"` (the same as the header's `TA_VERSION` when they match).
 // The string is static: never free it.
 const char *ta_version(void);
+
+// The ABI major version of this library. Check it once at load time:
+// `if (ta_abi_version() != TA_ABI_VERSION)` the library was built for another header, and no
+// other call is safe to make (arguments or results may have changed shape). Never fails.
+uint32_t ta_abi_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers that read input from outside the process (fuzz/fuzz_targets): the configuration
-# JSON, device records (JSON array and NDJSON) and the gateway's notifications, with cargo fuzz
+# JSON, device records (JSON array and NDJSON), the gateway's notifications and the files of a state
+# folder, with cargo fuzz
 # (libFuzzer, AddressSanitizer) on the machine's stable toolchain.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     SECONDS per target, default 20 (FUZZ_SECONDS)

@@ -209,7 +209,7 @@ if [ "$v_pass" -eq 1 ]; then
 fi
 record "C (valgrind)" "$v_pass" "$v_fail" 0
 
-section "C++ (the header as C++17)"
+section "C++ and C (the header as C++17; TA_MUST_USE)"
 cxx_pass=0; cxx_fail=0
 for hooks in "" "-DTA_TEST_HOOKS"; do
   what="include/tenant_attach.h compiles as C++17${hooks:+ with $hooks}"
@@ -220,6 +220,27 @@ for hooks in "" "-DTA_TEST_HOOKS"; do
     cxx_fail=$((cxx_fail + 1)); echo "not ok $((cxx_pass + cxx_fail)) - $what"
   fi
 done
+# TA_MUST_USE is real: ignoring a status fails a -Werror=unused-result build, in C++ and in C, and
+# using it (or casting it to void, in C++) compiles. (-c, not -fsyntax-only: GCC warns of an ignored
+# result in C only when it compiles.)
+must_use() { # language std code -> compiler's exit status
+  printf '#include "tenant_attach.h"\nint main(void) { struct ta_client *c = 0; %s return 0; }\n' "$3" |
+    "$1" "$2" -Wall -Werror=unused-result -Iinclude -x "$([ "$1" = g++ ] && echo c++ || echo c)" -c -o /dev/null - 2>/dev/null
+}
+for lang in "g++ -std=c++17" "gcc -std=c11"; do
+  set -- $lang
+  n=$((cxx_pass + cxx_fail + 1))
+  if ! must_use "$1" "$2" 'ta_client_open("{}", &c);' && must_use "$1" "$2" 'if (ta_client_open("{}", &c) != TA_STATUS_OK) return 1;'; then
+    cxx_pass=$((cxx_pass + 1)); echo "ok $n - $1 $2 -Werror=unused-result refuses an ignored ta_status and accepts a checked one"
+  else
+    cxx_fail=$((cxx_fail + 1)); echo "not ok $n - $1 $2 -Werror=unused-result did not refuse an ignored ta_status (or refused a checked one)"
+  fi
+done
+if must_use g++ -std=c++17 '(void)ta_client_open("{}", &c);'; then
+  cxx_pass=$((cxx_pass + 1)); echo "ok $((cxx_pass + cxx_fail)) - C++17: a status deliberately discarded with (void) compiles ([[nodiscard]])"
+else
+  cxx_fail=$((cxx_fail + 1)); echo "not ok $((cxx_pass + cxx_fail)) - C++17: (void) does not discard a status"
+fi
 record "C++ header" "$cxx_pass" "$cxx_fail" 0
 
 # --- C# through the module's interop file ---------------------------------------------------------

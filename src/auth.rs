@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -34,7 +34,9 @@ pub struct DeviceCodePrompt {
     pub expires_in: u64,
 }
 
-pub type PromptFn = dyn Fn(&DeviceCodePrompt) + Send + Sync;
+/// Shows the device code sign-in's instructions to a person. An error abandons the sign-in (for
+/// instance when the prompt cannot be shown on this thread).
+pub type PromptFn = dyn Fn(&DeviceCodePrompt) -> Result<()> + Send + Sync;
 
 struct Cached {
     token: String,
@@ -50,9 +52,12 @@ pub struct Auth {
     base: String,
     cache: Mutex<HashMap<String, Cached>>,
     refresh_token: Mutex<Option<String>>,
-    /// Held while fetching: one sign-in at a time.
-    fetching: Mutex<()>,
-    prompt: Mutex<Option<Box<PromptFn>>>,
+    /// The thread fetching a token, if one is: one sign-in at a time. A flag rather than a lock
+    /// held across the sign-in, so that waiters honour their own cancel and a prompt never runs
+    /// with a lock held.
+    fetching: Mutex<Option<std::thread::ThreadId>>,
+    fetched: Condvar,
+    prompt: Mutex<Option<Arc<PromptFn>>>,
     logger: Option<Logger>,
     renew_before_ms: AtomicU64,
 }
@@ -138,7 +143,8 @@ impl Auth {
             base: format!("{}/{}", config.endpoints.authority_url().trim_end_matches('/'), tenant),
             cache: Mutex::new(HashMap::new()),
             refresh_token: Mutex::new(None),
-            fetching: Mutex::new(()),
+            fetching: Mutex::new(None),
+            fetched: Condvar::new(),
             prompt: Mutex::new(None),
             logger,
             renew_before_ms: AtomicU64::new(RENEW_BEFORE.as_millis() as u64),
@@ -151,7 +157,7 @@ impl Auth {
     }
 
     /// Where the device code flow's instructions go (default: the log and standard error).
-    pub fn set_prompt(&self, prompt: Box<PromptFn>) {
+    pub fn set_prompt(&self, prompt: Arc<PromptFn>) {
         *self.prompt.lock().unwrap_or_else(|e| e.into_inner()) = Some(prompt);
     }
 
@@ -167,7 +173,7 @@ impl Auth {
         if let Some(t) = self.cached(resource) {
             return Ok(t);
         }
-        let _one_at_a_time = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.begin_fetch(cancelled)?;
         if let Some(t) = self.cached(resource) {
             return Ok(t);
         }
@@ -232,6 +238,29 @@ impl Auth {
         Ok(token)
     }
 
+    /// Waits for any other thread's sign-in to finish (checking `cancelled` meanwhile), then marks
+    /// this thread as the one signing in until the guard drops.
+    fn begin_fetch(&self, cancelled: Cancelled<'_>) -> Result<FetchGuard<'_>> {
+        let me = std::thread::current().id();
+        let mut fetching = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match *fetching {
+                None => break,
+                Some(owner) if owner == me => {
+                    return Err(Error::new(
+                        ErrorKind::CallbackReentry,
+                        "a token was asked for from inside the device code prompt of the same sign-in, which would wait for itself; \
+                         return from the prompt first",
+                    ))
+                }
+                Some(_) if cancelled() => return Err(Error::new(ErrorKind::Cancelled, "the call was cancelled while another call was signing in")),
+                Some(_) => fetching = self.fetched.wait_timeout(fetching, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0,
+            }
+        }
+        *fetching = Some(me);
+        Ok(FetchGuard(self))
+    }
+
     fn cached(&self, resource: &str) -> Option<String> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let margin = Duration::from_millis(self.renew_before_ms.load(Ordering::Relaxed));
@@ -273,8 +302,10 @@ impl Auth {
         if let Some(log) = &self.logger {
             log.info(format!("Device code sign-in: {}", prompt.message));
         }
-        match &*self.prompt.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(show) => show(&prompt),
+        // Taken out of the lock: the prompt is the caller's code, and may set another prompt.
+        let show = self.prompt.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match show {
+            Some(show) => show(&prompt)?,
             None => eprintln!("{}", prompt.message),
         }
         let mut interval = Duration::from_secs(start["interval"].as_u64().unwrap_or(5).max(1));
@@ -315,6 +346,16 @@ impl Auth {
                 _ => return Err(service_error(&res, "device code sign-in")),
             }
         }
+    }
+}
+
+/// Marks the end of a thread's sign-in and wakes the threads waiting for it.
+struct FetchGuard<'a>(&'a Auth);
+
+impl Drop for FetchGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.fetching.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.0.fetched.notify_all();
     }
 }
 

@@ -120,7 +120,7 @@ impl Client {
         }
         let services = Services::new(&self.config, self.logger.as_ref().map(|l| l.with_component("TenantAttach-Auth")))?;
         if let Some(prompt) = self.prompt.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            services.auth.set_prompt(Box::new(move |p| prompt(p)));
+            services.auth.set_prompt(prompt);
         }
         let services = std::sync::Arc::new(services);
         *slot = Some(services.clone());
@@ -131,7 +131,7 @@ impl Client {
     pub fn set_device_code_prompt(&self, prompt: std::sync::Arc<crate::auth::PromptFn>) {
         *self.prompt.lock().unwrap_or_else(|e| e.into_inner()) = Some(prompt.clone());
         if let Some(s) = self.services.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            s.auth.set_prompt(Box::new(move |p| prompt(p)));
+            s.auth.set_prompt(prompt);
         }
     }
 

@@ -59,6 +59,8 @@ pub enum ErrorKind {
     /// An upload stopped by the deletion guard before sending anything: its input was empty or held
     /// no eligible device, or it would delete more devices than allowed (the details say how many).
     DeletionRefused,
+    /// A call on a client from inside one of that client's own callbacks.
+    CallbackReentry,
 }
 
 impl ErrorKind {
@@ -82,6 +84,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Server => "server",
             ErrorKind::DeletionRefused => "deletion_refused",
+            ErrorKind::CallbackReentry => "callback_reentry",
             ErrorKind::StateLocked => "state_locked",
             ErrorKind::StateCorrupt => "state_corrupt",
             ErrorKind::Cancelled => "cancelled",

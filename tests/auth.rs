@@ -112,10 +112,11 @@ fn person(cloud: &Arc<CloudHandle>, on_prompt: impl Fn(&CloudHandle, &str) + Sen
     let (auth, transport) = signed_in(cloud, json!({ "kind": "deviceCode" }), None);
     let prompts = Arc::new(AtomicUsize::new(0));
     let (count, c) = (prompts.clone(), cloud.clone());
-    auth.set_prompt(Box::new(move |p| {
+    auth.set_prompt(Arc::new(move |p| {
         count.fetch_add(1, Ordering::SeqCst);
         assert!(p.message.contains(&p.user_code) && p.verification_uri.ends_with("/devicelogin") && p.expires_in > 0);
         on_prompt(&c, &p.user_code);
+        Ok(())
     }));
     (auth, transport, prompts)
 }
@@ -236,8 +237,9 @@ impl FakeTokenService {
     fn auth(&self, prompts: Arc<AtomicUsize>) -> (Auth, Transport) {
         let config = config_for(&self.url, None, json!({ "kind": "deviceCode" }));
         let (auth, transport) = (Auth::new(&config, None).expect("auth"), Transport::new(&config, None).expect("transport"));
-        auth.set_prompt(Box::new(move |_| {
+        auth.set_prompt(Arc::new(move |_| {
             prompts.fetch_add(1, Ordering::SeqCst);
+            Ok(())
         }));
         (auth, transport)
     }

@@ -6,7 +6,10 @@ use std::ptr;
 
 use serde_json::{json, Value};
 use tenant_attach::client::{Client, CLIENT_LOG};
-use tenant_attach::ffi::{boundary, ta_client_config_json, ta_client_free, ta_client_open, ta_last_error_json, ta_status, ta_string_free};
+use tenant_attach::ffi::{
+    boundary, ta_client_config_json, ta_client_free, ta_client_open, ta_last_error_json, ta_status, ta_string_free, TA_STATUS_INVALID_JSON, TA_STATUS_IO,
+    TA_STATUS_OK, TA_STATUS_PANIC,
+};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT_ID: &str = "0d6f1b1e-8f3c-4c3a-9d0e-1a2b3c4d5e6f";
@@ -52,7 +55,7 @@ fn a_log_folder_that_cannot_be_created_is_an_io_error_naming_it() {
     let file = root.path().join("a-file");
     std::fs::write(&file, "not a folder").expect("write");
     let (status, client) = open(&json!({ "logDir": file.join("logs") }).to_string());
-    assert_eq!(status, ta_status::Io);
+    assert_eq!(status, TA_STATUS_IO);
     assert!(client.is_null());
     let err: Value = serde_json::from_str(&last_error_text()).expect("JSON");
     assert!(err["message"].as_str().is_some_and(|m| m.contains("a-file") && m.contains("logDir")), "{err}");
@@ -73,10 +76,10 @@ fn a_secret_in_the_configuration_never_appears_in_the_log_or_any_error() {
 
     // A client that opens: the log and the effective configuration show neither secret.
     let (status, client) = open(&base.to_string());
-    assert_eq!(status, ta_status::Ok);
+    assert_eq!(status, TA_STATUS_OK);
     let mut out: *mut c_char = ptr::null_mut();
     // SAFETY: a live handle and a valid out location.
-    assert_eq!(unsafe { ta_client_config_json(client, &mut out) }, ta_status::Ok);
+    assert_eq!(unsafe { ta_client_config_json(client, &mut out) }, TA_STATUS_OK);
     let shown = take_c_string(out);
     assert!(shown.contains("\"clientSecret\":\"***\""), "{shown}");
     // SAFETY: a live handle, freed once.
@@ -88,7 +91,7 @@ fn a_secret_in_the_configuration_never_appears_in_the_log_or_any_error() {
         let mut config = base.clone();
         edit(&mut config);
         let (status, client) = open(&config.to_string());
-        assert_ne!(status, ta_status::Ok, "{config}");
+        assert_ne!(status, TA_STATUS_OK, "{config}");
         assert!(client.is_null());
         refused.push(last_error_text());
     };
@@ -102,10 +105,10 @@ fn a_secret_in_the_configuration_never_appears_in_the_log_or_any_error() {
     variant(&|c| c["cloud"] = json!(SECRET));
     // Malformed JSON around the secret.
     let (status, _) = open(&format!("{{\"auth\":{{\"kind\":\"clientSecret\",\"clientSecret\":\"{SECRET}\"}}"));
-    assert_eq!(status, ta_status::InvalidJson);
+    assert_eq!(status, TA_STATUS_INVALID_JSON);
     refused.push(last_error_text());
     // Even a panic message carrying it.
-    assert_eq!(boundary(|| -> tenant_attach::Result<()> { panic!("failed with {SECRET}") }), ta_status::Panic);
+    assert_eq!(boundary(|| -> tenant_attach::Result<()> { panic!("failed with {SECRET}") }), TA_STATUS_PANIC);
     refused.push(last_error_text());
 
     let log = std::fs::read_to_string(root.path().join(CLIENT_LOG)).expect("log written");

@@ -31,6 +31,7 @@ fn person(cloud: &Arc<CloudHandle>, dir: &std::path::Path, user: &'static str) -
     client.set_device_code_prompt(Arc::new(move |p| {
         assert!(p.message.contains(&p.user_code));
         c.approve_device_code(&p.user_code, user).expect("approved");
+        Ok(())
     }));
     client
 }

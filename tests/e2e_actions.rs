@@ -26,7 +26,10 @@ fn config(cloud: &CloudHandle, dir: &std::path::Path, auth: Value) -> String {
 fn admin(cloud: &Arc<CloudHandle>, dir: &std::path::Path, user: &'static str) -> Client {
     let client = Client::open_json(&config(cloud, dir, json!({ "kind": "deviceCode" }))).expect("opens");
     let c = cloud.clone();
-    client.set_device_code_prompt(Arc::new(move |p| c.approve_device_code(&p.user_code, user).expect("approve")));
+    client.set_device_code_prompt(Arc::new(move |p| {
+        c.approve_device_code(&p.user_code, user).expect("approve");
+        Ok(())
+    }));
     client
 }
 

@@ -30,8 +30,11 @@ fn header_declares_the_whole_documented_surface() {
         "typedef struct ta_client ta_client;",
         "typedef struct ta_cancel ta_cancel;",
         "typedef void (*ta_progress_fn)(void *user, uint64_t done, uint64_t total);",
-        "TA_MUST_USE enum ta_status ta_client_open(const char *config_json, struct ta_client **out_client);",
-        "TA_MUST_USE enum ta_status ta_client_config_json(const struct ta_client *client, char **out_json);",
+        "typedef int32_t ta_status;",
+        "TA_MUST_USE ta_status ta_client_open(const char *config_json, struct ta_client **out_client);",
+        "TA_MUST_USE ta_status ta_client_config_json(const struct ta_client *client, char **out_json);",
+        "uint32_t ta_abi_version(void);",
+        "#define TA_ABI_VERSION 1",
         "void ta_client_free(struct ta_client *client);",
         "char *ta_last_error_json(void);",
         "void ta_string_free(char *s);",
@@ -40,9 +43,10 @@ fn header_declares_the_whole_documented_surface() {
         "struct ta_cancel *ta_cancel_new(void);",
         "void ta_cancel_set(const struct ta_cancel *cancel);",
         "void ta_cancel_free(struct ta_cancel *cancel);",
-        "TA_STATUS_OK = 0,",
-        "TA_STATUS_INVALID_CONFIG = 4,",
-        "TA_STATUS_PANIC = 23,",
+        "#define TA_STATUS_OK 0",
+        "#define TA_STATUS_INVALID_CONFIG 4",
+        "#define TA_STATUS_PANIC 23",
+        "#define TA_STATUS_CALLBACK_REENTRY 25",
     ] {
         assert!(GENERATED.contains(declaration), "the header lacks `{declaration}`");
     }

@@ -14,7 +14,7 @@
 static char config[4096];
 
 /* Prints the library's explanation of a failure and exits. */
-static void check(enum ta_status status, const char *what) {
+static void check(ta_status status, const char *what) {
     if (status == TA_STATUS_OK) return;
     char *error = ta_last_error_json();
     fprintf(stderr, "%s failed (%s): %s\n", what, ta_status_name(status), error ? error : "");

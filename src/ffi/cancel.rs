@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::guard;
+use super::handle::Lifetime;
 
 /// A cancel flag. May be shared by any number of threads and calls at once; it starts unset and
 /// stays set once set. Create with `ta_cancel_new`, release with `ta_cancel_free` after every call
@@ -14,13 +15,25 @@ use super::guard;
 #[allow(non_camel_case_types)]
 pub struct ta_cancel {
     flag: AtomicBool,
+    lifetime: Lifetime,
 }
 
-/// The flag of an optional cancel argument, as the core's long calls take it.
+impl ta_cancel {
+    pub(super) fn lifetime(&self) -> &Lifetime {
+        &self.lifetime
+    }
+
+    /// Set, or freed by its owner while a call still used it (the owner is done with that call).
+    pub(super) fn is_set_or_freed(&self) -> bool {
+        self.flag.load(Ordering::Relaxed) || self.lifetime.is_freed()
+    }
+}
+
+/// The flag of an optional cancel argument, for the exports that only set or read it.
 ///
 /// # Safety
 /// `cancel` is NULL or a live handle from `ta_cancel_new` for the duration of the call.
-pub unsafe fn cancel_flag<'a>(cancel: *const ta_cancel) -> Option<&'a AtomicBool> {
+unsafe fn cancel_flag<'a>(cancel: *const ta_cancel) -> Option<&'a AtomicBool> {
     // SAFETY: NULL or live, as the caller guarantees.
     unsafe { cancel.as_ref() }.map(|c| &c.flag)
 }
@@ -28,7 +41,7 @@ pub unsafe fn cancel_flag<'a>(cancel: *const ta_cancel) -> Option<&'a AtomicBool
 /// A new, unset cancel flag. Never NULL. Release with `ta_cancel_free`.
 #[no_mangle]
 pub extern "C" fn ta_cancel_new() -> *mut ta_cancel {
-    guard(std::ptr::null_mut(), || Box::into_raw(Box::new(ta_cancel { flag: AtomicBool::new(false) })))
+    guard(std::ptr::null_mut(), || Box::into_raw(Box::new(ta_cancel { flag: AtomicBool::new(false), lifetime: Lifetime::default() })))
 }
 
 /// Asks every call using `cancel` to stop as soon as it can. Safe from any thread, any number of
@@ -58,18 +71,24 @@ pub unsafe extern "C" fn ta_cancel_is_set(cancel: *const ta_cancel) -> u8 {
     })
 }
 
-/// Releases a cancel flag. NULL is fine.
+/// Releases a cancel flag. NULL is fine. When a call still uses it (a free from inside a callback,
+/// or while another thread's call runs), that call sees it as set and the release waits until the
+/// last such call returns.
 ///
 /// # Safety
-/// `cancel` is NULL or a handle from `ta_cancel_new` that no call is still using and that was not
-/// freed before.
+/// `cancel` is NULL or a handle from `ta_cancel_new` that was not freed before; no call may start
+/// with it afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ta_cancel_free(cancel: *mut ta_cancel) {
     if cancel.is_null() {
         return;
     }
     guard((), || {
-        // SAFETY: a pointer from ta_cancel_new (Box::into_raw), freed once, as documented.
-        drop(unsafe { Box::from_raw(cancel) });
+        // SAFETY: a live pointer from ta_cancel_new (Box::into_raw), freed once, as documented;
+        // released here only when no call uses it (otherwise by the last one, handle.rs).
+        if unsafe { &*cancel }.lifetime.free() {
+            // SAFETY: as above.
+            drop(unsafe { Box::from_raw(cancel) });
+        }
     })
 }

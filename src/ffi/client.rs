@@ -2,8 +2,9 @@
 
 use std::ffi::c_char;
 
+use super::handle::ClientCall;
 use super::strings::into_c_string;
-use super::{boundary, c_str, guard, handle, out_ptr, ta_status};
+use super::{boundary, c_str, guard, out_ptr, ta_status};
 use crate::client::Client;
 
 /// An open client: a validated configuration and its logs. Opaque to C.
@@ -13,6 +14,7 @@ use crate::client::Client;
 #[allow(non_camel_case_types)]
 pub struct ta_client {
     core: Client,
+    lifetime: super::handle::Lifetime,
 }
 
 /// Opens a client from configuration JSON (UTF-8; keys in docs/CONFIGURATION.md).
@@ -35,7 +37,7 @@ pub unsafe extern "C" fn ta_client_open(config_json: *const c_char, out_client: 
         // SAFETY: the caller passes NULL or the address of a `ta_client *` variable.
         let out = unsafe { out_ptr(out_client, "out_client") }?;
         let core = Client::open_json(json)?;
-        out.write(Box::into_raw(Box::new(ta_client { core })));
+        out.write(Box::into_raw(Box::new(ta_client { core, lifetime: Default::default() })));
         Ok(())
     })
 }
@@ -51,27 +53,34 @@ pub unsafe extern "C" fn ta_client_open(config_json: *const c_char, out_client: 
 pub unsafe extern "C" fn ta_client_config_json(client: *const ta_client, out_json: *mut *mut c_char) -> ta_status {
     boundary(|| {
         // SAFETY: the caller passes NULL or a live handle from ta_client_open.
-        let client = unsafe { handle(client, "client") }?;
+        let call = unsafe { ClientCall::enter(client, "client") }?;
         // SAFETY: the caller passes NULL or the address of a `char *` variable.
         let out = unsafe { out_ptr(out_json, "out_json") }?;
-        out.write(into_c_string(client.core.config_json_redacted())?);
+        out.write(into_c_string(call.client().core.config_json_redacted())?);
         Ok(())
     })
 }
 
-/// Closes a client and releases it. NULL is fine.
+/// Closes a client and releases it. NULL is fine. When a call still uses it (a free from inside one
+/// of its callbacks, or while another thread's call runs), the release waits until the last such
+/// call returns; calls made on it afterwards from those callbacks fail with
+/// TA_STATUS_INVALID_ARGUMENT.
 ///
 /// # Safety
-/// `client` is NULL or a handle from `ta_client_open` that no other call is still using and that
-/// was not freed before.
+/// `client` is NULL or a handle from `ta_client_open` that was not freed before; no call may start
+/// with it after this returns (except from a callback of a call still running on it).
 #[no_mangle]
 pub unsafe extern "C" fn ta_client_free(client: *mut ta_client) {
     if client.is_null() {
         return;
     }
     guard((), || {
-        // SAFETY: a pointer from ta_client_open (Box::into_raw), freed once, as documented.
-        drop(unsafe { Box::from_raw(client) });
+        // SAFETY: a live pointer from ta_client_open (Box::into_raw), freed once, as documented;
+        // released here only when no call uses it (otherwise by the last one, handle.rs).
+        if unsafe { &*client }.lifetime.free() {
+            // SAFETY: as above.
+            drop(unsafe { Box::from_raw(client) });
+        }
     })
 }
 
@@ -79,5 +88,9 @@ impl ta_client {
     /// The core client behind a handle, for the other `ta_*` modules.
     pub fn core(&self) -> &Client {
         &self.core
+    }
+
+    pub(super) fn lifetime(&self) -> &super::handle::Lifetime {
+        &self.lifetime
     }
 }

@@ -8,7 +8,7 @@ use std::ffi::c_char;
 
 use serde::Serialize;
 
-use super::status::ta_status;
+use super::status::Status;
 use super::strings::into_c_string;
 use crate::error::Error;
 use crate::redact;
@@ -87,7 +87,7 @@ struct ErrorJson<'a> {
 
 /// The JSON of an error, as `ta_last_error_json` returns it.
 pub(crate) fn to_json(err: &Error) -> String {
-    let status = ta_status::from(err.kind);
+    let status = Status::from(err.kind);
     let json = ErrorJson {
         status: status.name(),
         code: status as i32,

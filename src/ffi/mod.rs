@@ -7,9 +7,10 @@
 pub mod cancel;
 mod client;
 mod error;
+pub mod handle;
 mod operations;
 mod progress;
-mod status;
+pub mod status;
 mod strings;
 
 use std::ffi::{c_char, CStr};
@@ -24,8 +25,8 @@ pub use client::{ta_client, ta_client_config_json, ta_client_free, ta_client_ope
 pub use error::ta_last_error_json;
 pub use operations::*;
 pub use progress::{ta_progress_fn, Progress};
-pub use status::{ta_status, ta_status_name};
-pub use strings::{ta_string_free, ta_version};
+pub use status::*;
+pub use strings::{ta_abi_version, ta_string_free, ta_version, TA_ABI_VERSION};
 
 /// Runs the body of an export that returns `ta_status`: clears this thread's last error, catches any
 /// panic (→ `TA_STATUS_PANIC`, never an abort of the host), and on failure stores the error (its
@@ -41,12 +42,12 @@ where
             // A callback may have made a failing call on this thread meanwhile: a success leaves
             // no error behind (docs/FFI.md: NULL after a success).
             error::clear();
-            ta_status::Ok
+            Status::Ok.code()
         }
         Err(err) => {
-            let status = ta_status::from(err.kind);
+            let status = Status::from(err.kind);
             error::store(err);
-            status
+            status.code()
         }
     }
 }
@@ -61,7 +62,22 @@ where
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
+/// The panic payload that carries a callback's unwind (an exception thrown through a `C-unwind`
+/// callback, or a Rust panic in one) out to the boundary: not a bug of the library.
+pub(crate) struct CallbackUnwound(pub &'static str);
+
+/// The error of a call whose `which` callback unwound instead of returning.
+pub(crate) fn callback_unwound(which: &str) -> Error {
+    Error::new(
+        ErrorKind::Internal,
+        format!("the {which} callback did not return normally (it threw an exception or panicked), so the call stopped; catch everything inside callbacks"),
+    )
+}
+
 fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
+    if let Some(CallbackUnwound(which)) = payload.downcast_ref::<CallbackUnwound>() {
+        return callback_unwound(which);
+    }
     let what = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -105,15 +121,6 @@ pub fn json_arg<T: DeserializeOwned>(text: &str, name: &str) -> Result<T> {
     de.end().map_err(|e| error(".".to_owned(), e))?;
     crate::json::refuse_duplicate_keys(text, ErrorKind::InvalidJson, &format!("`{name}`"))?;
     Ok(value)
-}
-
-/// A borrowed handle argument. NULL → `InvalidArgument` naming the parameter.
-///
-/// # Safety
-/// `ptr` is NULL or was returned by this library's matching `_new`/`_open` and not yet freed.
-pub unsafe fn handle<'a, T>(ptr: *const T, name: &str) -> Result<&'a T> {
-    // SAFETY: the caller guarantees a live handle when non-NULL.
-    unsafe { ptr.as_ref() }.ok_or_else(|| Error::invalid_argument(format!("`{name}` is NULL; pass a handle from the library")))
 }
 
 /// An out-parameter, checked for NULL up front so that a call fails before doing any work, and

@@ -4,30 +4,36 @@
 //! call takes an optional `const ta_cancel *` and checks it between steps.
 
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::cancel::{cancel_flag, ta_cancel};
+use super::cancel::ta_cancel;
 use super::client::ta_client;
+use super::handle::{CancelUse, ClientCall};
 use super::progress::{ta_progress_fn, Progress};
 use super::strings::into_c_string;
-use super::{boundary, c_str, handle, json_arg, out_ptr, ta_status};
+use super::{boundary, c_str, json_arg, out_ptr, ta_status};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Receives the device code sign-in's instructions as JSON
 /// (`{"verificationUri","userCode","message","expiresIn"}`), on the thread whose call needs the
 /// sign-in, while that call waits for the person. `prompt_json` lives until the callback returns.
+/// Only called on the thread of a call on this client, inside that call, with no lock held; it may
+/// call `ta_cancel_set` and calls on other clients, not calls on this client (docs/FFI.md,
+/// "Callbacks"). Declared `C-unwind`: an exception thrown through it fails the call, though C
+/// callers should not rely on that.
 #[allow(non_camel_case_types)]
-pub type ta_device_code_fn = Option<unsafe extern "C" fn(user: *mut c_void, prompt_json: *const c_char)>;
+pub type ta_device_code_fn = Option<unsafe extern "C-unwind" fn(user: *mut c_void, prompt_json: *const c_char)>;
 
 /// A C callback and its user pointer; the caller promised it may be called from the threads that
 /// use the client (docs/FFI.md), which is what makes sending it between threads sound.
 struct DeviceCodeCallback {
-    callback: unsafe extern "C" fn(*mut c_void, *const c_char),
+    callback: unsafe extern "C-unwind" fn(*mut c_void, *const c_char),
     user: *mut c_void,
+    /// The client it belongs to: it runs only on a thread with a call on that client running.
+    client: usize,
 }
 // SAFETY: documented contract of ta_client_set_device_code_callback: the callback and `user` may be
 // used from any thread that calls into the client.
@@ -36,12 +42,22 @@ unsafe impl Send for DeviceCodeCallback {}
 unsafe impl Sync for DeviceCodeCallback {}
 
 impl DeviceCodeCallback {
-    fn show(&self, prompt: &crate::auth::DeviceCodePrompt) {
-        let json = serde_json::to_string(prompt).unwrap_or_default();
-        if let Ok(text) = std::ffi::CString::new(json) {
-            // SAFETY: the caller's callback, with its own user pointer, as documented.
-            unsafe { (self.callback)(self.user, text.as_ptr()) }
+    fn show(&self, prompt: &crate::auth::DeviceCodePrompt) -> Result<()> {
+        if !super::handle::in_call_on_this_thread(self.client as *const ta_client) {
+            // A library thread of a call (trigger_action's second $batch sender) found the sign-in
+            // over: the callback must not run where the caller does not expect it.
+            return Err(Error::new(
+                ErrorKind::AuthFailed,
+                "the sign-in had to be renewed on a worker thread of the call, where the device code callback is not called; \
+                 run the call again (it signs in on your thread first)",
+            ));
         }
+        let json = serde_json::to_string(prompt).map_err(|e| Error::internal(e.to_string()))?;
+        let text = std::ffi::CString::new(json).map_err(|_| Error::internal("the device code prompt contained a NUL character"))?;
+        // SAFETY: the caller's callback, with its own user pointer, on a thread running a call on its
+        // client, as documented. C-unwind: an unwind out of it is caught here, not undefined.
+        let shown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (self.callback)(self.user, text.as_ptr()) }));
+        shown.map_err(|_| super::callback_unwound("device code"))
     }
 }
 
@@ -69,13 +85,12 @@ fn with_client(
 ) -> ta_status {
     boundary(|| {
         // SAFETY: NULL or a live handle, as documented.
-        let client = unsafe { handle(client, "client") }?;
+        let call = unsafe { ClientCall::enter(client, "client") }?;
         // SAFETY: NULL or the address of a `char *`.
         let out = unsafe { out_ptr(out_json, "out_json") }?;
         // SAFETY: NULL or a live cancel handle for the call.
-        let flag = unsafe { cancel_flag(cancel) };
-        let cancelled = move || flag.is_some_and(|f| f.load(Ordering::Relaxed));
-        let value = body(client.core(), &cancelled)?;
+        let cancel = unsafe { CancelUse::enter(cancel) };
+        let value = body(call.client().core(), &|| cancel.is_set())?;
         out.write(into_c_string(value.to_string())?);
         Ok(())
     })
@@ -92,13 +107,16 @@ fn with_client(
 pub unsafe extern "C" fn ta_client_set_device_code_callback(client: *const ta_client, callback: ta_device_code_fn, user: *mut c_void) -> ta_status {
     boundary(|| {
         // SAFETY: NULL or a live handle.
-        let client = unsafe { handle(client, "client") }?;
+        let call = unsafe { ClientCall::enter(client, "client") }?;
         let Some(callback) = callback else {
-            client.core().set_device_code_prompt(Arc::new(|p| eprintln!("{}", p.message)));
+            call.client().core().set_device_code_prompt(Arc::new(|p| {
+                eprintln!("{}", p.message);
+                Ok(())
+            }));
             return Ok(());
         };
-        let cb = DeviceCodeCallback { callback, user };
-        client.core().set_device_code_prompt(Arc::new(move |prompt| cb.show(prompt)));
+        let cb = DeviceCodeCallback { callback, user, client: call.as_ptr() as usize };
+        call.client().core().set_device_code_prompt(Arc::new(move |prompt| cb.show(prompt)));
         Ok(())
     })
 }
@@ -165,10 +183,10 @@ pub unsafe extern "C" fn ta_client_set_upload_settings(
 pub unsafe extern "C" fn ta_client_unregister(client: *const ta_client, cancel: *const ta_cancel) -> ta_status {
     boundary(|| {
         // SAFETY: NULL or a live handle.
-        let client = unsafe { handle(client, "client") }?;
+        let call = unsafe { ClientCall::enter(client, "client") }?;
         // SAFETY: NULL or live for the call.
-        let flag = unsafe { cancel_flag(cancel) };
-        client.core().unregister(&move || flag.is_some_and(|f| f.load(Ordering::Relaxed)))
+        let cancel = unsafe { CancelUse::enter(cancel) };
+        call.client().core().unregister(&|| cancel.is_set())
     })
 }
 

@@ -3,10 +3,13 @@
 use std::ffi::c_void;
 
 /// Progress of a long call: `done` of `total` units (devices, actions...). Called on the thread that
-/// made the call, never after the call returned. `user` is the pointer given with the callback,
-/// passed through untouched. The callback must return normally (no C++ exception or longjmp out of it).
+/// made the call, inside it, never after the call returned, with no lock held. `user` is the pointer
+/// given with the callback, passed through untouched. It may call `ta_cancel_set` and calls on
+/// other clients, not calls on the client of the running call (docs/FFI.md, "Callbacks"). It should
+/// return normally: it is declared `C-unwind`, so an exception thrown through it stops the call
+/// instead of being undefined, but C has no way to promise what a C++ exception does on the way.
 #[allow(non_camel_case_types)]
-pub type ta_progress_fn = Option<unsafe extern "C" fn(user: *mut c_void, done: u64, total: u64)>;
+pub type ta_progress_fn = Option<unsafe extern "C-unwind" fn(user: *mut c_void, done: u64, total: u64)>;
 
 /// A C progress callback with its user pointer, for the core's long calls (`report(done, total)`).
 ///
@@ -27,8 +30,11 @@ impl Progress {
     pub fn report(&self, done: u64, total: u64) {
         if let Some(callback) = self.callback {
             // SAFETY: the export's caller supplied a callable function for `user` (see `new`).
-            // An unwinding callback aborts the process (extern "C"), it cannot corrupt Rust state.
-            unsafe { callback(self.user, done, total) }
+            // C-unwind: an unwind out of it is caught here and ends the call through the boundary.
+            let reported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { callback(self.user, done, total) }));
+            if reported.is_err() {
+                std::panic::resume_unwind(Box::new(super::CallbackUnwound("progress")));
+            }
         }
     }
 

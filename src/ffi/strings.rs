@@ -1,4 +1,5 @@
-//! Strings crossing the boundary: the library's own (`ta_string_free`) and static ones (`ta_version`).
+//! Strings crossing the boundary: the library's own (`ta_string_free`) and static ones (`ta_version`);
+//! and the versions a caller checks at load time (`ta_version`, `ta_abi_version`).
 
 use std::ffi::{c_char, CString};
 
@@ -35,4 +36,18 @@ pub extern "C" fn ta_version() -> *const c_char {
         Err(_) => panic!("the package version contains a NUL"),
     };
     VERSION.as_ptr()
+}
+
+/// The ABI major version of the header: `ta_abi_version()` of a library a caller may use returns
+/// this same number. It changes only when a change would break a program compiled against the
+/// previous header (docs/FFI.md, "ABI versions"); the Linux SONAME carries it
+/// (`libtenant_attach.so.1`).
+pub const TA_ABI_VERSION: u32 = 1;
+
+/// The ABI major version of this library. Check it once at load time:
+/// `if (ta_abi_version() != TA_ABI_VERSION)` the library was built for another header, and no
+/// other call is safe to make (arguments or results may have changed shape). Never fails.
+#[no_mangle]
+pub extern "C" fn ta_abi_version() -> u32 {
+    TA_ABI_VERSION
 }

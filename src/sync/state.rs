@@ -142,13 +142,21 @@ impl StateStore {
             }
         };
         let mut full_mentioned = FxHashSet::default();
-        if let Err(why) = replay(&dir.join(JOURNAL), &mut state, &mut full_mentioned) {
-            warnings.push(set_aside(&dir, JOURNAL, &why)?);
-            set_aside(&dir, SNAPSHOT, "its journal was damaged").ok();
-            state = SyncState::default();
-            full_mentioned.clear();
+        let mut torn_at = None;
+        match replay(&dir.join(JOURNAL), &mut state, &mut full_mentioned) {
+            Ok(cut) => torn_at = cut,
+            Err(why) => {
+                warnings.push(set_aside(&dir, JOURNAL, &why)?);
+                set_aside(&dir, SNAPSHOT, "its journal was damaged").ok();
+                state = SyncState::default();
+                full_mentioned.clear();
+            }
         }
         let journal = OpenOptions::new().create(true).append(true).open(dir.join(JOURNAL)).map_err(|e| io_error("open the sync journal", &dir, &e))?;
+        if let Some(len) = torn_at {
+            // The torn record's batch was never recorded (it is simply sent again): cut it off.
+            journal.set_len(len).and_then(|_| journal.sync_all()).map_err(|e| io_error("cut the torn end of the sync journal", &dir, &e))?;
+        }
         Ok(StateStore { dir, hierarchy_id: hierarchy_id.to_owned(), _lock: lock, journal, state, full_mentioned, warnings, line_cache })
     }
 
@@ -380,23 +388,35 @@ fn parse_snapshot(bytes: &[u8], hierarchy_id: &str, shown: &str) -> std::result:
 }
 
 /// Replays the journal; a damaged line other than the last is an error (the last may be torn).
-fn replay(path: &Path, state: &mut SyncState, full_mentioned: &mut FxHashSet<Box<str>>) -> std::result::Result<(), String> {
+/// Returns the length of the journal up to its last good line when a torn tail was dropped: the
+/// file must be cut there before anything is appended, or the next record would join the torn
+/// bytes and the whole journal would read as damaged next time.
+fn replay(path: &Path, state: &mut SyncState, full_mentioned: &mut FxHashSet<Box<str>>) -> std::result::Result<Option<u64>, String> {
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("it cannot be read: {e}")),
     };
-    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
-    let complete = text.ends_with(b"\n");
-    for (i, line) in lines.iter().enumerate() {
-        let torn_tail = i + 1 == lines.len();
-        match parse_journal_line(line) {
-            Some(record) if complete || !torn_tail => apply(state, full_mentioned, record),
-            _ if torn_tail => break,
-            _ => return Err(format!("line {} is damaged", i + 1)),
+    let mut start = 0;
+    let mut number = 0;
+    while start < text.len() {
+        let end = text[start..].iter().position(|b| *b == b'\n').map(|i| start + i);
+        let line = &text[start..end.unwrap_or(text.len())];
+        let next = end.map_or(text.len(), |e| e + 1);
+        if line.is_empty() {
+            start = next;
+            continue;
         }
+        number += 1;
+        let last = text[next..].iter().all(|b| *b == b'\n');
+        match parse_journal_line(line) {
+            Some(record) if end.is_some() => apply(state, full_mentioned, record),
+            _ if last => return Ok(Some(start as u64)),
+            _ => return Err(format!("line {number} is damaged")),
+        }
+        start = next;
     }
-    Ok(())
+    Ok(None)
 }
 
 fn parse_journal_line(line: &[u8]) -> Option<JournalRecord> {
@@ -421,8 +441,16 @@ fn lock(path: &Path, hierarchy_id: &str) -> Result<File> {
             Ok(file)
         }
         Err(std::fs::TryLockError::WouldBlock) => {
+            // The owner writes its pid just after taking the lock: give it a moment to appear.
             let mut owner = String::new();
-            let _ = file.read_to_string(&mut owner);
+            for _ in 0..20 {
+                owner.clear();
+                let _ = file.rewind().and_then(|_| file.read_to_string(&mut owner));
+                if !owner.trim().is_empty() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             let owner = owner.trim();
             let who = if owner.is_empty() { "another process".to_owned() } else { format!("another process (pid {owner})") };
             Err(Error::new(

@@ -10,9 +10,9 @@ static char err[4096];
 
 /* Opens with `json`; checks the status, that no handle came out, and that the error names the
  * status and contains `phrase`. Returns the status the library gave. */
-static enum ta_status expect_refused(const char *json, enum ta_status want, const char *phrase, const char *what) {
+static ta_status expect_refused(const char *json, ta_status want, const char *phrase, const char *what) {
     struct ta_client *client = (struct ta_client *)(uintptr_t)0x1; /* must stay untouched */
-    enum ta_status got = ta_client_open(json, &client);
+    ta_status got = ta_client_open(json, &client);
     char line[256];
     snprintf(line, sizeof line, "%s -> %s", what, ta_status_name(want));
     CHECK(got == want, line);
@@ -31,7 +31,7 @@ int main(void) {
     CHECK(strcmp(parts, TA_VERSION) == 0, "TA_VERSION_MAJOR.MINOR.PATCH spell TA_VERSION");
 
     /* What each kind of bad input actually returned: they must be pairwise distinct. */
-    enum ta_status seen[5];
+    ta_status seen[5];
     struct ta_client *client = NULL;
     seen[0] = ta_client_open(NULL, &client);
     CHECK(seen[0] == TA_STATUS_INVALID_ARGUMENT && client == NULL, "NULL config -> INVALID_ARGUMENT");

@@ -69,7 +69,7 @@ static int json_string(const char *json, const char *key, int nth, char *out, si
     return 1;
 }
 
-static char *call_json(enum ta_status got, enum ta_status want, char *out, const char *what) {
+static char *call_json(ta_status got, ta_status want, char *out, const char *what) {
     char line[256];
     snprintf(line, sizeof line, "%s -> %s", what, ta_status_name(want));
     CHECK(got == want, line);

@@ -21,7 +21,7 @@ static char err[1 << 16];
 
 /* Calls must fail with `want`, leave *out untouched, and explain themselves in a bounded message
  * holding `phrase`. */
-static void refused(enum ta_status got, enum ta_status want, char *out, const char *phrase, const char *what) {
+static void refused(ta_status got, ta_status want, char *out, const char *phrase, const char *what) {
     char line[512];
     snprintf(line, sizeof line, "%s -> %s", what, ta_status_name(want));
     CHECK(got == want, line);
@@ -105,7 +105,7 @@ static void config_attacks(void) {
     refused(ta_client_open(deep, &client), TA_STATUS_INVALID_JSON, (char *)client, "recursion limit", "a configuration nested 100,000 deep");
     free(deep);
     deep = nested("{\"endpoints\":", "{\"a\":[", "]}", "}", DEPTH);
-    enum ta_status got = ta_client_open(deep, &client);
+    ta_status got = ta_client_open(deep, &client);
     CHECK((got == TA_STATUS_INVALID_JSON || got == TA_STATUS_INVALID_CONFIG) && client == NULL, "objects nested 100,000 deep under a known key are refused");
     free(deep);
 
