@@ -16,6 +16,22 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 const HEADER_NAME: &str = "tenant_attach.h";
+/// Must equal `TA_ABI_VERSION` in src/ffi/strings.rs (tests/header_drift.rs checks the two agree).
+const ABI_MAJOR: u32 = 1;
+
+/// `libtenant_attach.so.1 -> libtenant_attach.so` in the profile folder (target/debug, ...), where
+/// the linked library appears; best effort (a read-only target folder only loses the link).
+#[cfg(unix)]
+fn soname_link() {
+    let Some(profile_dir) = env::var_os("OUT_DIR").map(PathBuf::from).and_then(|out| out.ancestors().nth(3).map(Path::to_path_buf)) else { return };
+    let link = profile_dir.join(format!("libtenant_attach.so.{ABI_MAJOR}"));
+    if fs::symlink_metadata(&link).is_err() {
+        let _ = std::os::unix::fs::symlink("libtenant_attach.so", &link);
+    }
+}
+
+#[cfg(not(unix))]
+fn soname_link() {}
 
 fn main() {
     println!("cargo:rerun-if-changed=src");
@@ -26,11 +42,14 @@ fn main() {
     // when nothing in src/ changed.
     println!("cargo:rerun-if-changed=include/{HEADER_NAME}");
 
-    // A SONAME lets a host preload the library by absolute path and then have `DllImport("tenant_attach")`
-    // (mono, .NET) or `dlopen("libtenant_attach.so")` find that already-loaded copy (glibc matches
-    // loaded objects by SONAME): the PowerShell module loads it from bin/<os>-<arch>/ this way.
+    // The SONAME carries the ABI major (src/ffi/strings.rs, TA_ABI_VERSION; docs/FFI.md, "ABI
+    // versions"), as Linux libraries do: a program linked with -ltenant_attach records
+    // libtenant_attach.so.1 and will not load a library of another ABI. Cargo writes only
+    // libtenant_attach.so, so the usual libtenant_attach.so.1 link is made beside it. (The C#
+    // interop preloads the library by path and, on .NET, resolves DllImport to that handle itself.)
     if env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux") {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtenant_attach.so");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtenant_attach.so.{ABI_MAJOR}");
+        soname_link();
     }
 
     let crate_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR"));

@@ -239,6 +239,24 @@ void ta_client_free(struct ta_client *client);
 // Reading it does not clear it.
 char *ta_last_error_json(void);
 
+// The last error's value on this thread as `ta_status`: TA_STATUS_OK when the last status-returning
+// call on this thread succeeded (or none was made). Never fails.
+ta_status ta_last_error_status(void);
+
+// The last error's message on this thread (what failed and what to do), or NULL when there is no
+// last error. Owned by the caller: release it with `ta_string_free`.
+char *ta_last_error_message(void);
+
+// One member of the last error on this thread, as text: `"message"`, `"kind"`, `"status"`,
+// `"requestId"`, `"serviceCode"` as their strings; `"code"` and `"httpStatus"` as decimal numbers;
+// `"details"` as JSON. NULL when there is no last error, the error has no such member, or `name`
+// is NULL or not one of these. Owned by the caller: release it with `ta_string_free`. For callers
+// that need a member or two without a JSON reader (the C# interop).
+//
+// # Safety
+// `name` is NULL or a NUL-terminated string valid for the call.
+char *ta_last_error_member(const char *name);
+
 // Sets (or, with NULL, removes) the callback that shows a person the device code sign-in's
 // instructions. Without one, they go to the client log and standard error.
 //

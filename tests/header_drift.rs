@@ -55,3 +55,12 @@ fn header_declares_the_whole_documented_surface() {
     let guard = GENERATED[..hook].rfind("#if defined(TA_TEST_HOOKS)").expect("ta_test_panic under TA_TEST_HOOKS");
     assert!(!GENERATED[guard..hook].contains("#endif"), "ta_test_panic is outside its #if");
 }
+
+#[test]
+fn the_soname_carries_the_abi_major() {
+    let build = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("build.rs")).expect("build.rs");
+    assert!(
+        build.contains(&format!("const ABI_MAJOR: u32 = {};", tenant_attach::ffi::TA_ABI_VERSION)),
+        "build.rs's ABI_MAJOR (the SONAME's number) must equal TA_ABI_VERSION"
+    );
+}

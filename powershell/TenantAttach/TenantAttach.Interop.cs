@@ -10,15 +10,15 @@
 //
 // Loading: the DllImport name is "tenant_attach". NativeLibraryLoader.Load(path) first loads the
 // library from an absolute path (LoadLibraryW on Windows, dlopen on Linux and macOS); the runtimes
-// then resolve "tenant_attach" to that already-loaded module (Windows matches the module name, glibc
-// matches the library's SONAME libtenant_attach.so). The module calls Load with its
-// bin/<os>-<arch>/ copy; tests call it with the freshly built library.
+// then resolve "tenant_attach" to that already-loaded module: .NET through a DllImport resolver
+// registered by Load, Windows PowerShell by the module name; elsewhere the library must also be
+// on the search path (its SONAME, libtenant_attach.so.1, carries the ABI major). The module calls
+// Load with its bin/<os>-<arch>/ copy; tests call it with the freshly built library.
 //
 // JSON: results are returned as raw JSON strings for the caller to parse (PowerShell's
 // ConvertFrom-Json, System.Text.Json, Json.NET...), because neither edition of PowerShell offers a
-// JSON parser that the other also has. Only the error object is read here, by MiniJson below: a
-// small reader of flat objects, enough for the fixed error shape, so that exceptions carry typed
-// members.
+// JSON parser that the other also has. This file reads no JSON: an exception's members come from
+// ta_last_error_message and ta_last_error_member, and its ErrorJson is ta_last_error_json as is.
 
 using System;
 using System.Collections.Generic;
@@ -55,7 +55,8 @@ namespace TenantAttach.Interop
         Expired = 21,
         Internal = 22,
         Panic = 23,
-        DeletionRefused = 24
+        DeletionRefused = 24,
+        CallbackReentry = 25
     }
 
     /// <summary>ta_progress_fn: progress of a long call, on the calling thread.</summary>
@@ -79,6 +80,18 @@ namespace TenantAttach.Interop
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern IntPtr ta_last_error_json();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern IntPtr ta_last_error_message();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern IntPtr ta_last_error_member(byte[] name);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int ta_last_error_status();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint ta_abi_version();
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern void ta_string_free(IntPtr s);
@@ -200,8 +213,40 @@ namespace TenantAttach.Interop
                 }
                 if (handle == IntPtr.Zero)
                     throw new DllNotFoundException("Cannot load " + path + ": " + why);
+                loadedHandle = handle;
                 loadedPath = path;
+                RegisterResolver();
             }
+        }
+
+        private static IntPtr loadedHandle;
+
+        /// <summary>On .NET (Core) 3 and later, DllImport("tenant_attach") resolves to the handle Load
+        /// got, whatever the library's file name or SONAME. Found by reflection: Windows PowerShell's
+        /// .NET Framework and mono have no NativeLibrary, and this file compiles as C# 5 for them.</summary>
+        private static void RegisterResolver()
+        {
+            Type nativeLibrary = Type.GetType("System.Runtime.InteropServices.NativeLibrary");
+            Type resolverType = Type.GetType("System.Runtime.InteropServices.DllImportResolver");
+            if (nativeLibrary == null || resolverType == null) return;
+            System.Reflection.MethodInfo set = nativeLibrary.GetMethod("SetDllImportResolver",
+                new Type[] { typeof(System.Reflection.Assembly), resolverType });
+            System.Reflection.MethodInfo resolve = typeof(NativeLibraryLoader).GetMethod("Resolve",
+                System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static);
+            if (set == null || resolve == null) return;
+            try
+            {
+                set.Invoke(null, new object[] { typeof(NativeMethods).Assembly, Delegate.CreateDelegate(resolverType, resolve) });
+            }
+            catch (System.Reflection.TargetInvocationException)
+            {
+                // The assembly already has a resolver (its host's own): the search path applies.
+            }
+        }
+
+        private static IntPtr Resolve(string name, System.Reflection.Assembly assembly, DllImportSearchPath? searchPath)
+        {
+            return name == NativeMethods.Library ? loadedHandle : IntPtr.Zero;
         }
 
         private static bool IsMac()
@@ -309,19 +354,17 @@ namespace TenantAttach.Interop
             if (json == null)
                 return new TenantAttachException(typed, "The call failed with status " + status + " and no explanation.",
                     null, null, null, null, null, null);
-            Dictionary<string, string> fields = MiniJson.ReadObject(json);
-            string message = Get(fields, "message") ?? ("The call failed with status " + status + ".");
-            string http = Get(fields, "httpStatus");
+            string message = Utf8.TakeOwned(NativeMethods.ta_last_error_message()) ?? ("The call failed with status " + status + ".");
+            string http = Member("httpStatus");
             int parsed;
             int? httpStatus = http != null && int.TryParse(http, out parsed) ? (int?)parsed : null;
-            return new TenantAttachException(typed, message, Get(fields, "kind"), httpStatus,
-                Get(fields, "requestId"), Get(fields, "serviceCode"), Get(fields, "details"), json);
+            return new TenantAttachException(typed, message, Member("kind"), httpStatus,
+                Member("requestId"), Member("serviceCode"), Member("details"), json);
         }
 
-        private static string Get(Dictionary<string, string> fields, string key)
+        private static string Member(string name)
         {
-            string value;
-            return fields != null && fields.TryGetValue(key, out value) ? value : null;
+            return Utf8.TakeOwned(NativeMethods.ta_last_error_member(Utf8.Encode(name)));
         }
 
         private static string ToUpperSnake(string name)
@@ -706,113 +749,4 @@ namespace TenantAttach.Interop
         }
     }
 
-    /// <summary>
-    /// Reads one JSON object's members: strings decoded, numbers and literals as their text, nested
-    /// objects and arrays as their raw JSON text. Returns null for text that is not an object.
-    /// </summary>
-    public static class MiniJson
-    {
-        public static Dictionary<string, string> ReadObject(string json)
-        {
-            try
-            {
-                int i = 0;
-                Dictionary<string, string> result = new Dictionary<string, string>();
-                SkipSpace(json, ref i);
-                Expect(json, ref i, '{');
-                SkipSpace(json, ref i);
-                if (Peek(json, i) == '}') return result;
-                while (true)
-                {
-                    SkipSpace(json, ref i);
-                    string key = ReadString(json, ref i);
-                    SkipSpace(json, ref i);
-                    Expect(json, ref i, ':');
-                    SkipSpace(json, ref i);
-                    result[key] = ReadValue(json, ref i);
-                    SkipSpace(json, ref i);
-                    if (Peek(json, i) == ',') { i++; continue; }
-                    Expect(json, ref i, '}');
-                    return result;
-                }
-            }
-            catch (FormatException)
-            {
-                return null;
-            }
-        }
-
-        private static char Peek(string s, int i)
-        {
-            if (i >= s.Length) throw new FormatException("unexpected end of JSON");
-            return s[i];
-        }
-
-        private static void Expect(string s, ref int i, char c)
-        {
-            if (Peek(s, i) != c) throw new FormatException("expected " + c);
-            i++;
-        }
-
-        private static void SkipSpace(string s, ref int i)
-        {
-            while (i < s.Length && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) i++;
-        }
-
-        private static string ReadValue(string s, ref int i)
-        {
-            char c = Peek(s, i);
-            if (c == '"') return ReadString(s, ref i);
-            if (c == '{' || c == '[') return ReadRaw(s, ref i);
-            int start = i;
-            while (i < s.Length && s[i] != ',' && s[i] != '}' && s[i] != ']' && !char.IsWhiteSpace(s[i])) i++;
-            string literal = s.Substring(start, i - start);
-            return literal == "null" ? null : literal;
-        }
-
-        /// <summary>A nested object or array, returned as its JSON text.</summary>
-        private static string ReadRaw(string s, ref int i)
-        {
-            int start = i, depth = 0;
-            while (true)
-            {
-                char c = Peek(s, i);
-                if (c == '"') { ReadString(s, ref i); continue; }
-                if (c == '{' || c == '[') depth++;
-                if (c == '}' || c == ']') depth--;
-                i++;
-                if (depth == 0) return s.Substring(start, i - start);
-            }
-        }
-
-        private static string ReadString(string s, ref int i)
-        {
-            Expect(s, ref i, '"');
-            StringBuilder sb = new StringBuilder();
-            while (true)
-            {
-                char c = Peek(s, i++);
-                if (c == '"') return sb.ToString();
-                if (c != '\\') { sb.Append(c); continue; }
-                char e = Peek(s, i++);
-                switch (e)
-                {
-                    case '"': sb.Append('"'); break;
-                    case '\\': sb.Append('\\'); break;
-                    case '/': sb.Append('/'); break;
-                    case 'b': sb.Append('\b'); break;
-                    case 'f': sb.Append('\f'); break;
-                    case 'n': sb.Append('\n'); break;
-                    case 'r': sb.Append('\r'); break;
-                    case 't': sb.Append('\t'); break;
-                    case 'u':
-                        if (i + 4 > s.Length) throw new FormatException("short \\u escape");
-                        sb.Append((char)Convert.ToInt32(s.Substring(i, 4), 16));
-                        i += 4;
-                        break;
-                    default: throw new FormatException("bad escape");
-                }
-            }
-        }
-    }
 }

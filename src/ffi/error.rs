@@ -8,7 +8,7 @@ use std::ffi::c_char;
 
 use serde::Serialize;
 
-use super::status::Status;
+use super::status::{ta_status, Status};
 use super::strings::into_c_string;
 use crate::error::Error;
 use crate::redact;
@@ -116,6 +116,57 @@ pub extern "C" fn ta_last_error_json() -> *mut c_char {
             .try_with(|slot| match slot.borrow().as_ref() {
                 Some(err) => into_c_string(to_json(err)).unwrap_or(std::ptr::null_mut()),
                 None => std::ptr::null_mut(),
+            })
+            .unwrap_or(std::ptr::null_mut())
+    })
+}
+
+/// The last error's value on this thread as `ta_status`: TA_STATUS_OK when the last status-returning
+/// call on this thread succeeded (or none was made). Never fails.
+#[no_mangle]
+pub extern "C" fn ta_last_error_status() -> ta_status {
+    super::guard(Status::Internal.code(), || {
+        LAST_ERROR.try_with(|slot| slot.borrow().as_ref().map_or(Status::Ok.code(), |err| Status::from(err.kind).code())).unwrap_or(Status::Ok.code())
+    })
+}
+
+/// The last error's message on this thread (what failed and what to do), or NULL when there is no
+/// last error. Owned by the caller: release it with `ta_string_free`.
+#[no_mangle]
+pub extern "C" fn ta_last_error_message() -> *mut c_char {
+    last_error_member(c"message")
+}
+
+/// One member of the last error on this thread, as text: `"message"`, `"kind"`, `"status"`,
+/// `"requestId"`, `"serviceCode"` as their strings; `"code"` and `"httpStatus"` as decimal numbers;
+/// `"details"` as JSON. NULL when there is no last error, the error has no such member, or `name`
+/// is NULL or not one of these. Owned by the caller: release it with `ta_string_free`. For callers
+/// that need a member or two without a JSON reader (the C# interop).
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn ta_last_error_member(name: *const c_char) -> *mut c_char {
+    if name.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: not NULL, NUL-terminated and valid for the call, as the caller guarantees.
+    last_error_member(unsafe { std::ffi::CStr::from_ptr(name) })
+}
+
+fn last_error_member(name: &std::ffi::CStr) -> *mut c_char {
+    super::guard(std::ptr::null_mut(), || {
+        let Ok(name) = name.to_str() else { return std::ptr::null_mut() };
+        LAST_ERROR
+            .try_with(|slot| {
+                let slot = slot.borrow();
+                let Some(err) = slot.as_ref() else { return std::ptr::null_mut() };
+                let value: serde_json::Value = serde_json::from_str(&to_json(err)).unwrap_or_default();
+                match value.get(name) {
+                    Some(serde_json::Value::String(text)) if name != "details" => into_c_string(text.clone()).unwrap_or(std::ptr::null_mut()),
+                    Some(serde_json::Value::Null) | None => std::ptr::null_mut(),
+                    Some(other) => into_c_string(other.to_string()).unwrap_or(std::ptr::null_mut()),
+                }
             })
             .unwrap_or(std::ptr::null_mut())
     })

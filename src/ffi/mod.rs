@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub use cancel::{ta_cancel, ta_cancel_free, ta_cancel_is_set, ta_cancel_new, ta_cancel_set};
 pub use client::{ta_client, ta_client_config_json, ta_client_free, ta_client_open};
-pub use error::ta_last_error_json;
+pub use error::{ta_last_error_json, ta_last_error_member, ta_last_error_message, ta_last_error_status};
 pub use operations::*;
 pub use progress::{ta_progress_fn, Progress};
 pub use status::*;

@@ -197,9 +197,20 @@ public static class InteropTests
             Check(errors == 0, "8 threads share one client");
         }
 
-        Check(MiniJson.ReadObject("{\"a\":\"x\\u00e5\\n\",\"b\":{\"c\":[1,\"]\"]},\"d\":null,\"e\":42}")["a"] == "x\u00e5\n",
-            "the error reader decodes escapes");
-        Check(MiniJson.ReadObject("[1]") == null, "the error reader refuses what is not an object");
+        // The error's members without a JSON reader: what the exceptions are built from.
+        IntPtr none;
+        int openStatus = NativeMethods.ta_client_open_raw(IntPtr.Zero, out none);
+        Check(openStatus == (int)TaStatus.InvalidArgument && NativeMethods.ta_last_error_status() == openStatus, "ta_last_error_status is the failed call's status");
+        string kind = Utf8.TakeOwned(NativeMethods.ta_last_error_member(Utf8.Encode("kind")));
+        string message = Utf8.TakeOwned(NativeMethods.ta_last_error_message());
+        Check(kind == "invalid_argument" && message != null && message.Contains("config_json"), "ta_last_error_message and _member read the error: " + kind);
+        Check(NativeMethods.ta_last_error_member(Utf8.Encode("nonsense")) == IntPtr.Zero && NativeMethods.ta_last_error_member(null) == IntPtr.Zero,
+            "an unknown member or NULL gives NULL");
+        Check(NativeMethods.ta_abi_version() == 1, "ta_abi_version() is 1");
+        using (TenantAttachClient ok = TenantAttachClient.Open("{\"siteCode\":\"PS1\"}"))
+        {
+            Check(NativeMethods.ta_last_error_status() == 0 && NativeMethods.ta_last_error_message() == IntPtr.Zero, "after a success there is no last error");
+        }
 
         try { Directory.Delete(root, true); } catch (IOException) { }
 
