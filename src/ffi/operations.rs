@@ -468,3 +468,54 @@ pub unsafe extern "C" fn ta_client_complete_notification(
 pub unsafe extern "C" fn ta_client_test_endpoints(client: *const ta_client, out_json: *mut *mut c_char) -> ta_status {
     with_client(client, std::ptr::null(), out_json, |c, _| c.test_endpoints())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static SHOWN: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C-unwind" fn count(_: *mut c_void, _: *const c_char) {
+        SHOWN.fetch_add(1, Ordering::SeqCst);
+    }
+
+    unsafe extern "C-unwind" fn throws(_: *mut c_void, _: *const c_char) {
+        panic!("a host exception");
+    }
+
+    fn prompt() -> crate::auth::DeviceCodePrompt {
+        crate::auth::DeviceCodePrompt {
+            verification_uri: "https://microsoft.com/devicelogin".into(),
+            user_code: "ABC".into(),
+            message: "m".into(),
+            expires_in: 900,
+        }
+    }
+
+    /// trigger_action's worker thread renewing the sign-in: the callback must not run there.
+    #[test]
+    fn the_device_code_callback_runs_only_on_a_thread_in_a_call_on_its_client() {
+        let cb = DeviceCodeCallback { callback: count, user: std::ptr::null_mut(), client: 0x1000 };
+        let err = std::thread::scope(|s| s.spawn(|| cb.show(&prompt())).join().expect("thread")).expect_err("refused off the calling thread");
+        assert_eq!(err.kind, ErrorKind::AuthFailed);
+        assert!(err.message.contains("worker thread"), "{}", err.message);
+        assert_eq!(SHOWN.load(Ordering::SeqCst), 0, "the callback did not run");
+    }
+
+    #[test]
+    fn a_callback_that_unwinds_fails_the_call_instead_of_crossing_into_rust_frames() {
+        let config = r#"{"siteCode":"PS1"}"#;
+        let mut handle: *mut ta_client = std::ptr::null_mut();
+        // SAFETY: valid strings and out-pointer; the handle is freed below.
+        assert_eq!(unsafe { super::super::ta_client_open(c"{\"siteCode\":\"PS1\"}".as_ptr(), &mut handle) }, 0, "{config}");
+        // SAFETY: a live handle, entered as an export does.
+        let call = unsafe { ClientCall::enter(handle, "client") }.expect("enter");
+        let cb = DeviceCodeCallback { callback: throws, user: std::ptr::null_mut(), client: handle as usize };
+        let err = cb.show(&prompt()).expect_err("an unwinding callback is an error");
+        assert!(err.message.contains("did not return normally"), "{}", err.message);
+        drop(call);
+        // SAFETY: live, freed once.
+        unsafe { super::super::ta_client_free(handle) };
+    }
+}
