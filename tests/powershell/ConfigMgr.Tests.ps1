@@ -300,7 +300,12 @@ Describe 'Ctrl+C during a long upload' {
                     $devices | Sync-TenantAttachDevice -Confirm:$false
                 }).AddArgument((Join-Path $PSScriptRoot '../../powershell/TenantAttach/TenantAttach.psd1')).AddArgument($connect).AddArgument($devices)
             $running = $ps.BeginInvoke()
-            Start-Sleep -Seconds 3
+            # Stopped once the upload has begun (its first batch acknowledged, as progress shows),
+            # not after a fixed time: a loaded machine may still be reading the input then.
+            $deadline = [DateTime]::UtcNow.AddSeconds(120)
+            while (-not @($ps.Streams.Progress | Where-Object { $_.PercentComplete -gt 0 }) -and [DateTime]::UtcNow -lt $deadline -and -not $running.IsCompleted) {
+                Start-Sleep -Milliseconds 100
+            }
             $ps.InvocationStateInfo.State | Should -Be 'Running'
             $watch = [System.Diagnostics.Stopwatch]::StartNew()
             $ps.Stop()
