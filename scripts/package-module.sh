@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# Assembles a ready-to-copy TenantAttach module folder: the manifest, script module, public and
-# private functions, formats, the C# interop file, and the native library (release build) under
-# bin/<os>-<arch>/. Usage: scripts/package-module.sh [OUT_DIR]   (default dist/TenantAttach)
+# Builds the TenantAttach PowerShell module as people install it:
+#   dist/TenantAttach/<version>/   the module folder: manifest, script module, Public/Private functions,
+#                                  formats, bin/TenantAttach.Interop.dll (the P/Invoke layer compiled
+#                                  once, netstandard2.0), the native library under bin/<os>-<arch>/,
+#                                  and tenant_attach.h; no C# source, so an import compiles nothing
+#   dist/packages/TenantAttach.<version>.nupkg   that folder as Publish-PSResource writes it
+#
+#   scripts/package-module.sh [DIST]        DIST defaults to dist
+#   TA_PACKAGE_PROFILE=debug scripts/package-module.sh   use target/debug (tests; default: a release build)
+#
+# Then, as a user installs it (README, "Install the PowerShell module"):
+#   Register-PSResourceRepository -Name TenantAttachLocal -Uri <DIST>/packages -Trusted
+#   Install-PSResource TenantAttach -Repository TenantAttachLocal
+#   Import-Module TenantAttach
+#
+# It packs the native library of the machine it runs on. The Windows DLL is built on Windows
+# (README, "Windows"): put it at bin/win-x64/tenant_attach.dll in the module folder before packing.
+# Needs cargo, the .NET SDK and PowerShell 7.4+ (Publish-PSResource).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-dist/TenantAttach}
-cargo build --release -p tenant-attach
+ROOT=$PWD
+DIST=${1:-dist}
+case $DIST in /*) ;; *) DIST=$ROOT/$DIST ;; esac
+PROFILE=${TA_PACKAGE_PROFILE:-release}
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+[ -n "$VERSION" ] || { echo "cannot read the package version from Cargo.toml" >&2; exit 1; }
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
 case "$(uname -s)" in
   Linux) os=linux; lib=libtenant_attach.so ;;
   Darwin) os=osx; lib=libtenant_attach.dylib ;;
@@ -17,10 +38,44 @@ case "$(uname -m)" in
   aarch64|arm64) arch=arm64 ;;
   *) echo "unsupported architecture $(uname -m)" >&2; exit 1 ;;
 esac
-rm -rf "$OUT"
-mkdir -p "$OUT/bin/$os-$arch"
-cp -r powershell/TenantAttach/. "$OUT/"
-cp "target/release/$lib" "$OUT/bin/$os-$arch/"
-cp include/tenant_attach.h "$OUT/bin/"
-echo "module ready: $OUT (native library bin/$os-$arch/$lib)"
-echo "use it: Import-Module $OUT/TenantAttach.psd1"
+
+if [ "$PROFILE" = release ]; then cargo build --release -p tenant-attach; else cargo build -p tenant-attach; fi
+dotnet build powershell/build/TenantAttach.Interop.csproj -c Release -p:TenantAttachVersion="$VERSION" --nologo -v quiet -clp:NoSummary
+assembly=target/dotnet/interop/bin/Release/netstandard2.0/TenantAttach.Interop.dll
+
+MODULE=$DIST/TenantAttach/$VERSION
+rm -rf "$DIST/TenantAttach" "$DIST/packages"
+mkdir -p "$MODULE/bin/$os-$arch" "$DIST/packages"
+cp -r powershell/TenantAttach/. "$MODULE/"
+rm -f "$MODULE"/*.cs
+cp "$assembly" "${assembly%.dll}.xml" "$MODULE/bin/"
+cp "target/$PROFILE/$lib" "$MODULE/bin/$os-$arch/"
+cp include/tenant_attach.h "$MODULE/bin/"
+[ -f LICENSE ] && cp LICENSE "$MODULE/"
+
+# The installed manifest loads the compiled assembly itself (RequiredAssemblies), so that the
+# module never calls Add-Type; the source manifest has no such line, as a checkout has no assembly.
+TA_MODULE=$MODULE TA_VERSION=$VERSION TA_PACKAGES=$DIST/packages pwsh -NoProfile -NonInteractive -Command '
+  $ErrorActionPreference = "Stop"
+  $manifest = Join-Path $env:TA_MODULE "TenantAttach.psd1"
+  $text = [IO.File]::ReadAllText($manifest)
+  $data = Import-PowerShellDataFile $manifest
+  if ($data.ModuleVersion -ne $env:TA_VERSION) { throw "TenantAttach.psd1 says ModuleVersion $($data.ModuleVersion), Cargo.toml says $env:TA_VERSION: make them agree" }
+  $q = [char]39
+  $text = $text -replace "(?m)^(\s*)RootModule(\s*)=", "`$1RequiredAssemblies = @(${q}bin/TenantAttach.Interop.dll${q})`n`$1RootModule`$2="
+  [IO.File]::WriteAllText($manifest, $text, [Text.UTF8Encoding]::new($false))
+  $null = Test-ModuleManifest $manifest
+'
+
+# Publish-PSResource writes the .nupkg into a repository; a throwaway one, registered for this run.
+TA_MODULE=$MODULE TA_PACKAGES=$DIST/packages pwsh -NoProfile -NonInteractive -Command '
+  $ErrorActionPreference = "Stop"
+  $name = "TenantAttachBuild" + [guid]::NewGuid().ToString("N").Substring(0, 8)
+  Register-PSResourceRepository -Name $name -Uri $env:TA_PACKAGES -Trusted
+  try { Publish-PSResource -Path $env:TA_MODULE -Repository $name -SkipDependenciesCheck }
+  finally { Unregister-PSResourceRepository -Name $name }
+'
+
+echo "module folder: $MODULE (native library bin/$os-$arch/$lib, bin/TenantAttach.Interop.dll)"
+echo "package:       $(ls "$DIST"/packages/*.nupkg)"
+echo "install it:    Register-PSResourceRepository -Name TenantAttachLocal -Uri $DIST/packages -Trusted; Install-PSResource TenantAttach -Repository TenantAttachLocal"

@@ -2,12 +2,13 @@
 # Runs every test of the project, each suite against the real built library, and prints one summary:
 #   Rust      cargo nextest, or scripts/cargo-tests.sh where nextest is missing (unit, integration, doc tests)
 #   C         tests/c/test_*.c, gcc -Wall -Wextra -Werror -pedantic, AddressSanitizer + UBSan
-#   C++       the header compiled as C++17
+#   C++       the header compiled as C++17; TA_MUST_USE refusing an ignored status in C and C++
 #   C#        tests/csharp/*.cs with the module's TenantAttach.Interop.cs, mcs -langversion:5 + mono,
 #             and the same sources on .NET 10 under xunit (scripts/test-dotnet.sh, tests/dotnet)
 #   Examples  examples/c and examples/csharp against a local cloud
 #   PS-parse  every .ps1/.psm1/.psd1 parsed by PowerShell's parser (and tree-sitter); Test-ModuleManifest
 #   Pester    tests/powershell/*.Tests.ps1 in pwsh 7 with strict mode, in three cultures (default, de-DE, th-TH)
+#   Package   scripts/package-module.sh, then Install-PSResource from a local folder and the quick start
 #   Interop   tests/interop/run.sh (MSAL for Python, MSAL.NET, Graph SDK, Chromium against the local cloud)
 #   Format    cargo fmt --all --check (rustfmt.toml)
 #   Fuzz      scripts/fuzz.sh: each cargo fuzz target for FUZZ_SECONDS (default 20)
@@ -317,9 +318,26 @@ for culture in default de-DE th-TH; do
   p=""
 done
 
+# The module as users install it: packed (scripts/package-module.sh, with the debug library already
+# built), installed from a local repository folder with Install-PSResource, imported by name with no
+# Add-Type compilation, and the README quick start run with it.
+section "PowerShell package (package-module.sh, Install-PSResource, the quick start)"
+if command -v pwsh >/dev/null 2>&1; then
+  start_cloud package
+  if TA_PACKAGE_PROFILE=debug timeout -k 10 900 bash scripts/package-module.sh "$BUILD/dist" >"$BUILD/package.log" 2>&1; then
+    TENANT_ATTACH_LIBRARY="$LIB" run_tap "$BUILD/package.out" 900 pwsh -NoProfile -NonInteractive \
+      -File tests/powershell/install-package.ps1 -Packages "$BUILD/dist/packages"
+    record "PowerShell package" "$TAP_OK" "$TAP_NOT_OK" 0
+  else
+    cat "$BUILD/package.log"; echo "not ok - scripts/package-module.sh failed (see above)"; record "PowerShell package" 0 1 0
+  fi
+else
+  echo "not ok - pwsh is not installed (scripts/install-deps.sh installs it as a .NET tool)"; record "PowerShell package" 0 1 0
+fi
+
 # --- Fuzzing --------------------------------------------------------------------------------------
-section "Fuzz (cargo fuzz: configuration, device records, notifications; FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
-run_tap "$BUILD/fuzz.out" $(( 3 * ${FUZZ_SECONDS:-20} + 900 )) bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+section "Fuzz (cargo fuzz: configuration, device records, notifications, state files; FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
+run_tap "$BUILD/fuzz.out" $(( 4 * ${FUZZ_SECONDS:-20} + 900 )) bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 record "Fuzz" "$TAP_OK" "$TAP_NOT_OK" 0
 
 if [ -f tests/interop/run.sh ]; then

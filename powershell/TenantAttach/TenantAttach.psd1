@@ -3,6 +3,8 @@
     ModuleVersion        = '0.1.0'
     GUID                 = '3d5c7c3e-5a8e-4d1c-9a57-2f1f4c6a9b10'
     Author               = 'tenant-attach developers'
+    CompanyName          = 'tenant-attach developers'
+    Copyright            = '(c) tenant-attach developers. MIT License.'
     Description          = 'Drive Configuration Manager tenant attach from scripts: onboard a hierarchy, upload its devices, run device actions.'
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Desktop', 'Core')
@@ -18,9 +20,10 @@
     AliasesToExport      = @()
     PrivateData          = @{
         PSData = @{
-            Tags       = @('ConfigMgr', 'MEMCM', 'TenantAttach', 'Intune')
-            ProjectUri = 'https://example.invalid/tenant-attach'
-            LicenseUri = 'https://example.invalid/tenant-attach/blob/main/LICENSE'
+            Tags         = @('ConfigMgr', 'MEMCM', 'TenantAttach', 'Intune', 'Windows', 'Linux', 'PSEdition_Desktop', 'PSEdition_Core')
+            ProjectUri   = 'https://example.invalid/tenant-attach'
+            LicenseUri   = 'https://example.invalid/tenant-attach/blob/main/LICENSE'
+            ReleaseNotes = 'https://example.invalid/tenant-attach/blob/main/CHANGELOG.md'
         }
     }
 }

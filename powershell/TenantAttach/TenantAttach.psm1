@@ -34,8 +34,17 @@ function Get-TenantAttachNativeLibraryPath {
     return (Join-Path (Join-Path (Join-Path $PSScriptRoot 'bin') "$os-$arch") $file)
 }
 
+# The P/Invoke layer. An installed module's manifest has already loaded bin/TenantAttach.Interop.dll
+# (RequiredAssemblies: nothing is compiled, as Constrained Language Mode, AppLocker and WDAC
+# require); a source checkout compiles the C# source once per session.
 if (-not ('TenantAttach.Interop.TenantAttachClient' -as [type])) {
-    Add-Type -Path (Join-Path $PSScriptRoot 'TenantAttach.Interop.cs')
+    $assembly = Join-Path (Join-Path $PSScriptRoot 'bin') 'TenantAttach.Interop.dll'
+    if (Test-Path -LiteralPath $assembly -PathType Leaf) {
+        Add-Type -LiteralPath $assembly
+    }
+    else {
+        Add-Type -Path @(Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.cs' | ForEach-Object { $_.FullName })
+    }
 }
 $nativePath = Get-TenantAttachNativeLibraryPath
 if (-not (Test-Path -LiteralPath $nativePath -PathType Leaf)) {

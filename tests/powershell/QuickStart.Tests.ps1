@@ -6,7 +6,9 @@ Set-StrictMode -Version Latest
 
 BeforeAll {
     Set-StrictMode -Version Latest
-    Import-Module (Join-Path $PSScriptRoot '../../powershell/TenantAttach/TenantAttach.psd1') -Force
+    # TENANT_ATTACH_MODULE: the installed module by name (tests/powershell/install-package.ps1).
+    if ($env:TENANT_ATTACH_MODULE) { Import-Module $env:TENANT_ATTACH_MODULE -Force }
+    else { Import-Module (Join-Path $PSScriptRoot '../../powershell/TenantAttach/TenantAttach.psd1') -Force }
     $script:local = @{
         Endpoint      = @{ authority = $env:TA_CLOUD_URL; graph = $env:TA_CLOUD_URL; gateway = $env:TA_CLOUD_URL }
         TrustedCaFile = $env:TA_CLOUD_CA
