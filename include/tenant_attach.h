@@ -50,14 +50,15 @@
 #define TA_ABI_VERSION 1
 
 // A cancel flag. May be shared by any number of threads and calls at once; it starts unset and
-// stays set once set. Create with `ta_cancel_new`, release with `ta_cancel_free` after every call
-// that uses it has returned.
+// stays set once set. Create with `ta_cancel_new`, release with `ta_cancel_free`: after every call
+// that uses it has returned, or from a callback of a running call (it then reads as set).
 typedef struct ta_cancel ta_cancel;
 
 // An open client: a validated configuration and its logs. Opaque to C.
 //
-// Thread safety: one `ta_client` may be used by any number of threads at once, except that
-// `ta_client_free` must not run while another call is using it.
+// Thread safety: one `ta_client` may be used by any number of threads at once. `ta_client_free`
+// from one of its callbacks, or while another thread's call is known to be running on it, is
+// deferred until those calls return; it must not race a call that may not have started yet.
 typedef struct ta_client ta_client;
 
 // Result of every fallible function: `TA_STATUS_OK` (0) is success; on any other value,
@@ -71,16 +72,18 @@ typedef int32_t ta_status;
 // sign-in, while that call waits for the person. `prompt_json` lives until the callback returns.
 // Only called on the thread of a call on this client, inside that call, with no lock held; it may
 // call `ta_cancel_set` and calls on other clients, not calls on this client (docs/FFI.md,
-// "Callbacks"). Declared `C-unwind`: an exception thrown through it fails the call, though C
-// callers should not rely on that.
+// "Callbacks"). It must return normally: a C++ exception, SEH exception or `longjmp` out of it ends
+// the process (declared `C-unwind`, so that is a defined abort rather than undefined behaviour; a
+// Rust panic in it fails the call).
 typedef void (*ta_device_code_fn)(void *user, const char *prompt_json);
 
 // Progress of a long call: `done` of `total` units (devices, actions...). Called on the thread that
 // made the call, inside it, never after the call returned, with no lock held. `user` is the pointer
 // given with the callback, passed through untouched. It may call `ta_cancel_set` and calls on
-// other clients, not calls on the client of the running call (docs/FFI.md, "Callbacks"). It should
-// return normally: it is declared `C-unwind`, so an exception thrown through it stops the call
-// instead of being undefined, but C has no way to promise what a C++ exception does on the way.
+// other clients, not calls on the client of the running call (docs/FFI.md, "Callbacks"). It must
+// return normally: a C++ exception, SEH exception or `longjmp` out of it ends the process (declared
+// `C-unwind`, so that is a defined abort rather than undefined behaviour; a Rust panic in it fails
+// the call).
 typedef void (*ta_progress_fn)(void *user, uint64_t done, uint64_t total);
 
 // Success.
@@ -221,9 +224,9 @@ TA_MUST_USE ta_status ta_client_open(const char *config_json, struct ta_client *
 TA_MUST_USE ta_status ta_client_config_json(const struct ta_client *client, char **out_json);
 
 // Closes a client and releases it. NULL is fine. When a call still uses it (a free from inside one
-// of its callbacks, or while another thread's call runs), the release waits until the last such
-// call returns; calls made on it afterwards from those callbacks fail with
-// TA_STATUS_INVALID_ARGUMENT.
+// of its callbacks, or while another thread's call is known to be running), the release waits
+// until the last such call returns; those calls stop at their next check as if cancelled, and their
+// device code callback is no longer called. A free must not race a call that may not have started.
 //
 // # Safety
 // `client` is NULL or a handle from `ta_client_open` that was not freed before; no call may start
@@ -262,7 +265,10 @@ char *ta_last_error_member(const char *name);
 //
 // # Safety
 // `client` is NULL or a live handle. `callback`, when not NULL, and `user` must stay callable
-// from any thread that calls into this client until the client is freed or the callback replaced.
+// from any thread that calls into this client until the client is freed or the callback replaced,
+// and, after a replacement, until the calls that were running on the client then have returned (a
+// sign-in already under way may still show its code through the previous callback). Once the
+// client is freed, no call running on it calls the callback again.
 TA_MUST_USE
 ta_status ta_client_set_device_code_callback(const struct ta_client *client,
                                              ta_device_code_fn callback,

@@ -263,7 +263,7 @@ section "C# (.NET $(dotnet --version 2>/dev/null || echo 'not installed'), xunit
 # since the end-to-end suite onboards the same hierarchy again.
 main_url=$TA_CLOUD_URL main_ca=$TA_CLOUD_CA
 start_cloud dotnet
-TENANT_ATTACH_LIBRARY="$LIB" run_tap "$BUILD/dotnet.out" 1200 bash scripts/test-dotnet.sh
+TENANT_ATTACH_LIBRARY="$LIB" run_tap "$BUILD/dotnet.out" 1200 env -u LD_LIBRARY_PATH bash scripts/test-dotnet.sh
 record "C# (.NET xunit)" "$TAP_OK" "$TAP_NOT_OK" 0
 TA_CLOUD_URL=$main_url TA_CLOUD_CA=$main_ca
 
@@ -309,7 +309,8 @@ for culture in default de-DE th-TH; do
   start_cloud "pester-$culture"
   lang_env=()
   [ "$culture" = default ] || lang_env=(LANG="${culture/-/_}.UTF-8" LC_ALL="${culture/-/_}.UTF-8")
-  env "${lang_env[@]}" TENANT_ATTACH_LIBRARY="$LIB" timeout -k 10 900 pwsh -NoProfile -NonInteractive \
+  # Without LD_LIBRARY_PATH: the module finds the library through the interop's DllImport resolver.
+  env -u LD_LIBRARY_PATH "${lang_env[@]}" TENANT_ATTACH_LIBRARY="$LIB" timeout -k 10 900 pwsh -NoProfile -NonInteractive \
     -File tests/powershell/run-pester.ps1 -ResultFile "$BUILD/pester-$culture.xml" 2>&1 | tee "$BUILD/pester-$culture.out"
   # Pester's own counts; no summary line (Pester missing, a crash, a timeout) is one failure.
   read -r _ p f s < <(grep -E '^PESTER [0-9]+ [0-9]+ [0-9]+$' "$BUILD/pester-$culture.out" | tail -1 || true)

@@ -23,6 +23,9 @@ use crate::redact;
 pub const DEFAULT_PUBLIC_CLIENT: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
 /// Renew this long before expiry (by default; see [`Auth::set_renew_before`]).
 pub const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// The longest lifetime or wait a service's answer may set (a day): a larger number in a token or
+/// device code answer is taken as this, never added to a clock where it could overflow.
+const MAX_SERVICE_SECONDS: u64 = 86_400;
 
 /// What the person must do to sign in (device code flow).
 #[derive(Clone, Debug, serde::Serialize)]
@@ -224,7 +227,8 @@ impl Auth {
             *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(refresh.to_owned());
         }
         // AAD v2 sends a number, older endpoints a string.
-        let expires_in = answer["expires_in"].as_u64().or_else(|| answer["expires_in"].as_str().and_then(|s| s.parse().ok())).unwrap_or(3600);
+        let expires_in =
+            answer["expires_in"].as_u64().or_else(|| answer["expires_in"].as_str().and_then(|s| s.parse().ok())).unwrap_or(3600).min(MAX_SERVICE_SECONDS);
         let lifetime = Duration::from_secs(expires_in);
         if let Some(log) = &self.logger {
             let who = Claims::of(&token).and_then(|c| c.upn.clone().or_else(|| c.app().map(str::to_owned))).map(|w| format!(" as {w}")).unwrap_or_default();
@@ -297,7 +301,7 @@ impl Auth {
             verification_uri: start["verification_uri"].as_str().unwrap_or_default().to_owned(),
             user_code: start["user_code"].as_str().unwrap_or_default().to_owned(),
             message: start["message"].as_str().unwrap_or_default().to_owned(),
-            expires_in: start["expires_in"].as_u64().unwrap_or(900),
+            expires_in: start["expires_in"].as_u64().unwrap_or(900).min(MAX_SERVICE_SECONDS),
         };
         if let Some(log) = &self.logger {
             log.info(format!("Device code sign-in: {}", prompt.message));
@@ -308,7 +312,7 @@ impl Auth {
             Some(show) => show(&prompt)?,
             None => eprintln!("{}", prompt.message),
         }
-        let mut interval = Duration::from_secs(start["interval"].as_u64().unwrap_or(5).max(1));
+        let mut interval = Duration::from_secs(start["interval"].as_u64().unwrap_or(5).clamp(1, 60));
         let deadline = Instant::now() + Duration::from_secs(prompt.expires_in);
         let form = [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", client_id), ("device_code", device_code.as_str())];
         loop {
@@ -335,7 +339,7 @@ impl Auth {
             let body: Value = serde_json::from_slice(&res.body).unwrap_or(Value::Null);
             match body["error"].as_str() {
                 Some("authorization_pending") if Instant::now() < deadline => continue,
-                Some("slow_down") => interval += Duration::from_secs(5),
+                Some("slow_down") => interval = (interval + Duration::from_secs(5)).min(Duration::from_secs(60)),
                 Some("authorization_declined") => {
                     return Err(Error::new(ErrorKind::AuthFailed, "the sign-in was declined; run again and approve it").with_code("authorization_declined"))
                 }

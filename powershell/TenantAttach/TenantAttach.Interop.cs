@@ -177,6 +177,9 @@ namespace TenantAttach.Interop
         [DllImport("libSystem.dylib", EntryPoint = "dlopen")]
         private static extern IntPtr dlopen_mac(byte[] path, int flags);
 
+        [DllImport("libSystem.dylib", EntryPoint = "dlerror")]
+        private static extern IntPtr dlerror_mac();
+
         private const int RTLD_NOW = 2;
         private const int RTLD_GLOBAL = 0x100;
 
@@ -205,6 +208,7 @@ namespace TenantAttach.Interop
                 else if (IsMac())
                 {
                     handle = dlopen_mac(Utf8.Encode(path), RTLD_NOW | RTLD_GLOBAL);
+                    if (handle == IntPtr.Zero) why = Utf8.Decode(dlerror_mac());
                 }
                 else
                 {

@@ -10,8 +10,8 @@ use super::guard;
 use super::handle::Lifetime;
 
 /// A cancel flag. May be shared by any number of threads and calls at once; it starts unset and
-/// stays set once set. Create with `ta_cancel_new`, release with `ta_cancel_free` after every call
-/// that uses it has returned.
+/// stays set once set. Create with `ta_cancel_new`, release with `ta_cancel_free`: after every call
+/// that uses it has returned, or from a callback of a running call (it then reads as set).
 #[allow(non_camel_case_types)]
 pub struct ta_cancel {
     flag: AtomicBool,

@@ -9,8 +9,9 @@ use crate::client::Client;
 
 /// An open client: a validated configuration and its logs. Opaque to C.
 ///
-/// Thread safety: one `ta_client` may be used by any number of threads at once, except that
-/// `ta_client_free` must not run while another call is using it.
+/// Thread safety: one `ta_client` may be used by any number of threads at once. `ta_client_free`
+/// from one of its callbacks, or while another thread's call is known to be running on it, is
+/// deferred until those calls return; it must not race a call that may not have started yet.
 #[allow(non_camel_case_types)]
 pub struct ta_client {
     core: Client,
@@ -62,9 +63,9 @@ pub unsafe extern "C" fn ta_client_config_json(client: *const ta_client, out_jso
 }
 
 /// Closes a client and releases it. NULL is fine. When a call still uses it (a free from inside one
-/// of its callbacks, or while another thread's call runs), the release waits until the last such
-/// call returns; calls made on it afterwards from those callbacks fail with
-/// TA_STATUS_INVALID_ARGUMENT.
+/// of its callbacks, or while another thread's call is known to be running), the release waits
+/// until the last such call returns; those calls stop at their next check as if cancelled, and their
+/// device code callback is no longer called. A free must not race a call that may not have started.
 ///
 /// # Safety
 /// `client` is NULL or a handle from `ta_client_open` that was not freed before; no call may start
@@ -90,7 +91,7 @@ impl ta_client {
         &self.core
     }
 
-    pub(super) fn lifetime(&self) -> &super::handle::Lifetime {
+    pub(crate) fn lifetime(&self) -> &super::handle::Lifetime {
         &self.lifetime
     }
 }

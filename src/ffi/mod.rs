@@ -62,15 +62,15 @@ where
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
-/// The panic payload that carries a callback's unwind (an exception thrown through a `C-unwind`
-/// callback, or a Rust panic in one) out to the boundary: not a bug of the library.
+/// The panic payload that carries a callback's Rust panic out to the boundary: not a bug of the
+/// library. (A foreign exception, such as C++'s, cannot be caught by Rust: the process aborts.)
 pub(crate) struct CallbackUnwound(pub &'static str);
 
 /// The error of a call whose `which` callback unwound instead of returning.
 pub(crate) fn callback_unwound(which: &str) -> Error {
     Error::new(
         ErrorKind::Internal,
-        format!("the {which} callback did not return normally (it threw an exception or panicked), so the call stopped; catch everything inside callbacks"),
+        format!("the {which} callback did not return normally (it panicked), so the call stopped; catch everything inside callbacks"),
     )
 }
 

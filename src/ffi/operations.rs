@@ -22,8 +22,9 @@ use crate::error::{Error, ErrorKind, Result};
 /// sign-in, while that call waits for the person. `prompt_json` lives until the callback returns.
 /// Only called on the thread of a call on this client, inside that call, with no lock held; it may
 /// call `ta_cancel_set` and calls on other clients, not calls on this client (docs/FFI.md,
-/// "Callbacks"). Declared `C-unwind`: an exception thrown through it fails the call, though C
-/// callers should not rely on that.
+/// "Callbacks"). It must return normally: a C++ exception, SEH exception or `longjmp` out of it ends
+/// the process (declared `C-unwind`, so that is a defined abort rather than undefined behaviour; a
+/// Rust panic in it fails the call).
 #[allow(non_camel_case_types)]
 pub type ta_device_code_fn = Option<unsafe extern "C-unwind" fn(user: *mut c_void, prompt_json: *const c_char)>;
 
@@ -52,10 +53,16 @@ impl DeviceCodeCallback {
                  run the call again (it signs in on your thread first)",
             ));
         }
+        // SAFETY: a call on this client runs on this thread (checked above), so it is entered and
+        // its memory stays until that call returns.
+        if unsafe { &*(self.client as *const ta_client) }.lifetime().is_freed() {
+            return Err(Error::new(ErrorKind::Cancelled, "the client was freed while it was signing in; the sign-in was abandoned"));
+        }
         let json = serde_json::to_string(prompt).map_err(|e| Error::internal(e.to_string()))?;
         let text = std::ffi::CString::new(json).map_err(|_| Error::internal("the device code prompt contained a NUL character"))?;
         // SAFETY: the caller's callback, with its own user pointer, on a thread running a call on its
-        // client, as documented. C-unwind: an unwind out of it is caught here, not undefined.
+        // client, as documented. C-unwind: a Rust panic out of it is caught here (a foreign exception
+        // aborts the process, as documented).
         let shown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (self.callback)(self.user, text.as_ptr()) }));
         shown.map_err(|_| super::callback_unwound("device code"))
     }
@@ -90,7 +97,8 @@ fn with_client(
         let out = unsafe { out_ptr(out_json, "out_json") }?;
         // SAFETY: NULL or a live cancel handle for the call.
         let cancel = unsafe { CancelUse::enter(cancel) };
-        let value = body(call.client().core(), &|| cancel.is_set())?;
+        // A client freed meanwhile (by one of its callbacks, or by another thread) stops its calls.
+        let value = body(call.client().core(), &|| cancel.is_set() || call.client().lifetime().is_freed())?;
         out.write(into_c_string(value.to_string())?);
         Ok(())
     })
@@ -101,7 +109,10 @@ fn with_client(
 ///
 /// # Safety
 /// `client` is NULL or a live handle. `callback`, when not NULL, and `user` must stay callable
-/// from any thread that calls into this client until the client is freed or the callback replaced.
+/// from any thread that calls into this client until the client is freed or the callback replaced,
+/// and, after a replacement, until the calls that were running on the client then have returned (a
+/// sign-in already under way may still show its code through the previous callback). Once the
+/// client is freed, no call running on it calls the callback again.
 #[no_mangle]
 #[must_use]
 pub unsafe extern "C" fn ta_client_set_device_code_callback(client: *const ta_client, callback: ta_device_code_fn, user: *mut c_void) -> ta_status {
@@ -186,7 +197,7 @@ pub unsafe extern "C" fn ta_client_unregister(client: *const ta_client, cancel: 
         let call = unsafe { ClientCall::enter(client, "client") }?;
         // SAFETY: NULL or live for the call.
         let cancel = unsafe { CancelUse::enter(cancel) };
-        call.client().core().unregister(&|| cancel.is_set())
+        call.client().core().unregister(&|| cancel.is_set() || call.client().lifetime().is_freed())
     })
 }
 
@@ -480,8 +491,9 @@ mod tests {
         SHOWN.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// A Rust callback that panics (a C++ exception would abort the process: Rust cannot catch it).
     unsafe extern "C-unwind" fn throws(_: *mut c_void, _: *const c_char) {
-        panic!("a host exception");
+        panic!("a Rust callback's panic");
     }
 
     fn prompt() -> crate::auth::DeviceCodePrompt {
@@ -504,7 +516,7 @@ mod tests {
     }
 
     #[test]
-    fn a_callback_that_unwinds_fails_the_call_instead_of_crossing_into_rust_frames() {
+    fn a_rust_callback_that_panics_fails_the_call() {
         let config = r#"{"siteCode":"PS1"}"#;
         let mut handle: *mut ta_client = std::ptr::null_mut();
         // SAFETY: valid strings and out-pointer; the handle is freed below.

@@ -42,6 +42,10 @@ $compiled = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.IsD
     Commands   = @(Get-Command -Module TenantAttach).Count
 } | ConvertTo-Json -Compress
 '@
+    # Without LD_LIBRARY_PATH (scripts/test.sh sets it for C and mono): the module's library must be
+    # found through the interop's DllImport resolver, not through the search path.
+    $savedSearchPath = $env:LD_LIBRARY_PATH
+    Remove-Item Env:LD_LIBRARY_PATH -ErrorAction SilentlyContinue
     $json = & pwsh -NoProfile -NonInteractive -Command $probe
     $seen = $json | ConvertFrom-Json
     Tap ($seen.Version -eq $version -and $seen.Base -like "*TenantAttach*$version*") "Import-Module TenantAttach loads the installed $version ($($seen.Base))"
@@ -60,6 +64,7 @@ $compiled = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.IsD
     }
     finally {
         $env:TENANT_ATTACH_LIBRARY = $saved
+        $env:LD_LIBRARY_PATH = $savedSearchPath
         Remove-Item Env:TENANT_ATTACH_MODULE
     }
     $summary = @($out | Where-Object { $_ -match '^PESTER \d+ \d+ \d+$' }) | Select-Object -Last 1
