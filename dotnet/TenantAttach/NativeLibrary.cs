@@ -35,6 +35,9 @@ namespace TenantAttach
             if (path == null) throw new ArgumentNullException(nameof(path));
             lock (Gate)
             {
+                if (ready && LoadedPath == null)
+                    throw new TenantAttachLibraryException("The native tenant_attach library was loaded already (found by the .NET host); "
+                        + "call TenantAttachLibrary.Load before the first client is opened.", null, ExpectedAbiVersion, null);
                 LoadByPath(Path.GetFullPath(path));
                 Check();
                 ready = true;

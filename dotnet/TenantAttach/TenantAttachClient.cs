@@ -14,8 +14,9 @@ namespace TenantAttach
     /// </summary>
     /// <remarks>
     /// Every method that talks to a service takes a <see cref="CancellationToken"/>: cancelling it sets the
-    /// call's native cancel flag, the library stops at its next check (within about a second, also while it
-    /// waits for a long poll or a retry), and the method throws <see cref="OperationCanceledException"/>
+    /// call's native cancel flag, the library stops at its next check (between requests, batches and
+    /// retries; a request in flight runs to its end, so <see cref="ReceiveNotifications"/> waits in short
+    /// long polls when its token can be cancelled), and the method throws <see cref="OperationCanceledException"/>
     /// (whose inner exception is the library's <see cref="TenantAttachException"/> with status Cancelled).
     /// Failures throw <see cref="TenantAttachException"/>. A client may be used from several threads at
     /// once. The <c>...Async</c> methods run the same call on a thread-pool thread.
@@ -165,8 +166,9 @@ namespace TenantAttach
         /// reported back as failed already). Hand the authorized ones to the ConfigMgr client, then call
         /// <see cref="CompleteNotification"/>.</summary>
         /// <param name="discoveredUsers">The site's discovered users.</param>
-        /// <param name="timeout">The longest wait (a long poll), whole seconds.</param>
-        /// <param name="cancellationToken">Stops the wait.</param>
+        /// <param name="timeout">The longest wait (a long poll), whole seconds; the gateway caps one poll at 60.</param>
+        /// <param name="cancellationToken">Stops the wait within about two seconds (the wait is then a series
+        /// of short long polls, since the library cannot interrupt a request in flight).</param>
         public IReadOnlyList<NotificationDecision> ReceiveNotifications(IEnumerable<DiscoveredUser> discoveredUsers, TimeSpan timeout,
             CancellationToken cancellationToken = default)
         {
@@ -174,8 +176,26 @@ namespace TenantAttach
             if (timeout < TimeSpan.Zero || timeout.TotalSeconds > uint.MaxValue) throw new ArgumentOutOfRangeException(nameof(timeout));
             string users = Json.Write(discoveredUsers.ToList());
             uint seconds = (uint)Math.Ceiling(timeout.TotalSeconds);
-            return Json.Read<List<NotificationDecision>>(Wrap(() => raw.ReceiveNotifications(users, seconds, cancellationToken), cancellationToken), "notification decisions");
+            if (!cancellationToken.CanBeCanceled || seconds <= PollSliceSeconds)
+                return Json.Read<List<NotificationDecision>>(Wrap(() => raw.ReceiveNotifications(users, seconds, cancellationToken), cancellationToken), "notification decisions");
+            // The library checks its cancel flag between requests, not inside one: a long poll of 30 s
+            // would run to its end. With a token that can be cancelled, the wait is a series of long polls
+            // of at most PollSliceSeconds each (the gateway answers each at once when an action arrives),
+            // so that a cancellation ends it within one slice. Decisions received are always returned.
+            DateTime end = DateTime.UtcNow.AddSeconds(seconds);
+            while (true)
+            {
+                double left = (end - DateTime.UtcNow).TotalSeconds;
+                uint slice = (uint)Math.Max(0, Math.Min(PollSliceSeconds, Math.Ceiling(left)));
+                List<NotificationDecision> decisions = Json.Read<List<NotificationDecision>>(
+                    Wrap(() => raw.ReceiveNotifications(users, slice, cancellationToken), cancellationToken), "notification decisions");
+                if (decisions.Count > 0 || slice == 0 || DateTime.UtcNow >= end) return decisions;
+                cancellationToken.ThrowIfCancellationRequested();
+            }
         }
+
+        /// <summary>The longest single long poll of <see cref="ReceiveNotifications"/> with a cancellable token.</summary>
+        private const uint PollSliceSeconds = 2;
 
         /// <summary>Reports an action's outcome to the cloud; completing twice is harmless.</summary>
         /// <param name="notificationId">The decision's <see cref="NotificationDecision.NotificationId"/>.</param>

@@ -1,6 +1,5 @@
 using System;
 using System.Text.Json;
-using TenantAttach.Interop;
 
 namespace TenantAttach
 {
@@ -12,7 +11,7 @@ namespace TenantAttach
         public TenantAttachException(TenantAttach.Interop.TenantAttachException error)
             : base((error ?? throw new ArgumentNullException(nameof(error))).Message, error)
         {
-            Status = error.Status;
+            Status = (TenantAttachStatus)(int)error.Status;
             StatusName = error.StatusName;
             Kind = error.Kind;
             HttpStatus = error.HttpStatus;
@@ -22,8 +21,8 @@ namespace TenantAttach
             Details = Parse(error.Details);
         }
 
-        /// <summary>The library's status (ta_status), e.g. <see cref="TaStatus.Forbidden"/>.</summary>
-        public TaStatus Status { get; }
+        /// <summary>The library's status (ta_status), e.g. <see cref="TenantAttachStatus.Forbidden"/>.</summary>
+        public TenantAttachStatus Status { get; }
         /// <summary>The status as the C header names it, e.g. TA_STATUS_FORBIDDEN.</summary>
         public string StatusName { get; }
         /// <summary>The library's snake_case error kind, e.g. forbidden.</summary>
