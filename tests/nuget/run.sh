@@ -49,8 +49,26 @@ else
   cat "$WORK/add.log"; tap "not ok" "dotnet add package TenantAttach --source $PACKAGES"; echo "1..$n"; exit 1
 fi
 cp "$ROOT/tests/nuget/Program.cs" Program.cs
+# The README's C# sample, compiled with the app (not run: it names a real tenant): its using
+# directives on top, its statements as the body of a method taking the values it leaves to the reader.
+sample=$(awk '/<!-- nuget-sample/ { on = 1; next } on && /^```csharp/ { inside = 1; next } inside && /^```/ { exit } inside { print }' "$ROOT/README.md")
+if [ -n "$sample" ]; then
+  {
+    grep -E '^using [A-Za-z.]+;$' <<<"$sample"
+    echo 'public static class ReadmeSample'
+    echo '{'
+    echo '    public static void Run(string appId, string clientSecret, DateTimeOffset secretExpiry)'
+    echo '    {'
+    grep -vE '^using [A-Za-z.]+;$' <<<"$sample"
+    echo '    }'
+    echo '}'
+  } >ReadmeSample.cs
+  tap ok "the README's C# sample is in the project ($(wc -l <<<"$sample") lines)"
+else
+  tap "not ok" "no C# sample after <!-- nuget-sample in README.md"
+fi
 if timeout -k 10 300 dotnet build --nologo -v quiet -clp:NoSummary >"$WORK/build.log" 2>&1; then
-  tap ok "dotnet build of the console app with the package"
+  tap ok "dotnet build of the console app with the package (and the README's sample)"
 else
   cat "$WORK/build.log"; tap "not ok" "dotnet build of the console app"; echo "1..$n"; exit 1
 fi
