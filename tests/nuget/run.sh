@@ -76,22 +76,10 @@ lib=$(find bin -path '*runtimes/linux-x64/native/libtenant_attach.so' | head -1)
 if [ -n "$lib" ]; then tap ok "the build copies the package's native library to $lib"; else tap "not ok" "no runtimes/linux-x64/native/libtenant_attach.so under bin/"; fi
 
 # The job, printed as it runs; its own TAP lines are renumbered after this script's.
-TA_EXPECTED_VERSION=$VERSION timeout -k 10 600 dotnet run --no-build >"$WORK/run.out" 2>&1
-rc=$?
-while IFS= read -r line; do
-  case $line in
-    "ok "*) tap ok "${line#* - }" ;;
-    "not ok "*) tap "not ok" "${line#* - }" ;;
-    "1.."*) ;;
-    *) echo "$line" ;;
-  esac
-done <"$WORK/run.out"
-[ "$rc" -eq 0 ] || { grep -q '^not ok' "$WORK/run.out" || tap "not ok" "dotnet run exited with status $rc"; }
-
-# A library of another ABI version: a stand-in exporting ta_abi_version() = 999 is refused when it loads.
-if printf 'unsigned ta_abi_version(void) { return 999; }\n' | gcc -shared -fPIC -x c -o "$WORK/libtenant_attach.so" - 2>"$WORK/gcc.log"; then
-  TENANT_ATTACH_LIBRARY="$WORK/libtenant_attach.so" TA_EXPECTED_ABI=$ABI timeout -k 10 120 dotnet run --no-build -- abi >"$WORK/abi.out" 2>&1
-  rc=$?
+# relay OUT RC WHAT: the app's TAP lines renumbered as this script's; a failed run without a
+# "not ok" line of its own (a crash, a timeout) is one failure.
+relay() {
+  local line
   while IFS= read -r line; do
     case $line in
       "ok "*) tap ok "${line#* - }" ;;
@@ -99,8 +87,16 @@ if printf 'unsigned ta_abi_version(void) { return 999; }\n' | gcc -shared -fPIC 
       "1.."*) ;;
       *) echo "$line" ;;
     esac
-  done <"$WORK/abi.out"
-  [ "$rc" -eq 0 ] || { grep -q '^not ok' "$WORK/abi.out" || tap "not ok" "dotnet run -- abi exited with status $rc"; }
+  done <"$1"
+  [ "$2" -eq 0 ] || grep -q '^not ok' "$1" || tap "not ok" "$3 exited with status $2"
+}
+TA_EXPECTED_VERSION=$VERSION timeout -k 10 600 dotnet run --no-build >"$WORK/run.out" 2>&1
+relay "$WORK/run.out" $? "dotnet run"
+
+# A library of another ABI version: a stand-in exporting ta_abi_version() = 999 is refused when it loads.
+if printf 'unsigned ta_abi_version(void) { return 999; }\n' | gcc -shared -fPIC -x c -o "$WORK/libtenant_attach.so" - 2>"$WORK/gcc.log"; then
+  TENANT_ATTACH_LIBRARY="$WORK/libtenant_attach.so" TA_EXPECTED_ABI=$ABI timeout -k 10 120 dotnet run --no-build -- abi >"$WORK/abi.out" 2>&1
+  relay "$WORK/abi.out" $? "dotnet run -- abi"
 else
   cat "$WORK/gcc.log"; tap "not ok" "gcc could not build the stand-in library of another ABI"
 fi
