@@ -18,7 +18,7 @@ namespace TenantAttach
     public static class TenantAttachLibrary
     {
         private static readonly object Gate = new object();
-        private static bool ready;
+        private static volatile bool ready;
 
         /// <summary>The ABI version this package was built for (TA_ABI_VERSION of include/tenant_attach.h).</summary>
         public static int ExpectedAbiVersion { get; } = ReadExpectedAbiVersion();
