@@ -22,6 +22,7 @@ public static class Program
 {
     const string Tenant = "c0ffee00-0000-4000-8000-000000000001";
     const string Hierarchy = "5f0c1a6e-0000-4000-8000-00000000a9e7";
+    const string OtherHierarchy = "5f0c1a6e-0000-4000-8000-00000000a9e8";
     const string SiteApp = "e0000000-0000-4000-8000-00000000c0de";
     const string SiteSecret = "c-tests~site.secret.0001";
     const string HelpdeskClient = "c1000000-0000-4000-8000-000000000002";
@@ -79,12 +80,12 @@ public static class Program
         }
     }
 
-    static TenantAttachConfiguration Config(string url, string ca, string dir, AuthSettings auth) => new TenantAttachConfiguration
+    static TenantAttachConfiguration Config(string url, string ca, string dir, AuthSettings auth, string hierarchy = Hierarchy) => new TenantAttachConfiguration
     {
         TenantId = Tenant,
         SiteCode = "PS1",
-        HierarchyId = Hierarchy,
-        Endpoints = EndpointSettings.AllAt(url),
+        HierarchyId = hierarchy,
+        Endpoints = new EndpointSettings { Authority = url, Graph = url, Gateway = url, GatewayUs = url, GatewayEu = url, Aka = url },
         TrustedCaFile = ca,
         StateDir = Path.Combine(dir, "state"),
         LogDir = Path.Combine(dir, "logs"),
@@ -126,8 +127,31 @@ public static class Program
             && raw.All(s => ((TenantAttachStatus)(int)s).ToString() == s.ToString()), "TenantAttachStatus has the interop's " + raw.Count + " statuses, same names and numbers");
         Check(site.Handle is SafeHandle && !site.Handle.IsInvalid, "the client holds a valid SafeHandle");
         TenantAttachConfiguration effective = site.GetEffectiveConfiguration();
-        Check(effective.Auth?.ClientSecret == "***" && effective.Endpoints?.Aka == "https://aka.ms/configmgrgateway" && effective.SyncIntervalMinutes == 15,
+        Check(effective.Auth?.ClientSecret == "***" && effective.Endpoints?.Aka == url && effective.SyncIntervalMinutes == 15 && effective.Timeouts?.MaxAttempts == 6,
             "the effective configuration is typed, with defaults filled in and the secret hidden");
+
+        IReadOnlyList<EndpointCheck> endpoints = site.TestEndpoints();
+        Check(endpoints.Count == 6 && endpoints.All(e => e.Reachable && e.HttpStatus != null && e.Url == url),
+            "TestEndpoints: " + endpoints.Count + " endpoints checked, each reachable (" + string.Join(", ", endpoints.Select(e => e.Name)) + ")");
+
+        // A Global Administrator creates the app (another hierarchy): the secret comes back once, typed.
+        using (TenantAttachClient admin = TenantAttachClient.Open(Config(url, ca, dir, AuthSettings.DeviceCode("c1000000-0000-4000-8000-000000000001"), OtherHierarchy)))
+        {
+            RegistrationResult created = admin.Register();
+            Check(!string.IsNullOrEmpty(created.CreatedApp?.ClientSecret) && created.CreatedApp.ServicePrincipalId != null && created.CreatedApp.SecretExpiry > DateTimeOffset.UtcNow
+                && created.AppId != null && created.Onboarding?.HierarchyId == OtherHierarchy,
+                "a Global Administrator creates the app by device code; its secret and service principal are in the result");
+            OnboardingRecord scoped = admin.SetUploadSettings(new UploadSettings { UploadScope = UploadScope.Collection("PS100012") });
+            Check(scoped.UploadScope?.Kind == "collection" && scoped.UploadScope.CollectionId == "PS100012" && scoped.ScopeVersion == 2, "the upload scope changes to a collection (scope version 2)");
+            admin.Unregister();
+            Check(!admin.GetStatus().Onboarded, "that hierarchy is offboarded");
+        }
+
+        // Members a newer library adds are kept, not lost, by the result types.
+        SyncReport future = System.Text.Json.JsonSerializer.Deserialize<SyncReport>("{\"uploaded\":3,\"someFutureMember\":{\"a\":1}}",
+            new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase })!;
+        Check(future.Uploaded == 3 && future.AdditionalMembers != null && future.AdditionalMembers["someFutureMember"].GetProperty("a").GetInt32() == 1,
+            "an unknown member of a result is kept in AdditionalMembers");
 
         // Onboarding by importing the site's existing app.
         RegistrationResult registered = site.Register(new RegisterOptions
@@ -155,6 +179,21 @@ public static class Program
         Check(progress.Reports.Count > 0 && progress.Reports.Last().Done == progress.Reports.Last().Total && progress.Reports.Last().Total == 3,
             "IProgress<SyncProgress> received " + progress.Reports.Count + " reports, ending at " + (progress.Reports.Count > 0 ? progress.Reports.Last().ToString() : "none"));
         Check(site.SyncDevices(devices).Kind == "delta", "the next upload is a delta");
+        try
+        {
+            site.SyncDevices(new DeviceRecord[0]);
+            Check(false, "an empty upload is refused");
+        }
+        catch (TenantAttachException e)
+        {
+            Check(e.Status == TenantAttachStatus.DeletionRefused && e.Details?.GetProperty("wouldDelete").GetInt32() == 2,
+                "an empty upload throws TenantAttachException (DeletionRefused, Details.wouldDelete = 2)");
+        }
+        string ndjson = Path.Combine(dir, "devices.ndjson");
+        Directory.CreateDirectory(dir);
+        File.WriteAllLines(ndjson, new[] { "{\"Name\":\"NUGET-FILE-01\",\"SMSID\":\"GUID:A9E70010\",\"IsClient\":true}" });
+        SyncReport fromFile = site.SyncDevicesFile(ndjson, new SyncOptions { Mode = SyncMode.Partial });
+        Check(fromFile.Kind == "partial" && fromFile.Uploaded == 1 && fromFile.Deleted == 0, "SyncDevicesFile uploads an NDJSON file (partial: 1 uploaded, none deleted)");
 
         // An action, as a helpdesk operator signing in by device code.
         DeviceCodePrompt? prompt = null;
