@@ -9,6 +9,8 @@
 #   PS-parse  every .ps1/.psm1/.psd1 parsed by PowerShell's parser (and tree-sitter); Test-ModuleManifest
 #   Pester    tests/powershell/*.Tests.ps1 in pwsh 7 with strict mode, in three cultures (default, de-DE, th-TH)
 #   Package   scripts/package-module.sh, then Install-PSResource from a local folder and the quick start
+#   NuGet     scripts/package-nuget.sh, then a new console project outside the repository adds the package
+#             (dotnet add package --source) and runs the whole job against a local cloud (tests/nuget)
 #   Interop   tests/interop/run.sh (MSAL for Python, MSAL.NET, Graph SDK, Chromium against the local cloud)
 #   Format    cargo fmt --all --check (rustfmt.toml)
 #   Fuzz      scripts/fuzz.sh: each cargo fuzz target for FUZZ_SECONDS (default 20)
@@ -334,6 +336,19 @@ if command -v pwsh >/dev/null 2>&1; then
   fi
 else
   echo "not ok - pwsh is not installed (scripts/install-deps.sh installs it as a .NET tool)"; record "PowerShell package" 0 1 0
+fi
+
+# The NuGet package as C# developers add it: packed from the library already built (with this run's
+# features), added to a new console project in a temporary folder outside the repository with
+# `dotnet add package TenantAttach --source`, built, and run against a cloud of its own: onboarding,
+# upload with progress, an action, the notification worker, errors and cancellation (tests/nuget).
+section "NuGet package (package-nuget.sh, dotnet add package, the job from a new console project)"
+start_cloud nuget
+if TA_PACKAGE_PROFILE=debug TA_PACKAGE_NO_CARGO=1 timeout -k 10 600 bash scripts/package-nuget.sh "$BUILD/dist" >"$BUILD/nuget-package.log" 2>&1; then
+  run_tap "$BUILD/nuget.out" 900 bash tests/nuget/run.sh "$BUILD/dist/nuget"
+  record "NuGet package" "$TAP_OK" "$TAP_NOT_OK" 0
+else
+  cat "$BUILD/nuget-package.log"; echo "not ok - scripts/package-nuget.sh failed (see above)"; record "NuGet package" 0 1 0
 fi
 
 # --- Fuzzing --------------------------------------------------------------------------------------
