@@ -8,6 +8,7 @@
 #
 #   scripts/package-module.sh [DIST]        DIST defaults to dist
 #   TA_PACKAGE_PROFILE=debug scripts/package-module.sh   use target/debug (tests; default: a release build)
+#   TA_PACKAGE_NO_CARGO=1    pack the library already built, without running cargo
 #
 # Then, as a user installs it (README, "Install the PowerShell module"):
 #   Register-PSResourceRepository -Name TenantAttachLocal -Uri <DIST>/packages -Trusted
@@ -39,7 +40,11 @@ case "$(uname -m)" in
   *) echo "unsupported architecture $(uname -m)" >&2; exit 1 ;;
 esac
 
-if [ "$PROFILE" = release ]; then cargo build --release -p tenant-attach; else cargo build -p tenant-attach; fi
+if [ -n "${TA_PACKAGE_NO_CARGO:-}" ]; then
+  # The library already built (test.sh: the debug build with its test hooks, left as it is).
+  [ -f "target/$PROFILE/$lib" ] || { echo "TA_PACKAGE_NO_CARGO is set but target/$PROFILE/$lib is not built" >&2; exit 1; }
+elif [ "$PROFILE" = release ]; then cargo build --release -p tenant-attach
+else cargo build -p tenant-attach; fi
 dotnet build powershell/build/TenantAttach.Interop.csproj -c Release -p:TenantAttachVersion="$VERSION" --nologo -v quiet -clp:NoSummary
 assembly=target/dotnet/interop/bin/Release/netstandard2.0/TenantAttach.Interop.dll
 

@@ -432,9 +432,20 @@ namespace TenantAttach.Interop
         [ThreadStatic]
         private static Exception callbackError;
         private readonly object callbackGate = new object();
-        // Every device code delegate ever handed to the library, alive until Dispose: a call on
-        // another thread may still be calling one that was just replaced.
+        // The device code delegates handed to the library that a running call may still call (one
+        // that was replaced while calls ran), alive until those calls have returned; then only the
+        // current one is kept (each NativeCall sets its own: keeping them all would keep every
+        // call's result alive for the client's lifetime).
         private readonly List<DeviceCodeCallback> keptCallbacks = new List<DeviceCodeCallback>();
+        private int runningCalls;
+
+        private void ForgetReplacedCallbacks()
+        {
+            // Under callbackGate.
+            if (runningCalls != 0) return;
+            keptCallbacks.Clear();
+            if (deviceCodeCallback != null) keptCallbacks.Add(deviceCodeCallback);
+        }
 
         private static void HoldCallbackError(Exception e)
         {
@@ -467,6 +478,7 @@ namespace TenantAttach.Interop
                 if (callback != null) keptCallbacks.Add(callback);
                 Check(NativeMethods.ta_client_set_device_code_callback(handle, callback, IntPtr.Zero));
                 deviceCodeCallback = callback;
+                ForgetReplacedCallbacks();
             }
         }
 
@@ -476,6 +488,7 @@ namespace TenantAttach.Interop
         private string CallJson(JsonCall call, CancellationToken token)
         {
             IntPtr cancel = NativeMethods.ta_cancel_new();
+            lock (callbackGate) runningCalls++;
             try
             {
                 using (token.Register(delegate { NativeMethods.ta_cancel_set(cancel); }))
@@ -498,6 +511,11 @@ namespace TenantAttach.Interop
             finally
             {
                 NativeMethods.ta_cancel_free(cancel);
+                lock (callbackGate)
+                {
+                    runningCalls--;
+                    ForgetReplacedCallbacks();
+                }
             }
         }
 
