@@ -316,6 +316,18 @@ TA_MUST_USE
 enum ta_status ta_client_test_endpoints(const struct ta_client *client,
                                         char **out_json);
 
+#if defined(TA_TEST_HOOKS)
+// Test hook: checks `json` against the committed schema `schema_name` (a file of include/schemas/
+// without `.schema.json`, e.g. `sync-report`). TA_STATUS_OK when it conforms; otherwise
+// TA_STATUS_INVALID_JSON with every violation (`details.errors`: `[{"path","message"}]`) in the
+// last error, or TA_STATUS_INVALID_ARGUMENT for an unknown schema name. Lets the C, C# and
+// PowerShell tests validate real outputs. Only in builds with the `test-hooks` feature.
+//
+// # Safety
+// Both arguments NULL or NUL-terminated strings valid for the call.
+TA_MUST_USE enum ta_status ta_test_validate_json(const char *schema_name, const char *json);
+#endif
+
 // The name of a status, `"TA_STATUS_INVALID_JSON"`; `"TA_STATUS_UNKNOWN"` for a value this
 // library does not know.
 //

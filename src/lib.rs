@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod json;
 pub mod onboarding;
 pub mod redact;
+pub mod schema;
 pub mod services;
 pub mod sync;
 
