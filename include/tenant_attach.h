@@ -266,7 +266,8 @@ enum ta_status ta_client_list_devices(const struct ta_client *client,
 // does (when the service did not apply the filter, nothing is triggered and the call fails with
 // TA_STATUS_INVALID_ARGUMENT, code `FilterNotApplied`). Any other action is refused before
 // anything is sent (TA_STATUS_UNSUPPORTED_ACTION). The result has one entry per device:
-// `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"failed","message"}`.
+// `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"throttled"|"failed",
+// "httpStatus","message","attempts"}` (include/schemas/action-results.schema.json).
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
@@ -281,8 +282,9 @@ enum ta_status ta_client_trigger_action(const struct ta_client *client,
 // checks each one (basic details, message content, the initiating user discovered by both AD and
 // Azure AD user discovery, from `discovered_users_json`: `[{"aadUserId","userPrincipalName",
 // "adDiscovered","azureAdDiscovered"}]`), reports refused ones back as failed, and returns every
-// decision: authorized ones carry the device, the client notification type, the TemplateID and a
-// task GUID for the ConfigMgr client.
+// decision (`"decision":"authorized"|"refused"`): authorized ones carry the device, the client
+// notification type, the TemplateID and a task GUID for the ConfigMgr client
+// (include/schemas/decisions.schema.json).
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
