@@ -371,7 +371,8 @@ ta_status ta_client_list_devices(const struct ta_client *client,
 // does (when the service did not apply the filter, nothing is triggered and the call fails with
 // TA_STATUS_INVALID_ARGUMENT, code `FilterNotApplied`). Any other action is refused before
 // anything is sent (TA_STATUS_UNSUPPORTED_ACTION). The result has one entry per device:
-// `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"failed","message"}`.
+// `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"throttled"|"failed",
+// "httpStatus","message","attempts"}` (include/schemas/action-results.schema.json).
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
@@ -386,8 +387,9 @@ ta_status ta_client_trigger_action(const struct ta_client *client,
 // checks each one (basic details, message content, the initiating user discovered by both AD and
 // Azure AD user discovery, from `discovered_users_json`: `[{"aadUserId","userPrincipalName",
 // "adDiscovered","azureAdDiscovered"}]`), reports refused ones back as failed, and returns every
-// decision: authorized ones carry the device, the client notification type, the TemplateID and a
-// task GUID for the ConfigMgr client.
+// decision (`"decision":"authorized"|"refused"`): authorized ones carry the device, the client
+// notification type, the TemplateID and a task GUID for the ConfigMgr client
+// (include/schemas/decisions.schema.json).
 //
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
@@ -418,6 +420,18 @@ ta_status ta_client_complete_notification(const struct ta_client *client,
 // # Safety
 // Pointers NULL or valid for the call; `client` live.
 TA_MUST_USE ta_status ta_client_test_endpoints(const struct ta_client *client, char **out_json);
+
+#if defined(TA_TEST_HOOKS)
+// Test hook: checks `json` against the committed schema `schema_name` (a file of include/schemas/
+// without `.schema.json`, e.g. `sync-report`). TA_STATUS_OK when it conforms; otherwise
+// TA_STATUS_INVALID_JSON with every violation (`details.errors`: `[{"path","message"}]`) in the
+// last error, or TA_STATUS_INVALID_ARGUMENT for an unknown schema name. Lets the C, C# and
+// PowerShell tests validate real outputs. Only in builds with the `test-hooks` feature.
+//
+// # Safety
+// Both arguments NULL or NUL-terminated strings valid for the call.
+TA_MUST_USE ta_status ta_test_validate_json(const char *schema_name, const char *json);
+#endif
 
 // The name of a status, `"TA_STATUS_INVALID_JSON"`; `"TA_STATUS_UNKNOWN"` for a value this
 // library does not know.

@@ -5,6 +5,7 @@
 //! TemplateID (`RequestMachinePolicy`, BGB 1) appears in Microsoft's documented logs; the other two
 //! follow the order of ConfigMgr's client-notification list (DESIGN §1).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -105,12 +106,13 @@ impl Action {
 /// A user as the site's discoveries know them (the caller supplies the site's discovered users,
 /// from `Get-CMUser` / `SMS_R_User`). Matched to the user who started an action by Azure AD object
 /// id, else user principal name, else on-premises SID, as ConfigMgr's discovery records carry them.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DiscoveredUser {
     /// The user's Azure AD object id (the `oid` the cloud names as `initiatedBy.aadUserId`).
     #[serde(default)]
     pub aad_user_id: Option<String>,
+    /// The user principal name, `ada@contoso.com`.
     #[serde(default)]
     pub user_principal_name: Option<String>,
     /// The on-premises security identifier (`SID` of SMS_R_User; Azure AD's onPremisesSecurityIdentifier).
@@ -139,11 +141,13 @@ pub struct Initiator {
 /// Which user discoveries must have found the user who starts an action: both Azure AD user
 /// discovery and AD user discovery (ConfigMgr 2002, tenant attach's first release: the default), or
 /// either of them (ConfigMgr 2103 and later).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum DiscoveryRule {
+    /// Found by both Azure AD user discovery and AD user discovery (ConfigMgr 2002).
     #[default]
     Both,
+    /// Found by either of them (ConfigMgr 2103 and later).
     Either,
 }
 
@@ -177,34 +181,127 @@ pub struct Notification {
     pub delivery_count: u32,
 }
 
-/// What the site decided about one notification.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What the site decided about one notification (`decision` says which).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "decision")]
 pub enum Decision {
     /// Hand this to the ConfigMgr client.
     #[serde(rename_all = "camelCase")]
     Authorized {
+        /// The gateway's id of the notification: report its outcome with `ta_client_complete_notification`.
         notification_id: String,
+        /// The Intune managed device id.
         managed_device_id: Option<String>,
+        /// The device's SMSID: resolve it to a ResourceID for `Invoke-CMClientAction -DeviceId`.
         sms_id: String,
         device_name: Option<String>,
+        /// `SyncMachinePolicy`, `SyncUserPolicy` or `AppEvaluationCycle`.
         action: &'static str,
+        /// Graph's name of the action: `refreshMachinePolicy`, `refreshUserPolicy` or `appEvaluation`.
         graph_action: &'static str,
+        /// The ConfigMgr client notification, `ClientNotificationRequestMachinePolicyNow`.
         notification_type: &'static str,
+        /// The BGB template's name, `RequestMachinePolicy`.
         template_id: &'static str,
+        /// The BGB template's number (`TemplateID: 1`).
         template_number: u32,
         /// `Invoke-CMClientAction`'s arguments besides `-DeviceId`, to splat:
         /// `{"NotificationType":"RequestMachinePolicyNow"}` or `{"ActionType":"ClientNotificationAppDeplEvalNow"}`.
         #[serde(rename = "invokeCMClientAction")]
         invoke_cm_client_action: std::collections::BTreeMap<&'static str, &'static str>,
+        /// A new GUID for the ConfigMgr client's task; pass it back when completing.
         task_guid: String,
         tenant_id: String,
+        /// Azure AD object id of the user who started the action.
         aad_user_id: String,
         user_principal_name: Option<String>,
     },
     /// Reported back to the cloud as failed with `reason`.
     #[serde(rename_all = "camelCase")]
-    Refused { notification_id: Option<String>, reason: String, unauthorized: bool },
+    Refused {
+        /// Null when the notification had no readable id (it cannot be reported back).
+        notification_id: Option<String>,
+        /// Why, as logged in CMGatewayNotificationWorker.log.
+        reason: String,
+        /// The user who started it is not allowed to (not discovered, wrong tenant...), as
+        /// opposed to a malformed notification.
+        unauthorized: bool,
+    },
+}
+
+/// The outcome of one device of `ta_client_trigger_action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ActionOutcome {
+    /// Graph accepted the action (204).
+    Accepted,
+    /// No managed device has this id (404).
+    NotFound,
+    /// The signed-in account may not act on this device (403).
+    Forbidden,
+    /// Still throttled (429) after every retry.
+    Throttled,
+    /// Any other answer, or none.
+    Failed,
+}
+
+/// One device's result of `ta_client_trigger_action`, in the order the devices were given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResult {
+    pub managed_device_id: String,
+    /// The action as PowerShell names it, `SyncMachinePolicy`.
+    pub action: &'static str,
+    pub result: ActionOutcome,
+    /// The HTTP status of the device's `$batch` step (absent when the batch had no answer for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u64>,
+    /// The service's message; null when it gave none.
+    pub message: Option<String>,
+    /// How many times the action was sent (throttled steps are sent again); absent as `httpStatus`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+}
+
+/// The gateway's answer to `ta_client_complete_notification` (docs/GATEWAY.md, `NotificationResult`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    pub notification_id: String,
+    /// The outcome kept: `succeeded` or `failed` (the first one reported, when completed twice).
+    pub status: String,
+    /// It had been completed before (completing twice is harmless).
+    pub duplicate: bool,
+}
+
+/// A managed device as Microsoft Graph (beta) describes it, as `ta_client_list_devices` returns
+/// them unchanged: the members tenant attach relies on. Graph has many more.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedDevice {
+    /// The managed device id (a GUID): what `ta_client_trigger_action` takes.
+    pub id: String,
+    pub device_name: String,
+    /// `configurationManagerClient` for a device uploaded by tenant attach.
+    pub management_agent: Option<String>,
+    pub operating_system: Option<String>,
+    pub os_version: Option<String>,
+    pub azure_ad_device_id: Option<String>,
+    pub serial_number: Option<String>,
+    pub model: Option<String>,
+    pub manufacturer: Option<String>,
+    /// The ConfigMgr client's details.
+    pub configuration_manager_client_information: Option<ConfigurationManagerClientInformation>,
+}
+
+/// Graph's `configurationManagerClientInformation`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigurationManagerClientInformation {
+    /// The device's SMSID.
+    pub client_identifier: Option<String>,
+    pub client_version: Option<String>,
+    pub is_blocked: Option<bool>,
 }
 
 /// Reads one notification as the gateway delivered it. A notification that is not an object, or
@@ -504,7 +601,7 @@ pub fn trigger(
     let info = action.info();
     // Signed in on the calling thread first: a device code prompt (a host's callback) is shown there.
     services.auth.token(&services.transport, crate::config::GRAPH_RESOURCE, cancelled)?;
-    let mut results: Vec<Option<Value>> = vec![None; device_ids.len()];
+    let mut results: Vec<Option<ActionResult>> = vec![None; device_ids.len()];
     let mut pending: Vec<usize> = (0..device_ids.len()).collect();
     let mut round = 0;
     while !pending.is_empty() {
@@ -581,20 +678,26 @@ pub fn trigger(
                 let status = step["status"].as_u64().unwrap_or(0);
                 let message = crate::http::graph_message(step["body"]["error"]["message"].as_str().unwrap_or(""));
                 let outcome = match status {
-                    200..=299 => "accepted",
-                    404 => "notFound",
-                    403 => "forbidden",
+                    200..=299 => ActionOutcome::Accepted,
+                    404 => ActionOutcome::NotFound,
+                    403 => ActionOutcome::Forbidden,
                     429 if round < 6 => {
                         let after = step_header(step, "retry-after").and_then(crate::http::parse_retry_after).unwrap_or(std::time::Duration::from_secs(1));
                         wait = wait.max(after);
                         throttled.push(i);
                         continue;
                     }
-                    429 => "throttled",
-                    _ => "failed",
+                    429 => ActionOutcome::Throttled,
+                    _ => ActionOutcome::Failed,
                 };
-                results[i] = Some(json!({ "managedDeviceId": device_ids[i], "action": info.friendly, "result": outcome, "httpStatus": status,
-                    "message": if message.is_empty() { Value::Null } else { json!(crate::redact::scrub(&message)) }, "attempts": round }));
+                results[i] = Some(ActionResult {
+                    managed_device_id: device_ids[i].clone(),
+                    action: info.friendly,
+                    result: outcome,
+                    http_status: Some(status),
+                    message: (!message.is_empty()).then(|| crate::redact::scrub(&message).into_owned()),
+                    attempts: Some(round),
+                });
             }
         }
         throttled.sort_unstable();
@@ -612,16 +715,25 @@ pub fn trigger(
         }
         pending = throttled;
     }
-    let out: Vec<Value> = results
+    let out: Vec<ActionResult> = results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| r.unwrap_or_else(|| json!({ "managedDeviceId": device_ids[i], "action": info.friendly, "result": "failed", "message": "no answer for this device in the batch" })))
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| ActionResult {
+                managed_device_id: device_ids[i].clone(),
+                action: info.friendly,
+                result: ActionOutcome::Failed,
+                http_status: None,
+                message: Some("no answer for this device in the batch".to_owned()),
+                attempts: None,
+            })
+        })
         .collect();
     if let Some(l) = log {
-        let accepted = out.iter().filter(|r| r["result"] == "accepted").count();
+        let accepted = out.iter().filter(|r| r.result == ActionOutcome::Accepted).count();
         l.info(format!("Triggered {} ({}) on {} devices: {accepted} accepted", info.friendly, info.graph, out.len()));
     }
-    Ok(out)
+    out.iter().map(|r| serde_json::to_value(r).map_err(|e| Error::internal(e.to_string()))).collect()
 }
 
 /// The devices as the admin center sees them (every page of Graph's managedDevices), optionally
@@ -769,5 +881,9 @@ pub fn complete(
     if res.status == 401 {
         return Err(crate::services::site_refused(&res, hierarchy, "reporting an action's outcome"));
     }
-    crate::services::expect_ok(res, "reporting an action's outcome")
+    let answer = crate::services::expect_ok(res, "reporting an action's outcome")?;
+    let completion: Completion = serde_json::from_value(answer).map_err(|e| {
+        Error::new(ErrorKind::Server, format!("the gateway's answer to reporting an action's outcome is not understood ({e}); is the gateway endpoint right?"))
+    })?;
+    serde_json::to_value(completion).map_err(|e| Error::internal(e.to_string()))
 }

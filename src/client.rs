@@ -163,24 +163,25 @@ impl Client {
         let local = self.config.state_dir.as_ref().and_then(|dir| {
             let store = crate::sync::state::StateStore::open_without_line_cache(dir, hierarchy).ok()?;
             let s = store.state();
-            Some(serde_json::json!({ "lastSync": s.last_sync, "devices": s.devices.len(), "fullSyncPending": s.full_sync_in_progress.is_some() }))
+            Some(LocalSync { last_sync: s.last_sync.clone(), devices: s.devices.len() as u64, full_sync_pending: s.full_sync_in_progress.is_some() })
         });
         let next = local
             .as_ref()
-            .and_then(|l| l["lastSync"]["completedDateTime"].as_str())
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .and_then(|l| l.last_sync.as_ref())
+            .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.completed_date_time).ok())
             .map(|t| (t + chrono::Duration::minutes(self.config.sync_interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        Ok(serde_json::json!({ "onboarded": onboarding.is_some(), "onboarding": onboarding, "local": local, "nextRunTime": next }))
+        let status = Status { onboarded: onboarding.is_some(), onboarding, local, next_run_time: next };
+        serde_json::to_value(status).map_err(|e| Error::internal(e.to_string()))
     }
 
     /// Set-TenantAttachUploadScope and the co-management flag.
     pub fn set_upload_settings(&self, settings_json: &str, cancelled: &dyn Fn() -> bool) -> Result<serde_json::Value> {
-        let v: serde_json::Value = parse_options(settings_json, "upload settings")?;
-        let scope = match v.get("uploadScope") {
+        let v: crate::onboarding::UploadSettings = parse_options(settings_json, "upload settings")?;
+        let scope = match &v.upload_scope {
             Some(s) => Some(crate::onboarding::parse_scope(Some(s))?),
             None => None,
         };
-        let co = v.get("coManagementAutoEnroll").and_then(serde_json::Value::as_bool);
+        let co = v.co_management_auto_enroll;
         let services = self.services()?;
         let record = crate::onboarding::patch(&services, self.hierarchy_id()?, scope.as_ref(), co, cancelled)?;
         self.onboarding_log()(&format!(
@@ -332,8 +333,36 @@ impl Client {
     /// Test-TenantAttachEndpoint.
     pub fn test_endpoints(&self) -> Result<serde_json::Value> {
         let transport = crate::http::Transport::new(&self.config, None)?;
-        Ok(crate::onboarding::test_endpoints(&self.config, &transport))
+        let checks = crate::onboarding::test_endpoints(&self.config, &transport);
+        serde_json::to_value(checks).map_err(|e| Error::internal(e.to_string()))
     }
+}
+
+/// Result of `ta_client_status` (`Get-TenantAttachStatus`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The gateway knows the hierarchy as onboarded to this tenant.
+    pub onboarded: bool,
+    /// The gateway's onboarding record; null when not onboarded.
+    #[schemars(with = "Option<crate::onboarding::OnboardingRecord>")]
+    pub onboarding: Option<serde_json::Value>,
+    /// What the local sync state (`stateDir`) knows; null without a state folder or before any upload.
+    pub local: Option<LocalSync>,
+    /// RFC 3339: the last completed upload plus `syncIntervalMinutes`; null before the first upload.
+    pub next_run_time: Option<String>,
+}
+
+/// The local sync state, as `local` in the status.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalSync {
+    /// The last completed upload run; null before the first.
+    pub last_sync: Option<crate::sync::state::LastSync>,
+    /// Devices the cloud has acknowledged.
+    pub devices: u64,
+    /// A full sync started and has not finished: the next run resumes it.
+    pub full_sync_pending: bool,
 }
 
 /// Options JSON of an operation: empty means defaults; unknown keys are refused by name.

@@ -41,7 +41,9 @@ pub const DEFAULT_AKA: &str = "https://aka.ms/configmgrgateway";
 /// What a configuration shows in place of a secret (`ta_client_config_json`, logs).
 pub const REDACTED: &str = "***";
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The client configuration: `ta_client_open`'s input, and (defaults filled in, every secret shown
+/// as `***`) `ta_client_config_json`'s output. Keys are described in docs/CONFIGURATION.md.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Config {
     /// Must be `AzurePublicCloud` (the default). Anything else is `UnsupportedCloud`.
@@ -71,8 +73,10 @@ pub struct Config {
     /// Folder for the CMTrace logs (created if missing). No logs are written when absent.
     #[serde(default)]
     pub log_dir: Option<PathBuf>,
+    /// Size of a CMTrace log before it rolls over to `.lo_`.
     #[serde(default = "default_log_max_bytes")]
     pub log_max_bytes: u64,
+    /// Upload cadence, for the next run time (ConfigMgr uploads every 15 minutes).
     #[serde(default = "default_sync_interval")]
     pub sync_interval_minutes: u32,
     #[serde(default)]
@@ -87,7 +91,7 @@ pub struct Config {
 }
 
 /// Endpoint overrides. Absent: the real Microsoft hosts.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Endpoints {
     /// Azure AD authority host, default `https://login.microsoftonline.com`.
@@ -99,9 +103,10 @@ pub struct Endpoints {
     /// ConfigMgr gateway, default `https://gateway.configmgr.manage.microsoft.com`.
     #[serde(default)]
     pub gateway: Option<String>,
-    /// Regional gateways, checked by the endpoint test.
+    /// The US regional gateway, checked by the endpoint test.
     #[serde(default)]
     pub gateway_us: Option<String>,
+    /// The EU regional gateway, checked by the endpoint test.
     #[serde(default)]
     pub gateway_eu: Option<String>,
     /// `https://aka.ms/configmgrgateway`.
@@ -109,7 +114,8 @@ pub struct Endpoints {
     pub aka: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// Network timeouts and the retry budget.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Timeouts {
     /// TCP + TLS connect timeout.
@@ -138,7 +144,7 @@ impl Default for Timeouts {
 }
 
 /// Sign-in method.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum AuthConfig {
     /// Client credentials with a client secret (runbooks, services).

@@ -67,17 +67,21 @@ pub struct Record {
 }
 
 /// A record that was skipped, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Skipped {
     /// 0-based position in the array, or 1-based line number in NDJSON (see `line`).
     pub index: u64,
+    /// The 1-based line number in an NDJSON file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// The record's name, when it has one (an over-long one by its start only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The record's SMSID, when it has a usable one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sms_id: Option<String>,
+    /// Why it was not uploaded.
     pub reason: String,
 }
 
@@ -634,5 +638,72 @@ mod tests {
         let bad = b"{\"Name\":\"A\"}\n\xff\xfe\n";
         let err = NdjsonReader::new(&bad[..]).find_map(|r| r.err()).expect("utf-8 error");
         assert_eq!(err.kind, ErrorKind::InvalidUtf8);
+    }
+}
+
+/// The device records `ta_client_sync_devices` takes: a JSON array of objects shaped like
+/// `Get-CMDevice`'s (a single object is taken as an array of one), or, in a file given to
+/// `ta_client_sync_devices_file`, one such object per line (NDJSON). Its JSON Schema is built from
+/// the parser's own table of accepted names ([`NAMES`]) and the values each one takes.
+pub struct DeviceRecords;
+
+impl Field {
+    /// The JSON values a property accepts, and what it means: what the parser checks.
+    fn schema(self) -> Value {
+        use serde_json::json;
+        let text = |what: &str| json!({ "type": ["string", "number", "null"], "description": what });
+        let flag = |what: &str| {
+            json!({ "description": what, "anyOf": [
+                { "type": "boolean" }, { "enum": [0, 1] },
+                { "type": "string", "pattern": "^\\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|0|1)\\s*$" },
+                { "type": "null" } ] })
+        };
+        let texts = |what: &str| json!({ "description": what, "anyOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } }, { "type": "null" } ] });
+        match self {
+            Field::Name => json!({ "type": ["string", "null"], "description": "The device's name (required to upload)." }),
+            Field::SmsId => json!({ "type": ["string", "null"], "description": "The SMSID (`GUID:...`) devices are identified by (required to upload)." }),
+            Field::ResourceId => json!({ "description": "ConfigMgr's ResourceID.", "anyOf": [
+                { "type": "integer", "minimum": 0 }, { "type": "string", "pattern": "^\\s*[0-9]+\\s*$" }, { "type": "null" } ] }),
+            Field::IsClient => flag("A ConfigMgr client (required to upload: only clients are uploaded)."),
+            Field::IsObsolete => flag("Replaced by a newer record for the same device: never uploaded."),
+            Field::IsDistributionPoint => flag("The device is a distribution point (reported only: devices are keyed by SMSID)."),
+            Field::CollectionIds => texts("The collections the device is a member of (for a collection upload scope)."),
+            Field::DomainNames => texts("The device's domain names (else `Domain`)."),
+            Field::AadTenantId
+            | Field::AadDeviceId
+            | Field::DeviceOs
+            | Field::DeviceOsBuild
+            | Field::AadPrimaryUserId
+            | Field::Model
+            | Field::Manufacturer
+            | Field::SerialNumber
+            | Field::Sku
+            | Field::ClientVersion
+            | Field::SiteCode
+            | Field::Domain
+            | Field::CertificateThumbprint => text("Uploaded as text."),
+        }
+    }
+}
+
+impl schemars::JsonSchema for DeviceRecords {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DeviceRecords".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let properties: serde_json::Map<String, Value> = NAMES.iter().map(|(name, field)| ((*name).to_owned(), field.schema())).collect();
+        let record = serde_json::json!({
+            "type": "object",
+            "description": "A device as Get-CMDevice (or SMS_R_System) describes it. Property names are matched without regard \
+                to case and every other property is ignored; a record without a usable SMSID, Name or IsClient, or with a value \
+                of the wrong type, is skipped with its reason in the report.",
+            "properties": properties,
+        });
+        let schema = serde_json::json!({
+            "description": "A JSON array of device records (a single record is taken as an array of one).",
+            "anyOf": [ { "type": "array", "items": record }, record ],
+        });
+        schemars::Schema::try_from(schema).unwrap_or_default()
     }
 }

@@ -30,6 +30,8 @@ pub mod onboarding;
 /// cbindgen:ignore
 pub mod redact;
 /// cbindgen:ignore
+pub mod schema;
+/// cbindgen:ignore
 pub mod services;
 /// cbindgen:ignore
 pub mod sync;

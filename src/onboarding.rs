@@ -4,7 +4,8 @@
 //! wait: the library reads the onboarding and updates it instead). Also the upload settings
 //! ("edit co-management properties"), status, offboarding and the endpoint check.
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::auth::claims;
@@ -16,7 +17,9 @@ use crate::sync::Scope;
 
 pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
 
-#[derive(Debug, Default, Deserialize)]
+/// Options of `ta_client_register` (`Register-TenantAttach`). Every member is optional; NULL or
+/// `{}` onboards with a created app, every device in scope and co-management enrollment off.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterOptions {
     /// Import this app instead of creating one.
@@ -27,21 +30,160 @@ pub struct RegisterOptions {
     pub app_name: Option<String>,
     /// `{"kind":"all"}` (default) or `{"kind":"collection","collectionId":"PS100012"}`.
     #[serde(default)]
+    #[schemars(with = "Option<UploadScope>")]
     pub upload_scope: Option<Value>,
     /// Automatic client enrollment for co-management; off by default, independent of upload.
     #[serde(default)]
     pub co_management_auto_enroll: bool,
 }
 
-#[derive(Debug, Deserialize)]
+/// An existing Azure AD app to onboard with, instead of creating one.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImportApp {
+    /// The app's client (application) id.
     pub client_id: String,
+    /// A client secret of the app (registered as a secret: never logged or echoed).
     pub client_secret: String,
     /// RFC 3339 date the secret expires.
     pub secret_expiry: String,
     /// `api://{tenantId}/{name}` or `https://{verifiedDomain}/{name}`.
     pub app_id_uri: String,
+}
+
+/// The upload scope (the gateway's `uploadScope`): every device with `Client = Yes`, or the members
+/// of one device collection (with the collections limited to or included by it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum UploadScope {
+    /// Every ConfigMgr client (the recommended default).
+    All,
+    /// The members of one device collection.
+    #[serde(rename_all = "camelCase")]
+    Collection {
+        /// The collection's id, `PS100012`.
+        collection_id: String,
+    },
+}
+
+/// Input of `ta_client_set_upload_settings` (`Set-TenantAttachUploadScope`): what to change; an
+/// absent member keeps its current value.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadSettings {
+    /// The new upload scope; a change makes the next upload a full sync.
+    #[serde(default)]
+    #[schemars(with = "Option<UploadScope>")]
+    pub upload_scope: Option<Value>,
+    /// Automatic client enrollment for co-management.
+    #[serde(default)]
+    pub co_management_auto_enroll: Option<bool>,
+}
+
+/// The gateway's onboarding record of a hierarchy (docs/GATEWAY.md), passed on as the gateway
+/// answered it: `ta_client_set_upload_settings`' result, and `onboarding` in the register and
+/// status results. Members this library does not know may appear.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OnboardingRecord {
+    /// The ConfigMgr hierarchy id (a GUID).
+    pub hierarchy_id: String,
+    /// The Azure AD tenant (GUID) the hierarchy is attached to.
+    pub tenant_id: String,
+    /// Site code of the top-level site.
+    pub site_code: String,
+    /// Client id of the app the site signs in with.
+    pub app_id: String,
+    /// The app's App ID URI.
+    pub app_id_uri: String,
+    pub upload_scope: UploadScope,
+    /// Automatic client enrollment for co-management.
+    pub co_management_auto_enroll: bool,
+    /// Goes up each time the upload scope changes (the next upload is then a full sync).
+    pub scope_version: u64,
+    /// RFC 3339.
+    pub onboarded_date_time: String,
+    /// RFC 3339.
+    #[serde(default)]
+    pub last_modified_date_time: Option<String>,
+    /// The last upload the gateway acknowledged, when there was one.
+    #[serde(default)]
+    pub last_sync: Option<GatewayLastSync>,
+}
+
+/// The last upload as the gateway records it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayLastSync {
+    pub sync_id: String,
+    /// `full`, `delta` or `partial`.
+    pub kind: String,
+    /// RFC 3339.
+    pub completed_date_time: String,
+    /// Devices the hierarchy has in the cloud after it.
+    pub device_count: u64,
+}
+
+/// Result of `ta_client_register`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterResult {
+    /// The hierarchy was onboarded before this call: its settings were updated instead (registering
+    /// again converges).
+    pub already_onboarded: bool,
+    /// The gateway's onboarding record after the call.
+    #[schemars(with = "OnboardingRecord")]
+    pub onboarding: Value,
+    /// The app the site signs in with (absent when an onboarding by this tenant was only updated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// The app's App ID URI (absent as `appId`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id_uri: Option<String>,
+    /// The app this call created (absent when an app was imported or the onboarding updated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_app: Option<CreatedApp>,
+}
+
+/// An app created by `ta_client_register`. Its secret is shown here once and never stored.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApp {
+    /// The application object's id (not its client id).
+    pub app_object_id: String,
+    /// The service principal's object id.
+    pub service_principal_id: Option<String>,
+    /// The client secret created for the site: keep it now, it is not shown again.
+    pub client_secret: Option<String>,
+    /// RFC 3339 date the secret expires.
+    pub secret_expiry: Option<String>,
+}
+
+/// Reachability of one internet endpoint (`ta_client_test_endpoints`).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointCheck {
+    /// The configuration key of the endpoint, `endpoints.gateway`.
+    pub name: String,
+    /// The effective URL checked.
+    pub url: String,
+    /// Any HTTP answer (even 404) means reachable.
+    pub reachable: bool,
+    /// The HTTP status answered, when reachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Why it is not reachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The error's kind (as `kind` in `ta_last_error_json`), when not reachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// How long the check took.
+    pub elapsed_ms: u64,
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::internal(e.to_string()))
 }
 
 fn require<'a>(value: &'a Option<String>, key: &str) -> Result<&'a str> {
@@ -145,7 +287,7 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
                 check_same_tenant(&existing, &tenant_guid)?;
                 log(&format!("Hierarchy {hierarchy} is already onboarded; updating its settings"));
                 let updated = patch(services, hierarchy, Some(&scope), Some(options.co_management_auto_enroll), cancelled)?;
-                return Ok(json!({ "alreadyOnboarded": true, "onboarding": updated }));
+                return to_json(&RegisterResult { already_onboarded: true, onboarding: updated, app_id: None, app_id_uri: None, created_app: None });
             }
             let name = options.app_name.clone().unwrap_or_else(|| format!("ConfigMgr tenant attach {site}"));
             let uri = format!("api://{tenant_guid}/ConfigMgrService-{hierarchy}");
@@ -185,7 +327,13 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
                 None => services.graph("POST", "/v1.0/servicePrincipals", Some(&json!({ "appId": app_id })), "creating the service principal", cancelled)?,
             };
             log(&format!("Created app {app_id} (object {object_id}) and service principal {}", sp["id"].as_str().unwrap_or("")));
-            let created = json!({ "appObjectId": object_id, "servicePrincipalId": sp["id"], "clientSecret": secret["secretText"], "secretExpiry": secret["endDateTime"] });
+            let text = |v: &Value| v.as_str().map(str::to_owned);
+            let created = CreatedApp {
+                app_object_id: object_id,
+                service_principal_id: text(&sp["id"]),
+                client_secret: text(&secret["secretText"]),
+                secret_expiry: text(&secret["endDateTime"]),
+            };
             (services, app_id, uri, Some(created))
         }
     };
@@ -219,11 +367,7 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
         _ => return Err(service_error(&res, "onboarding")),
     };
     log(&format!("Hierarchy {hierarchy} onboarded to tenant {tenant_guid} with app {app_id}, upload scope {scope}"));
-    let mut result = json!({ "alreadyOnboarded": already, "onboarding": record, "appId": app_id, "appIdUri": app_id_uri });
-    if let Some(created) = created {
-        result["createdApp"] = created;
-    }
-    Ok(result)
+    to_json(&RegisterResult { already_onboarded: already, onboarding: record, app_id: Some(app_id), app_id_uri: Some(app_id_uri), created_app: created })
 }
 
 fn check_same_tenant(existing: &Value, tenant: &str) -> Result<()> {
@@ -270,8 +414,8 @@ pub fn unregister(services: &Services, hierarchy: &str, cancelled: Cancelled<'_>
 }
 
 /// Reachability of each internet endpoint: any HTTP answer (even 404) means reachable.
-pub fn test_endpoints(config: &Config, services_transport: &crate::http::Transport) -> Value {
-    let results: Vec<Value> = config
+pub fn test_endpoints(config: &Config, services_transport: &crate::http::Transport) -> Vec<EndpointCheck> {
+    config
         .endpoints
         .all()
         .iter()
@@ -280,11 +424,19 @@ pub fn test_endpoints(config: &Config, services_transport: &crate::http::Transpo
             let req = Request { method: "GET", url, bearer: None, body: crate::http::Body::None, idempotent: false, what: "endpoint check", timeout: None };
             let outcome = services_transport.send(&req, &|| false);
             let ms = started.elapsed().as_millis() as u64;
+            let check = EndpointCheck {
+                name: (*name).to_owned(),
+                url: (*url).to_owned(),
+                reachable: false,
+                http_status: None,
+                error: None,
+                kind: None,
+                elapsed_ms: ms,
+            };
             match outcome {
-                Ok(res) => json!({ "name": name, "url": url, "reachable": true, "httpStatus": res.status, "elapsedMs": ms }),
-                Err(e) => json!({ "name": name, "url": url, "reachable": false, "error": e.message, "kind": e.kind.as_str(), "elapsedMs": ms }),
+                Ok(res) => EndpointCheck { reachable: true, http_status: Some(res.status), ..check },
+                Err(e) => EndpointCheck { error: Some(e.message), kind: Some(e.kind.as_str().to_owned()), ..check },
             }
         })
-        .collect();
-    json!(results)
+        .collect()
 }

@@ -67,20 +67,30 @@ fn shorten_strings(value: &mut serde_json::Value) {
     }
 }
 
-/// The documented shape (docs/CONVENTIONS.md); absent members are omitted.
-#[derive(Serialize)]
+/// The last error of the calling thread (`ta_last_error_json`; docs/FFI.md, "Error model"); absent
+/// members are omitted.
+#[derive(Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct ErrorJson<'a> {
+pub(super) struct ErrorJson<'a> {
+    /// The `ta_status` name, `TA_STATUS_INVALID_CONFIG`.
     status: &'static str,
+    /// The `ta_status` number.
     code: i32,
+    /// The library's snake_case error kind, `invalid_config`.
     kind: &'static str,
+    /// One or two sentences a person can act on (secrets shown as `***`).
     message: &'a str,
+    /// The HTTP status of the service's answer, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     http_status: Option<u16>,
+    /// The service's `request-id`.
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    /// The service's error code (an AADSTS code, a Graph error code) or the library's
+    /// (`FilterNotApplied`, `FilterNotSupported`).
     #[serde(skip_serializing_if = "Option::is_none")]
     service_code: Option<&'a str>,
+    /// Specific to the error: the configuration key path, a JSON error's line and column...
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<&'a serde_json::Value>,
 }

@@ -201,18 +201,26 @@ pub unsafe extern "C" fn ta_client_unregister(client: *const ta_client, cancel: 
     })
 }
 
-#[derive(Default, Deserialize)]
+/// Options of `ta_client_sync_devices*` (`Sync-TenantAttachDevice`); NULL or `{}` for the defaults.
+#[derive(Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SyncOptions {
-    /// "auto" (default), "full" or "partial".
+pub struct SyncOptions {
+    /// `auto` (default: full the first time and after a scope change, else a delta), `full` or
+    /// `partial` (upload these devices without deleting the ones missing from the input).
     #[serde(default)]
+    #[schemars(with = "Option<SyncMode>")]
     mode: Option<String>,
+    /// Send nothing: report what a run would upload and delete (`-WhatIf`).
     #[serde(default)]
     dry_run: bool,
+    /// Devices per `DevicePost` batch (default 2500).
     #[serde(default)]
     max_records: Option<usize>,
+    /// Bytes per `DevicePost` batch (default 4 MiB).
     #[serde(default)]
     max_bytes: Option<usize>,
+    /// Collection → the collections limited to or included by it, for records that carry
+    /// `CollectionIDs` under a collection upload scope: `{"PS100012":["PS100020"]}`.
     #[serde(default)]
     collection_tree: std::collections::HashMap<String, Vec<String>>,
     /// The SMSIDs of the scope collection's members (Get-CMCollectionMember), for records that do
@@ -222,10 +230,23 @@ struct SyncOptions {
     /// Goes ahead although the deletion guard would stop the run.
     #[serde(default)]
     allow_mass_deletion: bool,
+    /// The deletion guard stops a run deleting more devices than this (default 500).
     #[serde(default)]
     max_deletions: Option<u64>,
+    /// ... or more than this share of the known devices, 0 to 100 (default 10).
     #[serde(default)]
+    #[schemars(range(max = 100))]
     max_deletion_percent: Option<u32>,
+}
+
+/// `mode` of the sync options.
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Describes `SyncOptions::mode`, read as text so that a wrong one gets a clear error.
+enum SyncMode {
+    Auto,
+    Full,
+    Partial,
 }
 
 fn sync_options(json: Option<&str>) -> Result<crate::sync::Options> {
@@ -376,7 +397,8 @@ pub unsafe extern "C" fn ta_client_list_devices(
 /// does (when the service did not apply the filter, nothing is triggered and the call fails with
 /// TA_STATUS_INVALID_ARGUMENT, code `FilterNotApplied`). Any other action is refused before
 /// anything is sent (TA_STATUS_UNSUPPORTED_ACTION). The result has one entry per device:
-/// `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"failed","message"}`.
+/// `{"managedDeviceId","action","result":"accepted"|"notFound"|"forbidden"|"throttled"|"failed",
+/// "httpStatus","message","attempts"}` (include/schemas/action-results.schema.json).
 ///
 /// # Safety
 /// Pointers NULL or valid for the call; `client` live.
@@ -410,9 +432,10 @@ pub unsafe extern "C" fn ta_client_trigger_action(
 }
 
 /// `ta_client_trigger_action`'s devices given as the filter that lists them.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FilteredDevices {
+pub struct FilteredDevices {
+    /// A Graph `$filter` on managed devices, `deviceName eq 'PC-01'` (`and` only, no `or`).
     filter: String,
 }
 
@@ -420,8 +443,9 @@ struct FilteredDevices {
 /// checks each one (basic details, message content, the initiating user discovered by both AD and
 /// Azure AD user discovery, from `discovered_users_json`: `[{"aadUserId","userPrincipalName",
 /// "adDiscovered","azureAdDiscovered"}]`), reports refused ones back as failed, and returns every
-/// decision: authorized ones carry the device, the client notification type, the TemplateID and a
-/// task GUID for the ConfigMgr client.
+/// decision (`"decision":"authorized"|"refused"`): authorized ones carry the device, the client
+/// notification type, the TemplateID and a task GUID for the ConfigMgr client
+/// (include/schemas/decisions.schema.json).
 ///
 /// # Safety
 /// Pointers NULL or valid for the call; `client` live.
@@ -478,6 +502,46 @@ pub unsafe extern "C" fn ta_client_complete_notification(
 #[must_use]
 pub unsafe extern "C" fn ta_client_test_endpoints(client: *const ta_client, out_json: *mut *mut c_char) -> ta_status {
     with_client(client, std::ptr::null(), out_json, |c, _| c.test_endpoints())
+}
+
+/// The JSON Schema of `ta_last_error_json`'s object (include/schemas/last-error.schema.json).
+pub fn last_error_schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<super::error::ErrorJson<'static>>()
+}
+
+/// Test hook: checks `json` against the committed schema `schema_name` (a file of include/schemas/
+/// without `.schema.json`, e.g. `sync-report`). TA_STATUS_OK when it conforms; otherwise
+/// TA_STATUS_INVALID_JSON with every violation (`details.errors`: `[{"path","message"}]`) in the
+/// last error, or TA_STATUS_INVALID_ARGUMENT for an unknown schema name. Lets the C, C# and
+/// PowerShell tests validate real outputs. Only in builds with the `test-hooks` feature.
+///
+/// # Safety
+/// Both arguments NULL or NUL-terminated strings valid for the call.
+#[cfg(feature = "test-hooks")]
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn ta_test_validate_json(schema_name: *const c_char, json: *const c_char) -> ta_status {
+    boundary(|| {
+        // SAFETY: NULL or valid for the call.
+        let name = unsafe { c_str(schema_name, "schema_name") }?;
+        // SAFETY: NULL or valid for the call.
+        let text = unsafe { c_str(json, "json") }?;
+        let schema = crate::schema::schema(name).ok_or_else(|| {
+            let known: Vec<&str> = crate::schema::SHAPES.iter().map(|s| s.name).collect();
+            Error::invalid_argument(format!("no schema `{name}`; the schemas are {}", known.join(", ")))
+        })?;
+        let instance: Value = json_arg(text, "json")?;
+        let validator = jsonschema::validator_for(schema.as_value()).map_err(|e| Error::internal(format!("the schema `{name}` does not compile: {e}")))?;
+        let errors: Vec<Value> =
+            validator.iter_errors(&instance).map(|e| serde_json::json!({ "path": e.instance_path().to_string(), "message": e.to_string() })).collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let first = errors[0]["message"].as_str().unwrap_or_default().to_owned();
+        let at = errors[0]["path"].as_str().unwrap_or_default().to_owned();
+        Err(Error::new(ErrorKind::InvalidJson, format!("the JSON does not match the schema `{name}` ({} errors); first, at `{at}`: {first}", errors.len()))
+            .with_details(serde_json::json!({ "schema": name, "errors": errors })))
+    })
 }
 
 #[cfg(test)]

@@ -144,28 +144,41 @@ pub trait Uploader {
     fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()>;
 }
 
-/// The report of one run.
-#[derive(Clone, Debug, Default, Serialize)]
+/// The report of one upload run (`ta_client_sync_devices*`).
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// The run's id (a UUID), sent with every batch.
     pub sync_id: String,
+    /// `full`, `delta` or `partial`.
     pub kind: &'static str,
     /// Why a full sync was chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Nothing was sent: what a run would upload and delete (`-WhatIf`).
     pub dry_run: bool,
+    /// Records read from the input.
     pub considered: u64,
+    /// Records that are ConfigMgr clients in the upload scope.
     pub eligible: u64,
     /// Not a client, or outside the upload scope.
     pub ineligible: u64,
+    /// Devices uploaded (new or changed).
     pub uploaded: u64,
+    /// Devices deleted from the cloud (gone from the input or the scope).
     pub deleted: u64,
+    /// Devices the cloud already has as they are.
     pub unchanged: u64,
+    /// Records skipped (all of them, while `skipped` lists the first ones).
     pub skipped_count: u64,
+    /// The first skipped records, each with its reason.
     pub skipped: Vec<Skipped>,
+    /// `DevicePost` batches sent.
     pub batches: u64,
+    /// Bytes of device JSON sent.
     pub bytes: u64,
     pub duration_ms: u64,
+    /// RFC 3339: when the next run is due.
     pub next_run_time: String,
     pub warnings: Vec<String>,
 }

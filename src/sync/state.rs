@@ -38,7 +38,7 @@ const LOCK: &str = "DeviceSync.lock";
 const COMPACT_JOURNAL_BYTES: u64 = 1 << 20;
 
 /// The last completed sync, as reported by `Get-TenantAttachStatus`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LastSync {
     pub sync_id: String,

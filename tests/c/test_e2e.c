@@ -80,6 +80,18 @@ static char *call_json(ta_status got, ta_status want, char *out, const char *wha
     return out;
 }
 
+/* The JSON conforms to include/schemas/<schema>.schema.json (ta_test_validate_json, a test hook). */
+static void conforms(const char *schema, const char *json, const char *what) {
+    char line[256], why[8192];
+    snprintf(line, sizeof line, "%s conforms to the schema %s", what, schema);
+    enum ta_status got = json != NULL ? ta_test_validate_json(schema, json) : TA_STATUS_INVALID_ARGUMENT;
+    CHECK(got == TA_STATUS_OK, line);
+    if (got != TA_STATUS_OK) {
+        ta_test_last_error(why, sizeof why);
+        printf("# %s\n", why);
+    }
+}
+
 int main(void) {
     if (!ta_test_cloud(url, sizeof url, ca, sizeof ca)) return 1;
     CHECK(mkdtemp(dir) != NULL, "a work folder");
@@ -90,16 +102,24 @@ int main(void) {
     CHECK(ta_client_set_device_code_callback(reader, on_prompt, NULL) == TA_STATUS_OK, "device code callback set");
     call_json(ta_client_register(reader, NULL, NULL, &out), TA_STATUS_FORBIDDEN, out, "register as reader@contoso");
     CHECK(strstr(err, "Global Administrator") != NULL, "the refusal names the Global Administrator role");
+    conforms("last-error", err, "ta_last_error_json's error");
+    /* The schemas are checked too: a wrong shape is refused, naming where. */
+    CHECK(ta_test_validate_json("sync-report", "{\"syncId\":7}") == TA_STATUS_INVALID_JSON, "a report of the wrong shape does not conform");
+    ta_test_last_error(err, sizeof err);
+    CHECK(strstr(err, "\"errors\":[") != NULL && strstr(err, "syncId") != NULL, "the violations are listed, naming the member");
+    CHECK(ta_test_validate_json("no-such-schema", "{}") == TA_STATUS_INVALID_ARGUMENT, "an unknown schema name is refused");
     CHECK(prompts == 1, "the device code instructions reached the C callback");
 
     /* A Global Administrator creates the app by device code (another hierarchy), changes its scope. */
     struct ta_client *admin = open_in(TENANT, HIERARCHY2, "{\"kind\":\"deviceCode\",\"clientId\":\"c1000000-0000-4000-8000-000000000001\"}");
     call_json(ta_client_register(admin, "{\"uploadScope\":{\"kind\":\"all\"}}", NULL, &out), TA_STATUS_OK, out, "create-app onboarding as admin@contoso");
     CHECK(out != NULL && strstr(out, "\"clientSecret\":\"") && strstr(out, "\"servicePrincipalId\":\""), "the app, its service principal and its secret (once)");
+    conforms("register-result", out, "a created app's onboarding");
     ta_string_free(out);
     out = NULL;
     call_json(ta_client_set_upload_settings(admin, "{\"uploadScope\":{\"kind\":\"collection\",\"collectionId\":\"PS100012\"}}", NULL, &out), TA_STATUS_OK, out, "scope change");
     CHECK(out != NULL && strstr(out, "\"scopeVersion\":2") && strstr(out, "PS100012"), "the scope is one collection now (scopeVersion 2)");
+    conforms("onboarding-record", out, "the changed settings");
     ta_string_free(out);
     out = NULL;
     call_json(ta_client_set_upload_settings(admin, "{\"uploadScope\":{\"kind\":\"some\"}}", NULL, &out), TA_STATUS_INVALID_ARGUMENT, out, "a bad scope");
@@ -121,10 +141,13 @@ int main(void) {
                          "\",\"secretExpiry\":\"2030-01-01T00:00:00Z\",\"appIdUri\":\"api://" TENANT "/ConfigMgrService\"}}";
     call_json(ta_client_register(site, import, NULL, &out), TA_STATUS_OK, out, "import onboarding");
     CHECK(out != NULL && strstr(out, "\"alreadyOnboarded\":false") != NULL, "first onboarding");
+    conforms("register-options", import, "the import options");
+    conforms("register-result", out, "an imported app's onboarding");
     ta_string_free(out);
     out = NULL;
     call_json(ta_client_register(site, import, NULL, &out), TA_STATUS_OK, out, "onboarding again");
     CHECK(out != NULL && strstr(out, "\"alreadyOnboarded\":true") != NULL, "onboarding again converges");
+    conforms("register-result", out, "onboarding again");
     ta_string_free(out);
     out = NULL;
 
@@ -136,6 +159,9 @@ int main(void) {
     call_json(ta_client_sync_devices(site, devices, "{\"maxRecords\":2}", on_progress, &calls, NULL, &out), TA_STATUS_OK, out, "upload");
     CHECK(out != NULL && strstr(out, "\"kind\":\"full\"") != NULL && strstr(out, "\"uploaded\":3") != NULL, "a full sync of the 3 clients");
     CHECK(calls >= 2 && last_done == 4 && last_total == 4, "progress reached 4 of 4");
+    conforms("device-records", devices, "the device records");
+    conforms("sync-options", "{\"maxRecords\":2}", "the sync options");
+    conforms("sync-report", out, "the upload's report");
     ta_string_free(out);
     out = NULL;
     call_json(ta_client_sync_devices(site, devices, NULL, NULL, NULL, NULL, &out), TA_STATUS_OK, out, "upload again");
@@ -162,12 +188,31 @@ int main(void) {
     CHECK(out != NULL && strstr(out, "\"deleted\":1") != NULL, "the explicit allowance goes through");
     ta_string_free(out);
     out = NULL;
+    {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/devices.ndjson", dir);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL, "an NDJSON device file");
+        if (f != NULL) {
+            fputs("{\"Name\":\"PC-\xC3\x85\xC3\x84\xC3\x96-01\",\"SMSID\":\"GUID:C0000001\",\"IsClient\":true}\n"
+                  "{\"Name\":\"SRV-DP-01\",\"SMSID\":\"GUID:C0000002\",\"IsClient\":true,\"IsDistributionPoint\":true}\n"
+                  "{\"Name\":\"KIOSK-03\",\"SMSID\":\"GUID:C0000003\",\"IsClient\":1}\n{\"SMSID\":\"GUID:C0000009\",\"IsClient\":true}\n",
+                  f);
+            fclose(f);
+        }
+        call_json(ta_client_sync_devices_file(site, path, NULL, NULL, NULL, NULL, &out), TA_STATUS_OK, out, "upload from a file");
+        CHECK(out != NULL && strstr(out, "\"skippedCount\":1") != NULL, "the record without a name is skipped");
+        conforms("sync-report", out, "the file upload's report");
+    }
+    ta_string_free(out);
+    out = NULL;
 
     /* The admin side: list, act. */
     struct ta_client *helpdesk = person(2);
     call_json(ta_client_list_devices(helpdesk, "deviceName eq 'SRV-DP-01'", NULL, &out), TA_STATUS_OK, out, "list devices");
     char dp[64] = "", pc[64] = "";
     CHECK(out != NULL && json_string(out, "id", 0, dp, sizeof dp), "the DP is listed");
+    conforms("devices", out, "the filtered device list");
     ta_string_free(out);
     out = NULL;
     call_json(ta_client_list_devices(helpdesk, NULL, NULL, &out), TA_STATUS_OK, out, "list all devices");
@@ -181,6 +226,8 @@ int main(void) {
     snprintf(ids, sizeof ids, "[\"%s\"]", dp);
     call_json(ta_client_trigger_action(helpdesk, ids, "SyncMachinePolicy", NULL, &out), TA_STATUS_OK, out, "Sync machine policy");
     CHECK(out != NULL && strstr(out, "\"result\":\"accepted\"") != NULL, "accepted");
+    conforms("device-selection", ids, "the device ids");
+    conforms("action-results", out, "an accepted action");
     ta_string_free(out);
     out = NULL;
     snprintf(ids, sizeof ids, "[\"%s\"]", pc);
@@ -197,6 +244,7 @@ int main(void) {
     struct ta_client *reader2 = person(4);
     call_json(ta_client_trigger_action(reader2, ids, "SyncUserPolicy", NULL, &out), TA_STATUS_OK, out, "an action without the permission");
     CHECK(out != NULL && strstr(out, "forbidden") != NULL && strstr(out, "Initiate Configuration Manager action") != NULL, "403 names the permission");
+    conforms("action-results", out, "a forbidden action");
     ta_string_free(out);
     out = NULL;
     struct ta_client *adonly = person(3);
@@ -208,9 +256,17 @@ int main(void) {
     const char *users = "[{\"aadUserId\":\"a0000000-0000-4000-8000-000000000002\",\"adDiscovered\":true,\"azureAdDiscovered\":true},"
                         "{\"aadUserId\":\"a0000000-0000-4000-8000-000000000003\",\"adDiscovered\":true,\"azureAdDiscovered\":false}]";
     char all[16384] = "";
+    int decisions_conform = 1, rounds = 0;
+    conforms("discovered-users", users, "the discovered users");
     for (int round = 0; round < 5 && !(strstr(all, "RequestMachinePolicy") && strstr(all, "RequestUsersPolicy") && strstr(all, "AppDeplEvalNow") && strstr(all, "\"decision\":\"refused\"")); ++round) {
         if (ta_client_receive_notifications(site, users, 5, NULL, &out) == TA_STATUS_OK && out != NULL) {
             strncat(all, out, sizeof all - strlen(all) - 1);
+            ++rounds;
+            if (ta_test_validate_json("decisions", out) != TA_STATUS_OK) {
+                decisions_conform = 0;
+                ta_test_last_error(err, sizeof err);
+                printf("# %s\n", err);
+            }
         }
         ta_string_free(out);
         out = NULL;
@@ -221,10 +277,12 @@ int main(void) {
     CHECK(strstr(all, "\"templateId\":\"RequestUsersPolicy\"") && strstr(all, "\"notificationType\":\"ClientNotificationRequestUsersPolicyNow\""),
           "Sync user policy arrives with its TemplateID and notification type");
     CHECK(strstr(all, "not found by Azure AD user discovery") != NULL, "the AD-only user is refused at the site, with the reason");
+    CHECK(rounds > 0 && decisions_conform, "every answer of the notification worker conforms to the schema decisions");
     char nid[64] = "";
     const char *authorized = strstr(all, "\"decision\":\"authorized\"");
     CHECK(authorized != NULL && json_string(authorized, "notificationId", 0, nid, sizeof nid), "an authorized notification's id");
     call_json(ta_client_complete_notification(site, nid, 1, NULL, "TASK-1", NULL, &out), TA_STATUS_OK, out, "complete an action");
+    conforms("completion", out, "the completion");
     ta_string_free(out);
     out = NULL;
     call_json(ta_client_list_devices(helpdesk, NULL, NULL, &out), TA_STATUS_OK, out, "list devices after the actions");
@@ -234,6 +292,28 @@ int main(void) {
 
     call_json(ta_client_status(site, NULL, &out), TA_STATUS_OK, out, "status");
     CHECK(out != NULL && strstr(out, "\"onboarded\":true") && strstr(out, "\"nextRunTime\":\"") != NULL, "onboarded, with a next run time");
+    conforms("status", out, "the status");
+    ta_string_free(out);
+    out = NULL;
+    call_json(ta_client_config_json(site, &out), TA_STATUS_OK, out, "the effective configuration");
+    conforms("config", out, "the effective configuration");
+    ta_string_free(out);
+    out = NULL;
+    {
+        /* Every endpoint on the test cloud: nothing here reaches Microsoft. */
+        char json[6 * sizeof url + sizeof ca + 256];
+        snprintf(json, sizeof json,
+                 "{\"endpoints\":{\"authority\":\"%s\",\"graph\":\"%s\",\"gateway\":\"%s\",\"gatewayUs\":\"%s\",\"gatewayEu\":\"%s\",\"aka\":\"%s\"},"
+                 "\"trustedCaFile\":\"%s\"}",
+                 url, url, url, url, url, url, ca);
+        struct ta_client *checker = NULL;
+        CHECK(ta_client_open(json, &checker) == TA_STATUS_OK, "a client for the endpoint check");
+        conforms("config", json, "a configuration");
+        call_json(ta_client_test_endpoints(checker, &out), TA_STATUS_OK, out, "the endpoint check");
+        CHECK(out != NULL && strstr(out, "\"reachable\":true") != NULL, "the endpoints answer");
+        conforms("endpoint-checks", out, "the endpoint check");
+        ta_client_free(checker);
+    }
     ta_string_free(out);
     out = NULL;
 

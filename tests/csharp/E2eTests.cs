@@ -61,6 +61,7 @@ public static class E2eTests
             catch (TenantAttachException e)
             {
                 check(e.Status == TaStatus.Forbidden && e.Message.Contains("Global Administrator"), "C#: a non-admin is refused, naming the role");
+                Schemas.Check(check, "last-error", e.ErrorJson, "ta_last_error_json's error");
             }
             check(prompt != null && prompt.Contains("userCode"), "C#: the device code prompt reached the managed callback");
 
@@ -71,7 +72,12 @@ public static class E2eTests
             {
                 string created = admin.Register("{\"uploadScope\":{\"kind\":\"all\"}}");
                 check(created.Contains("\"clientSecret\":\"") && created.Contains("\"servicePrincipalId\""), "C#: a Global Administrator creates the app by device code");
-                check(admin.SetUploadSettings("{\"uploadScope\":{\"kind\":\"collection\",\"collectionId\":\"PS100012\"}}").Contains("\"scopeVersion\":2"), "C#: scope change");
+                Schemas.Check(check, "register-result", created, "a created app's onboarding");
+                string settings = "{\"uploadScope\":{\"kind\":\"collection\",\"collectionId\":\"PS100012\"}}";
+                string changed = admin.SetUploadSettings(settings);
+                check(changed.Contains("\"scopeVersion\":2"), "C#: scope change");
+                Schemas.Check(check, "upload-settings", settings, "the upload settings");
+                Schemas.Check(check, "onboarding-record", changed, "the changed onboarding");
                 check(admin.Register(null).Contains("\"alreadyOnboarded\":true"), "C#: registering again converges");
                 string fabAuth = "{\"kind\":\"clientSecret\",\"clientId\":\"e0000000-0000-4000-8000-00000000fab1\",\"clientSecret\":\"c-tests~fabrikam.secret.0001\"}";
                 using (TenantAttachClient fab = TenantAttachClient.Open(Config(url, ca, dir, fabAuth, "fab00000-0000-4000-8000-000000000002", other)))
@@ -94,12 +100,24 @@ public static class E2eTests
                 + "\",\"secretExpiry\":\"2030-01-01T00:00:00Z\",\"appIdUri\":\"api://" + Tenant + "/ConfigMgrService\"}}";
             string registered = site.Register(import);
             check(registered.Contains("\"appId\":\"" + SiteApp + "\""), "C#: import onboarding");
+            Schemas.Check(check, "register-options", import, "the import options");
+            Schemas.Check(check, "register-result", registered, "an imported app's onboarding");
+            Schemas.Check(check, "config", site.ConfigJson, "the effective configuration");
 
             string devices = "[{\"Name\":\"Ladda upp enheter åäö\",\"SMSID\":\"GUID:C5000001\",\"IsClient\":true},"
                 + "{\"Name\":\"SRV-DP-02\",\"SMSID\":\"GUID:C5000002\",\"IsClient\":true}]";
             int calls = 0;
             string report = site.SyncDevices(devices, null, delegate (ulong d, ulong t) { calls++; });
             check(report.Contains("\"uploaded\":2") && calls > 0, "C#: upload with progress (" + calls + " callbacks)");
+            Schemas.Check(check, "device-records", devices, "the device records");
+            Schemas.Check(check, "sync-report", report, "the upload's report");
+            string file = Path.Combine(dir, "devices.ndjson");
+            File.WriteAllText(file, "{\"Name\":\"Ladda upp enheter åäö\",\"SMSID\":\"GUID:C5000001\",\"IsClient\":true}\n"
+                + "{\"Name\":\"SRV-DP-02\",\"SMSID\":\"GUID:C5000002\",\"IsClient\":true}\n");
+            string fromFile = site.SyncDevicesFile(file, "{\"mode\":\"auto\",\"maxRecords\":1}", null);
+            check(fromFile.Contains("\"considered\":2"), "C#: upload from an NDJSON file");
+            Schemas.Check(check, "sync-options", "{\"mode\":\"auto\",\"maxRecords\":1}", "the sync options");
+            Schemas.Check(check, "sync-report", fromFile, "the file upload's report");
 
             // The deletion guard: an empty list, or removing more than allowed, sends nothing.
             try
@@ -142,8 +160,11 @@ public static class E2eTests
             string listed = helpdesk.ListDevices("deviceName eq 'Ladda upp enheter åäö'");
             string id = Between(listed, "\"id\":\"", "\"");
             check(id != null && listed.Contains("Ladda upp enheter åäö"), "C#: the device named Ladda upp enheter åäö comes back intact");
+            Schemas.Check(check, "devices", listed, "the device list");
             string results = helpdesk.TriggerAction("[\"" + id + "\"]", "SyncMachinePolicy");
             check(results.Contains("\"result\":\"accepted\""), "C#: Sync machine policy accepted");
+            Schemas.Check(check, "device-selection", "[\"" + id + "\"]", "the device ids");
+            Schemas.Check(check, "action-results", results, "the action's results");
             check(helpdesk.TriggerAction("[\"" + id + "\"]", "SyncUserPolicy").Contains("accepted")
                 && helpdesk.TriggerAction("[\"" + id + "\"]", "AppEvaluationCycle").Contains("accepted"), "C#: Sync user policy and App evaluation cycle accepted");
             try
@@ -158,16 +179,22 @@ public static class E2eTests
 
             string users = "[{\"aadUserId\":\"a0000000-0000-4000-8000-000000000002\",\"adDiscovered\":true,\"azureAdDiscovered\":true}]";
             string decisions = "";
+            string nonConforming = null;
             for (int i = 0; i < 5 && !(decisions.Contains("RequestMachinePolicy") && decisions.Contains("RequestUsersPolicy") && decisions.Contains("AppDeplEvalNow")); i++)
             {
-                decisions += site.ReceiveNotifications(users, 5);
+                string answer = site.ReceiveNotifications(users, 5);
+                nonConforming = nonConforming ?? Schemas.Violations("decisions", answer);
+                decisions += answer;
             }
+            check(decisions.Length > 0 && nonConforming == null, "C#: every answer of the notification worker conforms to the schema decisions" + (nonConforming == null ? "" : " (" + nonConforming + ")"));
+            Schemas.Check(check, "discovered-users", users, "the discovered users");
             check(decisions.Contains("\"templateId\":\"RequestMachinePolicy\"") && decisions.Contains("\"templateNumber\":1"), "C#: the worker receives Sync machine policy with TemplateID 1");
             check(decisions.Contains("\"notificationType\":\"ClientNotificationRequestUsersPolicyNow\"") && decisions.Contains("\"templateNumber\":2"), "C#: Sync user policy with TemplateID 2");
             check(decisions.Contains("\"notificationType\":\"ClientNotificationAppDeplEvalNow\"") && decisions.Contains("\"templateNumber\":6"), "C#: App evaluation cycle with TemplateID 6");
             string nid = Between(decisions, "\"notificationId\":\"", "\"");
             string done = site.CompleteNotification(nid, true, null, "TASK-CS");
             check(done.Contains("\"duplicate\":false"), "C#: the outcome is reported");
+            Schemas.Check(check, "completion", done, "the completion");
             check(site.CompleteNotification(nid, true, null, "TASK-CS").Contains("\"duplicate\":true"), "C#: completing twice is harmless");
 
             // Intune ignores a filter on a property it does not support and answers with every
@@ -196,6 +223,8 @@ public static class E2eTests
             string byFilter = helpdesk.TriggerAction("{\"filter\":\"deviceName eq 'SRV-DP-02'\"}", "AppEvaluationCycle");
             check(byFilter.Contains("\"result\":\"accepted\"") && byFilter.Split(new string[] { "\"managedDeviceId\"" }, StringSplitOptions.None).Length == 2,
                 "C#: an action on the devices a filter lists ({\"filter\":...})");
+            Schemas.Check(check, "device-selection", "{\"filter\":\"deviceName eq 'SRV-DP-02'\"}", "a device filter");
+            Schemas.Check(check, "action-results", byFilter, "the filtered action's results");
 
             // Cancellation: an already-cancelled token stops a long-poll before it starts.
             CancellationTokenSource cts = new CancellationTokenSource();
@@ -210,7 +239,19 @@ public static class E2eTests
                 check(e.Status == TaStatus.Cancelled, "C#: a cancelled call stops with Cancelled");
             }
 
-            check(site.Status().Contains("\"onboarded\":true"), "C#: status says onboarded");
+            string status = site.Status();
+            check(status.Contains("\"onboarded\":true"), "C#: status says onboarded");
+            Schemas.Check(check, "status", status, "the status");
+            // Every endpoint on the test cloud: nothing here reaches Microsoft.
+            string all = "{\"endpoints\":{\"authority\":\"" + url + "\",\"graph\":\"" + url + "\",\"gateway\":\"" + url + "\",\"gatewayUs\":\"" + url
+                + "\",\"gatewayEu\":\"" + url + "\",\"aka\":\"" + url + "\"},\"trustedCaFile\":\"" + ca + "\"}";
+            using (TenantAttachClient checker = TenantAttachClient.Open(all))
+            {
+                string checks = checker.TestEndpoints();
+                check(checks.Contains("\"reachable\":true"), "C#: the endpoint check reaches the test cloud");
+                Schemas.Check(check, "endpoint-checks", checks, "the endpoint check");
+            }
+            check(Schemas.Violations("sync-report", "{\"syncId\":7}") != null, "C#: a report of the wrong shape does not conform");
             site.Unregister();
             try
             {
