@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod auth;
+pub mod certificate;
 pub mod client;
 pub mod cmtrace;
 pub mod config;
