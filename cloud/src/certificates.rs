@@ -224,7 +224,8 @@ pub fn verify_assertion(
             &format!("Client assertion audience claim does not match Realm issuer. Review the documentation at {CERT_CREDENTIALS_DOC} ."),
         ));
     }
-    let time = |k: &str| claims[k].as_i64().or_else(|| claims[k].as_f64().map(|f| f as i64));
+    // Seconds since 1970; MSAL.NET writes them as strings ("1764570000"), others as numbers.
+    let time = |k: &str| claims[k].as_i64().or_else(|| claims[k].as_f64().map(|f| f as i64)).or_else(|| claims[k].as_str().and_then(|s| s.parse().ok()));
     let (nbf, exp) = (time("nbf").or(time("iat")), time("exp"));
     let t = now.timestamp();
     if exp.is_none_or(|e| e + SKEW_SECONDS < t) || nbf.is_some_and(|n| n - SKEW_SECONDS > t) {
