@@ -375,3 +375,73 @@ pub fn check(auth: &AuthConfig) -> Result<()> {
     }
     Ok(())
 }
+
+/// The certificate to add to the app onboarding creates (`ta_client_register`'s `certificate`
+/// option, `Register-TenantAttach -CertificatePath`): the same keys as `auth` of kind
+/// `clientCertificate`. The key is read too, so that only a certificate the site can sign in with
+/// is registered.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateOption {
+    #[serde(default)]
+    pub certificate_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub certificate_data: Option<String>,
+    #[serde(default)]
+    pub certificate_password: Option<String>,
+    #[serde(default)]
+    pub private_key_file: Option<std::path::PathBuf>,
+}
+
+impl CertificateOption {
+    pub fn load(&self) -> Result<ClientCertificate> {
+        for secret in [&self.certificate_password, &self.certificate_data].into_iter().flatten() {
+            crate::redact::register_secret(secret);
+        }
+        ClientCertificate::load(&Source {
+            certificate_file: self.certificate_file.as_deref(),
+            certificate_data: self.certificate_data.as_deref(),
+            private_key_file: self.private_key_file.as_deref(),
+            password: self.certificate_password.as_deref(),
+        })
+        .map_err(|mut e| {
+            // The same checks as for `auth`, about the onboarding option.
+            e.message = e.message.replace("configuration key `auth.", "option `certificate.");
+            if let Some(d) = e.details.as_mut() {
+                if let Some(path) = d["path"].as_str().map(|p| p.replace("auth.", "certificate.")) {
+                    d["path"] = json!(path);
+                }
+            }
+            e.kind = if e.kind == ErrorKind::InvalidConfig { ErrorKind::InvalidArgument } else { e.kind };
+            e
+        })
+    }
+}
+
+/// Adds `certificate` to the certificates of the app whose object id is `object_id`, as Graph
+/// takes it (`PATCH /applications/{id}` with the whole `keyCredentials` collection: the existing
+/// ones by `keyId`, the new one with its `key`); nothing when the app has it already. The result:
+/// `{"certificateThumbprint","certificateKeyId","certificateExpiry"}`.
+pub fn add_to_app(
+    services: &crate::services::Services,
+    object_id: &str,
+    certificate: &ClientCertificate,
+    cancelled: crate::http::Cancelled<'_>,
+) -> Result<serde_json::Value> {
+    let path = format!("/v1.0/applications/{object_id}");
+    let app = services.graph("GET", &path, None, "reading the app's certificates", cancelled)?;
+    let thumbprint = base64::engine::general_purpose::STANDARD.encode(certificate.sha1);
+    let existing: Vec<&serde_json::Value> = app["keyCredentials"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let expiry = chrono::DateTime::from_timestamp(certificate.not_after, 0).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
+    if let Some(found) = existing.iter().find(|k| k["customKeyIdentifier"].as_str() == Some(thumbprint.as_str())) {
+        return Ok(json!({ "certificateThumbprint": certificate.thumbprint(), "certificateKeyId": found["keyId"], "certificateExpiry": expiry }));
+    }
+    let key_id = uuid::Uuid::new_v4().to_string();
+    let mut keys: Vec<serde_json::Value> = existing.iter().map(|k| json!({ "keyId": k["keyId"] })).collect();
+    keys.push(json!({
+        "keyId": key_id, "type": "AsymmetricX509Cert", "usage": "Verify", "displayName": format!("CN={}", certificate.subject.trim_start_matches("CN=")),
+        "key": base64::engine::general_purpose::STANDARD.encode(&certificate.der),
+    }));
+    services.graph("PATCH", &path, Some(&json!({ "keyCredentials": keys })), "adding the certificate to the app", cancelled)?;
+    Ok(json!({ "certificateThumbprint": certificate.thumbprint(), "certificateKeyId": key_id, "certificateExpiry": expiry }))
+}

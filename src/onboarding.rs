@@ -31,6 +31,10 @@ pub struct RegisterOptions {
     /// Automatic client enrollment for co-management; off by default, independent of upload.
     #[serde(default)]
     pub co_management_auto_enroll: bool,
+    /// A certificate to add to the app (instead of creating a secret for a new app); see
+    /// `certificate::CertificateOption`.
+    #[serde(default)]
+    pub certificate: Option<crate::certificate::CertificateOption>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +112,13 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
     let hierarchy = require(&config.hierarchy_id, "hierarchyId")?;
     let site = require(&config.site_code, "siteCode")?;
     let scope = parse_scope(options.upload_scope.as_ref())?;
+    // Read and checked before anything is sent.
+    let certificate = options.certificate.as_ref().map(|c| c.load()).transpose()?;
+    if certificate.is_some() && options.import.is_some() {
+        return Err(Error::invalid_argument(
+            "`certificate` adds a certificate to the app onboarding creates or already uses; to import an app, add its certificate in the Azure portal (Certificates & secrets) and import it with its secret",
+        ));
+    }
 
     // The sign-in that performs the onboarding: the imported app's, or the configured one (a
     // Global Administrator by device code, usually).
@@ -145,7 +156,18 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
                 check_same_tenant(&existing, &tenant_guid)?;
                 log(&format!("Hierarchy {hierarchy} is already onboarded; updating its settings"));
                 let updated = patch(services, hierarchy, Some(&scope), Some(options.co_management_auto_enroll), cancelled)?;
-                return Ok(json!({ "alreadyOnboarded": true, "onboarding": updated }));
+                let mut result = json!({ "alreadyOnboarded": true, "onboarding": updated });
+                if let Some(cert) = &certificate {
+                    // Adding a certificate to the app in use: how a certificate is renewed.
+                    let app_id = existing["appId"].as_str().unwrap_or_default();
+                    let app = find_one(services, "/v1.0/applications", &format!("appId eq '{}'", odata_quote(app_id)), cancelled)?.ok_or_else(|| {
+                        Error::new(ErrorKind::NotFound, format!("the onboarded app {app_id} is not in the tenant; onboard again after offboarding"))
+                    })?;
+                    let added = crate::certificate::add_to_app(services, app["id"].as_str().unwrap_or_default(), cert, cancelled)?;
+                    log(&format!("Added certificate {} to app {app_id}", cert.thumbprint()));
+                    result["certificate"] = added;
+                }
+                return Ok(result);
             }
             let name = options.app_name.clone().unwrap_or_else(|| format!("ConfigMgr tenant attach {site}"));
             let uri = format!("api://{tenant_guid}/ConfigMgrService-{hierarchy}");
@@ -155,7 +177,7 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
             let (object_id, app_id) = match find_one(services, "/v1.0/applications", &format!("identifierUris/any(x:x eq '{}')", odata_quote(&uri)), cancelled)?
             {
                 Some(app) => {
-                    log(&format!("Reusing app {} ({uri}) of an earlier onboarding; adding a new secret", app["appId"].as_str().unwrap_or_default()));
+                    log(&format!("Reusing app {} ({uri}) of an earlier onboarding; adding a new credential", app["appId"].as_str().unwrap_or_default()));
                     (app["id"].as_str().unwrap_or_default().to_owned(), app["appId"].as_str().unwrap_or_default().to_owned())
                 }
                 None => {
@@ -170,22 +192,40 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
                     (app["id"].as_str().unwrap_or_default().to_owned(), app["appId"].as_str().unwrap_or_default().to_owned())
                 }
             };
-            let secret = services.graph(
-                "POST",
-                &format!("/v1.0/applications/{object_id}/addPassword"),
-                Some(&json!({ "passwordCredential": { "displayName": "ConfigMgr tenant attach" } })),
-                "creating the app's secret",
-                cancelled,
-            )?;
-            if let Some(text) = secret["secretText"].as_str() {
-                crate::redact::register_secret(text);
-            }
+            // A certificate instead of a secret, when one is given (Microsoft's recommendation).
+            let (secret, added) = match &certificate {
+                Some(cert) => {
+                    let added = crate::certificate::add_to_app(services, &object_id, cert, cancelled)?;
+                    log(&format!("Added certificate {} to app {app_id}", cert.thumbprint()));
+                    (Value::Null, Some(added))
+                }
+                None => {
+                    let secret = services.graph(
+                        "POST",
+                        &format!("/v1.0/applications/{object_id}/addPassword"),
+                        Some(&json!({ "passwordCredential": { "displayName": "ConfigMgr tenant attach" } })),
+                        "creating the app's secret",
+                        cancelled,
+                    )?;
+                    if let Some(text) = secret["secretText"].as_str() {
+                        crate::redact::register_secret(text);
+                    }
+                    (secret, None)
+                }
+            };
             let sp = match find_one(services, "/v1.0/servicePrincipals", &format!("appId eq '{}'", odata_quote(&app_id)), cancelled)? {
                 Some(sp) => sp,
                 None => services.graph("POST", "/v1.0/servicePrincipals", Some(&json!({ "appId": app_id })), "creating the service principal", cancelled)?,
             };
             log(&format!("Created app {app_id} (object {object_id}) and service principal {}", sp["id"].as_str().unwrap_or("")));
-            let created = json!({ "appObjectId": object_id, "servicePrincipalId": sp["id"], "clientSecret": secret["secretText"], "secretExpiry": secret["endDateTime"] });
+            let mut created = json!({ "appObjectId": object_id, "servicePrincipalId": sp["id"] });
+            match added {
+                Some(Value::Object(fields)) => created.as_object_mut().into_iter().for_each(|c| c.extend(fields.clone())),
+                _ => {
+                    created["clientSecret"] = secret["secretText"].clone();
+                    created["secretExpiry"] = secret["endDateTime"].clone();
+                }
+            }
             (services, app_id, uri, Some(created))
         }
     };

@@ -349,3 +349,47 @@ fn the_pfx_password_and_the_key_never_reach_logs_errors_or_state() {
         assert!(!written.contains(secret), "{what} leaked:\n{written}");
     }
 }
+
+#[test]
+fn onboarding_adds_the_certificate_to_the_app_it_creates_and_renews_it() {
+    use std::sync::Arc;
+    let cloud = Arc::new(TestCloud::start().expect("cloud"));
+    let files = Files::new();
+    let first = cert("onboarded runbook");
+    let pfx = files.write("first.pfx", &first.pfx);
+    let hierarchy = json!({ "siteCode": "PS1", "hierarchyId": "5bc3e7d2-5d6c-4a2f-9f1e-0a2b3c4d5ce7" });
+    let admin = Client::open_json(&config(&cloud, json!({ "kind": "deviceCode" }), hierarchy.clone()).to_string()).expect("open");
+    let c = cloud.clone();
+    admin.set_device_code_prompt(Arc::new(move |p| c.approve_device_code(&p.user_code, "admin@contoso.onmicrosoft.com").expect("approved")));
+
+    // A wrong password is refused before anything is sent, naming the option.
+    let e =
+        admin.register(&json!({ "certificate": { "certificateFile": pfx, "certificatePassword": "not-the-password" } }).to_string(), NEVER).expect_err("wrong");
+    assert_eq!((e.kind, e.details.as_ref().and_then(|d| d["path"].as_str())), (ErrorKind::InvalidArgument, Some("certificate.certificatePassword")), "{e:?}");
+
+    let result = admin.register(&json!({ "certificate": { "certificateFile": pfx, "certificatePassword": PASSWORD } }).to_string(), NEVER).expect("onboards");
+    let created = &result["createdApp"];
+    assert_eq!(created["certificateThumbprint"], first.thumbprint.as_str(), "{result}");
+    assert!(created.get("clientSecret").is_none(), "no secret when a certificate is given: {result}");
+    let app_id = result["appId"].as_str().expect("app id").to_owned();
+
+    // The site signs in with that certificate, as the created app, and reads its onboarding.
+    let as_site = |path: &Path| {
+        let auth = json!({ "kind": "clientCertificate", "clientId": app_id, "certificateFile": path, "certificatePassword": PASSWORD });
+        Client::open_json(&config(&cloud, auth, hierarchy.clone()).to_string()).expect("open").status(NEVER)
+    };
+    let status = as_site(&pfx).expect("the site signs in with the onboarding's certificate");
+    assert_eq!(status["onboarded"], true, "{status}");
+
+    // Registering again with a new certificate adds it (renewal); both sign in until the old one is removed.
+    let second = cert("renewed runbook");
+    let renewed = files.write("second.pfx", &second.pfx);
+    let again = admin.register(&json!({ "certificate": { "certificateFile": renewed, "certificatePassword": PASSWORD } }).to_string(), NEVER).expect("renews");
+    assert_eq!(
+        (again["alreadyOnboarded"].as_bool(), again["certificate"]["certificateThumbprint"].as_str()),
+        (Some(true), Some(second.thumbprint.as_str())),
+        "{again}"
+    );
+    as_site(&renewed).expect("the new certificate signs in");
+    as_site(&pfx).expect("the old one still does");
+}

@@ -133,4 +133,17 @@ Describe 'Connect-TenantAttach with a certificate' {
             $text | Should -Not -Match ([regex]::Escape($key))
         }
     }
+
+    It 'onboards a hierarchy with the certificate instead of a secret, then signs in with it' {
+        $hierarchy = '5bc3e7d2-5d6c-4a2f-9f1e-0a2b3c4d5c0e'
+        $onboarding = New-TestCertificate -Subject 'CN=Pester onboarded runbook'
+        $pfx = Save-Pfx -Certificate $onboarding -Name 'onboarding.pfx'
+        # A Global Administrator (this public client's device codes are approved as admin by scripts/test.sh).
+        Connect-TenantAttach @Common -HierarchyId $hierarchy -DeviceCode -PublicClientId 'c1000000-0000-4000-8000-000000000001'
+        $registration = Register-TenantAttach -UploadScope All -CertificatePath $pfx -CertificatePassword $Password -Confirm:$false
+        $registration.CertificateThumbprint | Should -Be $onboarding.Thumbprint
+        $registration.ClientSecret | Should -BeNullOrEmpty
+        Connect-TenantAttach @Common -HierarchyId $hierarchy -ClientId $registration.AppId -CertificatePath $pfx -CertificatePassword $Password
+        (Get-TenantAttachStatus).Onboarded | Should -BeTrue
+    }
 }
