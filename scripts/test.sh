@@ -206,7 +206,7 @@ else
   echo "not ok 1 - valgrind did not report a deliberate leak"; v_fail=1
 fi
 if [ "$v_pass" -eq 1 ]; then
-  main_url=$TA_CLOUD_URL main_ca=$TA_CLOUD_CA
+  main_url=$TA_CLOUD_URL main_ca=$TA_CLOUD_CA main_certs=$TA_CLOUD_CERT_DIR
   start_cloud valgrind
   for src in tests/c/test_*.c; do
     [ -e "$src" ] || continue
@@ -218,7 +218,7 @@ if [ "$v_pass" -eq 1 ]; then
     run_tap "$BUILD/vg_$name.out" 900 "${VG[@]}" "$BUILD/vg_$name"
     v_pass=$((v_pass + TAP_OK)); v_fail=$((v_fail + TAP_NOT_OK))
   done
-  TA_CLOUD_URL=$main_url TA_CLOUD_CA=$main_ca
+  TA_CLOUD_URL=$main_url TA_CLOUD_CA=$main_ca TA_CLOUD_CERT_DIR=$main_certs
 fi
 record "C (valgrind)" "$v_pass" "$v_fail" 0
 

@@ -123,6 +123,7 @@ fn pfx_and_pem_certificates_sign_in_with_an_rfc7523_assertion() {
     assert_eq!((body["iss"].as_str(), body["sub"].as_str(), body["aud"].as_str()), (Some(APP), Some(APP), Some("https://login.example/t/oauth2/v2.0/token")));
     assert_eq!(body["exp"].as_i64().unwrap() - body["nbf"].as_i64().unwrap(), 600);
     assert!(body["jti"].as_str().is_some_and(|j| !j.is_empty()));
+    assert_eq!(tenant_attach::redact::scrub(&format!("sent {assertion}")), "sent ***", "an assertion is hidden wherever it would appear");
     assert!(format!("{loaded:?}").contains(&g.thumbprint) && !format!("{loaded:?}").contains("PRIVATE"));
 }
 
