@@ -135,12 +135,25 @@ start_cloud() { # name -> sets and exports TA_CLOUD_URL, TA_CLOUD_CA
   if [ -z "$TA_CLOUD_URL" ]; then
     echo "warning: test cloud $1 did not start; the end-to-end tests will fail. Its log:"; cat "$dir/log"; return
   fi
-  timeout 60 python3 - "$TA_CLOUD_URL" "$TA_CLOUD_CA" <<'PY' || echo "warning: test cloud $1 could not be prepared"
-import sys, requests
-url, ca = sys.argv[1], sys.argv[2]
+  # Certificates for the certificate sign-in tests (C, C#), made now by the cloud: one registered
+  # on the seed's certificate runbook app, one expired (registered too), one the app does not have;
+  # PFX files under TA_CLOUD_CERT_DIR with the password TA_CLOUD_CERT_PASSWORD (a test credential).
+  export TA_CLOUD_CERT_DIR="$dir/certificates" TA_CLOUD_CERT_PASSWORD="c-tests~pfx.password.0001"
+  timeout 60 python3 - "$TA_CLOUD_URL" "$TA_CLOUD_CA" "$TA_CLOUD_CERT_DIR" "$TA_CLOUD_CERT_PASSWORD" <<'PY' || echo "warning: test cloud $1 could not be prepared"
+import base64, os, sys, requests
+url, ca, cert_dir, password = sys.argv[1:5]
 for n, user in [(1, "admin"), (2, "helpdesk"), (3, "adonly"), (4, "reader")]:
     requests.post(f"{url}/_admin/auto-approve", verify=ca, timeout=30,
                   json={"clientId": f"c1000000-0000-4000-8000-00000000000{n}", "user": f"{user}@contoso.onmicrosoft.com"}).raise_for_status()
+os.makedirs(cert_dir, exist_ok=True)
+for name, days, register in [("runbook", 30, True), ("expired", -1, True), ("stranger", 30, False)]:
+    ask = {"subject": f"CN=tenant-attach {name}", "password": password, "validDays": days}
+    if register:
+        ask["appId"] = "e0000000-0000-4000-8000-00000000ce0c"
+    made = requests.post(f"{url}/_admin/certificates", verify=ca, timeout=60, json=ask)
+    made.raise_for_status()
+    with open(os.path.join(cert_dir, f"{name}.pfx"), "wb") as f:
+        f.write(base64.b64decode(made.json()["pfxBase64"]))
 PY
   echo "test cloud $1: $TA_CLOUD_URL"
 }
@@ -196,7 +209,7 @@ else
   echo "not ok 1 - valgrind did not report a deliberate leak"; v_fail=1
 fi
 if [ "$v_pass" -eq 1 ]; then
-  main_url=$TA_CLOUD_URL main_ca=$TA_CLOUD_CA
+  main_url=$TA_CLOUD_URL main_ca=$TA_CLOUD_CA main_certs=$TA_CLOUD_CERT_DIR
   start_cloud valgrind
   for src in tests/c/test_*.c; do
     [ -e "$src" ] || continue
@@ -208,7 +221,7 @@ if [ "$v_pass" -eq 1 ]; then
     run_tap "$BUILD/vg_$name.out" 900 "${VG[@]}" "$BUILD/vg_$name"
     v_pass=$((v_pass + TAP_OK)); v_fail=$((v_fail + TAP_NOT_OK))
   done
-  TA_CLOUD_URL=$main_url TA_CLOUD_CA=$main_ca
+  TA_CLOUD_URL=$main_url TA_CLOUD_CA=$main_ca TA_CLOUD_CERT_DIR=$main_certs
 fi
 record "C (valgrind)" "$v_pass" "$v_fail" 0
 

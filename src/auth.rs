@@ -1,4 +1,5 @@
-//! Signing in to Azure AD: client credentials with a client secret (runbooks), the device code
+//! Signing in to Azure AD: client credentials with a client secret or a certificate (runbooks;
+//! the certificate's client assertion is made in `certificate.rs`), the device code
 //! flow (a person: the code reaches the caller through a callback, the call waits cancellably until
 //! it is approved, declined or expires, and the refresh token then serves further resources without
 //! asking again), or an access token the caller already has. Tokens are cached per resource and
@@ -63,6 +64,8 @@ pub struct Auth {
     prompt: Mutex<Option<Arc<PromptFn>>>,
     logger: Option<Logger>,
     renew_before_ms: AtomicU64,
+    /// Kind `clientCertificate`: the certificate and key that sign client assertions.
+    certificate: Option<crate::certificate::ClientCertificate>,
 }
 
 /// The claims of a token the library uses, decoded WITHOUT verifying the signature: a client cannot
@@ -139,8 +142,9 @@ impl Auth {
         match &method {
             AuthConfig::AccessToken { access_token } => redact::register_secret(access_token),
             AuthConfig::ClientSecret { client_secret, .. } => redact::register_secret(client_secret),
-            AuthConfig::DeviceCode { .. } => {}
+            AuthConfig::DeviceCode { .. } | AuthConfig::ClientCertificate { .. } => {}
         }
+        let certificate = crate::certificate::Source::of(&method).map(|s| crate::certificate::ClientCertificate::load(&s)).transpose()?;
         Ok(Auth {
             method,
             base: format!("{}/{}", config.endpoints.authority_url().trim_end_matches('/'), tenant),
@@ -151,6 +155,7 @@ impl Auth {
             prompt: Mutex::new(None),
             logger,
             renew_before_ms: AtomicU64::new(RENEW_BEFORE.as_millis() as u64),
+            certificate,
         })
     }
 
@@ -189,6 +194,13 @@ impl Auth {
                     ("client_secret", client_secret.as_str()),
                     ("scope", scope.as_str()),
                 ];
+                self.token_request(transport, &form, cancelled)?
+            }
+            AuthConfig::ClientCertificate { client_id, .. } => {
+                let certificate = self.certificate.as_ref().ok_or_else(|| Error::internal("the certificate was not loaded"))?;
+                let url = format!("{}/oauth2/v2.0/token", self.base);
+                let form = certificate.token_form(client_id, &url, &format!("{resource}/.default"))?;
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 self.token_request(transport, &form, cancelled)?
             }
             AuthConfig::DeviceCode { client_id } => {

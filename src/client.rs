@@ -90,6 +90,7 @@ impl Client {
             Some(AuthConfig::ClientSecret { .. }) => "clientSecret",
             Some(AuthConfig::DeviceCode { .. }) => "deviceCode",
             Some(AuthConfig::AccessToken { .. }) => "accessToken",
+            Some(AuthConfig::ClientCertificate { .. }) => "clientCertificate",
             None => "none",
         };
         logger.info(format!(

@@ -160,6 +160,25 @@ pub enum AuthConfig {
     /// A token the caller already has.
     #[serde(rename_all = "camelCase")]
     AccessToken { access_token: String },
+    /// Client credentials with a certificate: an RFC 7523 client assertion signed by its key
+    /// (see `certificate.rs`). The certificate comes from `certificate_file` or, inline,
+    /// `certificate_data`.
+    #[serde(rename_all = "camelCase")]
+    ClientCertificate {
+        client_id: String,
+        /// A PFX (PKCS#12) file, or a PEM file with the certificate (and its key, unless `private_key_file`).
+        #[serde(default)]
+        certificate_file: Option<PathBuf>,
+        /// The same bytes inline: a PFX in base64, or PEM text. A secret (it holds the key).
+        #[serde(default)]
+        certificate_data: Option<String>,
+        /// The private key of a PEM certificate, when not in `certificate_file`.
+        #[serde(default)]
+        private_key_file: Option<PathBuf>,
+        /// The PFX password. A secret.
+        #[serde(default)]
+        certificate_password: Option<String>,
+    },
 }
 
 fn default_cloud() -> String {
@@ -204,12 +223,16 @@ impl Config {
         validate::validate(self)
     }
 
-    /// Every secret this configuration holds (client secret, access token, proxy password).
+    /// Every secret this configuration holds (client secret, access token, certificate data and
+    /// password, proxy password).
     pub fn secrets(&self) -> Vec<&str> {
         let mut secrets = Vec::new();
         match &self.auth {
             Some(AuthConfig::ClientSecret { client_secret, .. }) => secrets.push(client_secret.as_str()),
             Some(AuthConfig::AccessToken { access_token }) => secrets.push(access_token.as_str()),
+            Some(AuthConfig::ClientCertificate { certificate_data, certificate_password, .. }) => {
+                secrets.extend(certificate_data.as_deref().into_iter().chain(certificate_password.as_deref()).filter(|s| !s.is_empty()));
+            }
             Some(AuthConfig::DeviceCode { .. }) | None => {}
         }
         if let Some(password) = self.proxy.as_deref().and_then(parse::url_password) {
@@ -224,6 +247,11 @@ impl Config {
         match &mut shown.auth {
             Some(AuthConfig::ClientSecret { client_secret, .. }) => *client_secret = REDACTED.to_owned(),
             Some(AuthConfig::AccessToken { access_token }) => *access_token = REDACTED.to_owned(),
+            Some(AuthConfig::ClientCertificate { certificate_data, certificate_password, .. }) => {
+                for secret in [certificate_data, certificate_password].into_iter().flatten() {
+                    *secret = REDACTED.to_owned();
+                }
+            }
             Some(AuthConfig::DeviceCode { .. }) | None => {}
         }
         shown.proxy = shown.proxy.as_deref().map(parse::redact_url_password);

@@ -467,6 +467,10 @@ pub fn service_error(res: &Response, what: &str) -> Error {
         Some("AADSTS7000222") => " The client secret has expired: create a new one and update the configuration.",
         Some("AADSTS700016") => " Check the client id and that the app is registered in this tenant.",
         Some("AADSTS90002") => " Check tenantId: it must be the tenant's GUID or a verified domain.",
+        Some("AADSTS700027") => {
+            " Check the certificate: it must be one of the app registration's certificates (Certificates & secrets), not expired there, with the private key that belongs to it."
+        }
+        Some("AADSTS700024") => " The client assertion was outside its valid time: check this machine's clock.",
         _ => "",
     };
     let message = redact::scrub(&message).into_owned();

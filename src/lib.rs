@@ -10,6 +10,8 @@ pub mod actions;
 /// cbindgen:ignore
 pub mod auth;
 /// cbindgen:ignore
+pub mod certificate;
+/// cbindgen:ignore
 pub mod client;
 /// cbindgen:ignore
 pub mod cmtrace;

@@ -35,6 +35,10 @@ pub struct RegisterOptions {
     /// Automatic client enrollment for co-management; off by default, independent of upload.
     #[serde(default)]
     pub co_management_auto_enroll: bool,
+    /// A certificate to add to the app (instead of creating a secret for a new app); see
+    /// `certificate::CertificateOption`.
+    #[serde(default)]
+    pub certificate: Option<crate::certificate::CertificateOption>,
 }
 
 /// An existing Azure AD app to onboard with, instead of creating one.
@@ -143,6 +147,27 @@ pub struct RegisterResult {
     /// The app this call created (absent when an app was imported or the onboarding updated).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_app: Option<CreatedApp>,
+    /// The certificate added to the app in use when registering again with one (its renewal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<AddedCertificate>,
+}
+
+/// A certificate added to an app's `keyCredentials` by `ta_client_register`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddedCertificate {
+    /// The certificate's SHA-1 thumbprint (hex), as the portal shows it.
+    pub certificate_thumbprint: String,
+    /// The key credential's id in the app.
+    pub certificate_key_id: Option<String>,
+    /// RFC 3339 date the certificate expires.
+    pub certificate_expiry: Option<String>,
+}
+
+impl AddedCertificate {
+    fn from_value(value: Value) -> Result<AddedCertificate> {
+        serde_json::from_value(value).map_err(|e| Error::internal(format!("the added certificate could not be described: {e}")))
+    }
 }
 
 /// An app created by `ta_client_register`. Its secret is shown here once and never stored.
@@ -157,6 +182,9 @@ pub struct CreatedApp {
     pub client_secret: Option<String>,
     /// RFC 3339 date the secret expires.
     pub secret_expiry: Option<String>,
+    /// The certificate added instead of a secret, when `certificate` was given.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<AddedCertificate>,
 }
 
 /// Reachability of one internet endpoint (`ta_client_test_endpoints`).
@@ -250,6 +278,13 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
     let hierarchy = require(&config.hierarchy_id, "hierarchyId")?;
     let site = require(&config.site_code, "siteCode")?;
     let scope = parse_scope(options.upload_scope.as_ref())?;
+    // Read and checked before anything is sent.
+    let certificate = options.certificate.as_ref().map(|c| c.load()).transpose()?;
+    if certificate.is_some() && options.import.is_some() {
+        return Err(Error::invalid_argument(
+            "`certificate` adds a certificate to the app onboarding creates or already uses; to import an app, add its certificate in the Azure portal (Certificates & secrets) and import it with its secret",
+        ));
+    }
 
     // The sign-in that performs the onboarding: the imported app's, or the configured one (a
     // Global Administrator by device code, usually).
@@ -287,7 +322,25 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
                 check_same_tenant(&existing, &tenant_guid)?;
                 log(&format!("Hierarchy {hierarchy} is already onboarded; updating its settings"));
                 let updated = patch(services, hierarchy, Some(&scope), Some(options.co_management_auto_enroll), cancelled)?;
-                return to_json(&RegisterResult { already_onboarded: true, onboarding: updated, app_id: None, app_id_uri: None, created_app: None });
+                let mut certificate_added = None;
+                if let Some(cert) = &certificate {
+                    // Adding a certificate to the app in use: how a certificate is renewed.
+                    let app_id = existing["appId"].as_str().unwrap_or_default();
+                    let app = find_one(services, "/v1.0/applications", &format!("appId eq '{}'", odata_quote(app_id)), cancelled)?.ok_or_else(|| {
+                        Error::new(ErrorKind::NotFound, format!("the onboarded app {app_id} is not in the tenant; onboard again after offboarding"))
+                    })?;
+                    let added = crate::certificate::add_to_app(services, app["id"].as_str().unwrap_or_default(), cert, cancelled)?;
+                    log(&format!("Added certificate {} to app {app_id}", cert.thumbprint()));
+                    certificate_added = Some(AddedCertificate::from_value(added)?);
+                }
+                return to_json(&RegisterResult {
+                    already_onboarded: true,
+                    onboarding: updated,
+                    app_id: None,
+                    app_id_uri: None,
+                    created_app: None,
+                    certificate: certificate_added,
+                });
             }
             let name = options.app_name.clone().unwrap_or_else(|| format!("ConfigMgr tenant attach {site}"));
             let uri = format!("api://{tenant_guid}/ConfigMgrService-{hierarchy}");
@@ -297,7 +350,7 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
             let (object_id, app_id) = match find_one(services, "/v1.0/applications", &format!("identifierUris/any(x:x eq '{}')", odata_quote(&uri)), cancelled)?
             {
                 Some(app) => {
-                    log(&format!("Reusing app {} ({uri}) of an earlier onboarding; adding a new secret", app["appId"].as_str().unwrap_or_default()));
+                    log(&format!("Reusing app {} ({uri}) of an earlier onboarding; adding a new credential", app["appId"].as_str().unwrap_or_default()));
                     (app["id"].as_str().unwrap_or_default().to_owned(), app["appId"].as_str().unwrap_or_default().to_owned())
                 }
                 None => {
@@ -312,16 +365,27 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
                     (app["id"].as_str().unwrap_or_default().to_owned(), app["appId"].as_str().unwrap_or_default().to_owned())
                 }
             };
-            let secret = services.graph(
-                "POST",
-                &format!("/v1.0/applications/{object_id}/addPassword"),
-                Some(&json!({ "passwordCredential": { "displayName": "ConfigMgr tenant attach" } })),
-                "creating the app's secret",
-                cancelled,
-            )?;
-            if let Some(text) = secret["secretText"].as_str() {
-                crate::redact::register_secret(text);
-            }
+            // A certificate instead of a secret, when one is given (Microsoft's recommendation).
+            let (secret, added) = match &certificate {
+                Some(cert) => {
+                    let added = crate::certificate::add_to_app(services, &object_id, cert, cancelled)?;
+                    log(&format!("Added certificate {} to app {app_id}", cert.thumbprint()));
+                    (Value::Null, Some(added))
+                }
+                None => {
+                    let secret = services.graph(
+                        "POST",
+                        &format!("/v1.0/applications/{object_id}/addPassword"),
+                        Some(&json!({ "passwordCredential": { "displayName": "ConfigMgr tenant attach" } })),
+                        "creating the app's secret",
+                        cancelled,
+                    )?;
+                    if let Some(text) = secret["secretText"].as_str() {
+                        crate::redact::register_secret(text);
+                    }
+                    (secret, None)
+                }
+            };
             let sp = match find_one(services, "/v1.0/servicePrincipals", &format!("appId eq '{}'", odata_quote(&app_id)), cancelled)? {
                 Some(sp) => sp,
                 None => services.graph("POST", "/v1.0/servicePrincipals", Some(&json!({ "appId": app_id })), "creating the service principal", cancelled)?,
@@ -333,6 +397,7 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
                 service_principal_id: text(&sp["id"]),
                 client_secret: text(&secret["secretText"]),
                 secret_expiry: text(&secret["endDateTime"]),
+                certificate: added.map(AddedCertificate::from_value).transpose()?,
             };
             (services, app_id, uri, Some(created))
         }
@@ -367,7 +432,14 @@ pub fn register(config: &Config, services: &Services, options: RegisterOptions, 
         _ => return Err(service_error(&res, "onboarding")),
     };
     log(&format!("Hierarchy {hierarchy} onboarded to tenant {tenant_guid} with app {app_id}, upload scope {scope}"));
-    to_json(&RegisterResult { already_onboarded: already, onboarding: record, app_id: Some(app_id), app_id_uri: Some(app_id_uri), created_app: created })
+    to_json(&RegisterResult {
+        already_onboarded: already,
+        onboarding: record,
+        certificate: None,
+        app_id: Some(app_id),
+        app_id_uri: Some(app_id_uri),
+        created_app: created,
+    })
 }
 
 fn check_same_tenant(existing: &Value, tenant: &str) -> Result<()> {

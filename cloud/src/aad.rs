@@ -1,5 +1,6 @@
 //! The Azure AD token service: OpenID configuration, JWKS, instance discovery, and
-//! `/oauth2/v2.0/token` (client credentials, device code, refresh token) and `/devicecode`, with
+//! `/oauth2/v2.0/token` (client credentials with a secret or a certificate's client assertion, see
+//! `certificates.rs`; device code, refresh token) and `/devicecode`, with
 //! Azure AD's error shapes and AADSTS codes.
 
 use axum::extract::{Path, Query, State};
@@ -186,7 +187,7 @@ async fn token(
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     let client_info = field("client_info") == "1";
     match field("grant_type") {
-        "client_credentials" => client_credentials(&state, tenant, &form),
+        "client_credentials" => client_credentials(&state, tenant, &segment, &form),
         // The URN is the documented name (RFC 8628, Azure AD's device code reference); Azure AD also
         // takes `device_code`, which Microsoft's MSAL.NET sends (4.92 does): refusing it would break
         // Microsoft's own client.
@@ -206,11 +207,19 @@ fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)
     Some((unescape(id)?, unescape(secret)?))
 }
 
-fn client_credentials(state: &AppState, tenant: Option<String>, form: &HashMap<String, String>) -> Response {
+fn client_credentials(state: &AppState, tenant: Option<String>, segment: &str, form: &HashMap<String, String>) -> Response {
     let Some(tenant) = tenant else {
         return aad_error(StatusCode::BAD_REQUEST, "invalid_request", 700015, "Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI) and a tenant, not /common or /organizations.");
     };
-    let client_id = form.get("client_id").cloned().unwrap_or_default();
+    // A certificate credential (RFC 7523 client assertion) instead of a secret; `client_id` may
+    // then be left out: the assertion's subject names the app.
+    let assertion = form.get("client_assertion").filter(|a| !a.is_empty());
+    let client_id = form
+        .get("client_id")
+        .filter(|c| !c.is_empty())
+        .cloned()
+        .or_else(|| assertion.and_then(|a| crate::certificates::unverified_claims(a)).and_then(|c| c["sub"].as_str().map(str::to_owned)))
+        .unwrap_or_default();
     let secret = form.get("client_secret").cloned().unwrap_or_default();
     let scope = form.get("scope").cloned().unwrap_or_default();
     if !scope.split_whitespace().any(|s| s.ends_with("/.default")) {
@@ -230,29 +239,42 @@ fn client_credentials(state: &AppState, tenant: Option<String>, form: &HashMap<S
             &format!("Application with identifier '{client_id}' was not found in the directory '{tenant_name}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."),
         );
     };
-    let hash = sha256_hex(&secret);
-    let Some(matching) = app.secrets.iter().find(|s| s.sha256 == hash) else {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
-        );
-    };
-    if chrono::DateTime::parse_from_rfc3339(&matching.end_date_time).is_ok_and(|end| end < chrono::Utc::now()) {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000222,
-            &format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."),
-        );
+    if assertion.is_some() {
+        // Addressed to this token endpoint, however the tenant is named (or to Azure AD's own).
+        let mut names = vec![segment.to_owned(), tenant.clone()];
+        names.extend(inner.data.tenants.get(&tenant).map(|t| t.domains.clone()).unwrap_or_default());
+        let audiences: Vec<String> = [state.base_url.as_str(), "https://login.microsoftonline.com"]
+            .iter()
+            .flat_map(|host| names.iter().flat_map(move |n| ["/oauth2/v2.0/token", "/oauth2/token", "/v2.0"].map(|p| format!("{host}/{n}{p}"))))
+            .collect();
+        if let Err(r) = crate::certificates::verify_assertion(form, &client_id, &app.key_credentials, &audiences) {
+            return r;
+        }
+    } else {
+        let hash = sha256_hex(&secret);
+        let Some(matching) = app.secrets.iter().find(|s| s.sha256 == hash) else {
+            return aad_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+            );
+        };
+        if chrono::DateTime::parse_from_rfc3339(&matching.end_date_time).is_ok_and(|end| end < chrono::Utc::now()) {
+            return aad_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000222,
+                &format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."),
+            );
+        }
     }
     let sp_id = inner.data.service_principals.values().find(|sp| sp.app_id == client_id).map(|sp| sp.id.clone()).unwrap_or_else(|| app.id.clone());
     // A v1.0 access token, as Azure AD issues them for Graph: `appid`/`appidacr` (not v2.0's
     // `azp`/`azpacr`), the sts.windows.net issuer, `ver` 1.0.
     let claims = json!({
         "aud": resource, "iss": v1_issuer(&tenant), "tid": tenant, "oid": sp_id, "sub": sp_id,
-        "appid": client_id, "appidacr": "1", "idtyp": "app", "roles": app.granted_roles, "ver": "1.0",
+        "appid": client_id, "appidacr": if assertion.is_some() { "2" } else { "1" }, "idtyp": "app", "roles": app.granted_roles, "ver": "1.0",
     });
     drop(inner);
     Json(token_answer(state.issuer.issue(claims), None, None, None)).into_response()

@@ -36,10 +36,50 @@ pub fn routes() -> Router<AppState> {
         .route("/_admin/discovered-users", get(discovered_users))
         .route("/_admin/notifications", get(list_notifications))
         .route("/_admin/auto-approve", post(auto_approve))
+        .route("/_admin/certificates", post(new_certificate))
+}
+
+/// A test certificate made now (RSA 2048, self-signed): `{"subject", "password", "validDays"
+/// (default 365; negative: expired that many days ago), "appId" (register it on that app)}` →
+/// `{"certificatePem", "privateKeyPem", "pfxBase64", "thumbprint", "notAfter"}`.
+async fn new_certificate(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
+    let bad = |e: String| (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response();
+    let subject = body["subject"].as_str().unwrap_or("CN=tenant-attach test certificate").trim_start_matches("CN=").to_owned();
+    let password = body["password"].as_str().unwrap_or("").to_owned();
+    let days = body["validDays"].as_i64().unwrap_or(365);
+    let now = chrono::Utc::now().timestamp();
+    let (not_before, not_after) = if days < 0 { (now + (days - 30) * 86_400, now + days * 86_400) } else { (now - 3600, now + days.max(1) * 86_400) };
+    let generated = match tokio::task::spawn_blocking(move || crate::certificates::generate(&subject, not_before, not_after, &password)).await {
+        Ok(Ok(g)) => g,
+        Ok(Err(e)) => return bad(e),
+        Err(e) => return bad(e.to_string()),
+    };
+    if let Some(app_id) = body["appId"].as_str() {
+        let credential = match crate::certificates::key_credential(&generated.der, "test certificate", None, None) {
+            Ok(k) => k,
+            Err(e) => return bad(e),
+        };
+        let mut inner = state.lock();
+        let Some(mut app) = inner.data.apps.get(app_id).cloned() else { return bad(format!("no app {app_id}")) };
+        app.key_credentials.push(credential);
+        if let Err(r) = inner.mutate(json!({ "op": "putApp", "app": app })) {
+            return r;
+        }
+    }
+    use base64::Engine;
+    Json(json!({
+        "certificatePem": generated.cert_pem, "privateKeyPem": generated.key_pem,
+        "pfxBase64": base64::engine::general_purpose::STANDARD.encode(&generated.pfx), "thumbprint": generated.thumbprint,
+        "notAfter": chrono::DateTime::from_timestamp(not_after, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }))
+    .into_response()
 }
 
 /// Stores seed objects (secrets hashed before they reach the journal).
 pub fn apply_seed(state: &AppState, seed: Seed) -> Result<(), Response> {
+    if let Err(e) = seed.check() {
+        return Err((StatusCode::BAD_REQUEST, Json(json!({ "error": format!("bad seed: {e}") }))).into_response());
+    }
     let mut data = crate::model::Data::default();
     seed.apply(&mut data);
     let mut inner = state.lock();

@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
     for v in ["/v1.0", "/beta"] {
         r = r
             .route(&format!("{v}/applications"), get(list_applications).post(create_application))
+            .route(&format!("{v}/applications/{{id}}"), get(get_application).patch(update_application))
             .route(&format!("{v}/applications/{{id}}/addPassword"), post(add_password))
             .route(&format!("{v}/servicePrincipals"), get(list_service_principals).post(create_service_principal))
             .route(&format!("{v}/organization"), get(organization))
@@ -83,6 +84,7 @@ fn app_json(a: &App) -> Value {
         "signInAudience": "AzureADMyOrg", "createdDateTime": a.created_date_time, "publisherDomain": Value::Null,
         "passwordCredentials": a.secrets.iter().map(|s| json!({ "keyId": s.key_id, "displayName": s.display_name, "hint": s.hint,
             "endDateTime": s.end_date_time, "secretText": Value::Null })).collect::<Vec<_>>(),
+        "keyCredentials": a.key_credentials.iter().map(crate::certificates::KeyCredential::to_graph).collect::<Vec<_>>(),
     })
 }
 
@@ -170,6 +172,7 @@ async fn create_application(
         display_name: name.to_owned(),
         identifier_uris: uris,
         secrets: Vec::new(),
+        key_credentials: Vec::new(),
         granted_roles: Vec::new(),
         public_client: false,
         consented_scopes: Vec::new(),
@@ -179,6 +182,90 @@ async fn create_application(
     let mut out = app_json(&app);
     out["@odata.context"] = json!(format!("{}/v1.0/$metadata#applications/$entity", state.base_url));
     (StatusCode::CREATED, Json(out)).into_response()
+}
+
+fn app_not_found(id: &str, rid: &str) -> Response {
+    graph_error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        rid,
+    )
+}
+
+async fn get_application(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    let inner = state.lock();
+    let Some(app) = inner.data.apps.values().find(|a| a.id == id && a.tenant_id == c.tenant_id) else { return app_not_found(&id, &rid) };
+    let mut out = app_json(app);
+    out["@odata.context"] = json!(format!("{}/v1.0/$metadata#applications/$entity", state.base_url));
+    Json(out).into_response()
+}
+
+/// `PATCH /applications/{id}`: `displayName`, and `keyCredentials` as Graph takes them: the whole
+/// collection, replacing the app's. An entry with a `key` (the certificate, DER base64) is a new
+/// certificate; an entry naming an existing `keyId` without a key keeps that one. 204.
+async fn update_application(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let c = try_r!(auth(&state, &headers, &rid));
+    try_r!(may_write_applications(&c, &rid));
+    let bad = |m: &str| graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", m, &rid);
+    let mut inner = state.lock();
+    let Some(mut app) = inner.data.apps.values().find(|a| a.id == id && a.tenant_id == c.tenant_id).cloned() else { return app_not_found(&id, &rid) };
+    if let Some(name) = body.get("displayName").and_then(Value::as_str) {
+        app.display_name = name.to_owned();
+    }
+    if let Some(keys) = body.get("keyCredentials") {
+        let Some(list) = keys.as_array() else { return bad("Invalid value specified for property 'keyCredentials' of resource 'Application'.") };
+        let mut updated = Vec::new();
+        for entry in list {
+            let key = entry["key"].as_str().filter(|k| !k.is_empty());
+            match (key, entry["keyId"].as_str()) {
+                (None, Some(key_id)) => match app.key_credentials.iter().find(|k| k.key_id.eq_ignore_ascii_case(key_id)) {
+                    Some(existing) => updated.push(existing.clone()),
+                    None => return bad(&format!("Key credential '{key_id}' does not exist on the application; give its key to add it.")),
+                },
+                (None, None) => return bad("A key credential needs its key (the certificate, base64) or the keyId of an existing one."),
+                (Some(key), _) => {
+                    if entry["type"].as_str().is_some_and(|t| t != "AsymmetricX509Cert") || entry["usage"].as_str().is_some_and(|u| u != "Verify") {
+                        return bad("Only key credentials of type 'AsymmetricX509Cert' with usage 'Verify' can sign in an application.");
+                    }
+                    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(key) else { return bad("Key credential key is not base64.") };
+                    let credential = crate::certificates::key_credential(
+                        &der,
+                        entry["displayName"].as_str().unwrap_or(""),
+                        entry["startDateTime"].as_str(),
+                        entry["endDateTime"].as_str(),
+                    );
+                    match credential {
+                        Ok(mut k) => {
+                            if let Some(key_id) = entry["keyId"].as_str().filter(|k| uuid::Uuid::parse_str(k).is_ok()) {
+                                k.key_id = key_id.to_owned();
+                            }
+                            if updated.iter().any(|x: &crate::certificates::KeyCredential| x.thumbprint == k.thumbprint) {
+                                return bad("The same certificate is given twice in keyCredentials.");
+                            }
+                            updated.push(k)
+                        }
+                        Err(e) => return bad(&format!("Invalid key credential: {e}")),
+                    }
+                }
+            }
+        }
+        app.key_credentials = updated;
+    }
+    try_r!(inner.mutate(json!({ "op": "putApp", "app": app })));
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn add_password(

@@ -13,6 +13,7 @@
 
 pub mod aad;
 pub mod admin;
+pub mod certificates;
 pub mod devices;
 pub mod faults;
 pub mod gateway;
@@ -239,6 +240,7 @@ fn prepare(options: &CloudOptions) -> Result<Prepared, Error> {
     if let Some(path) = &options.seed {
         let text = std::fs::read_to_string(path)?;
         let seed: seed::Seed = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        seed.check().map_err(|e| format!("{}: {e}", path.display()))?;
         admin::apply_seed(&state, seed).map_err(|_| "cannot store the seed")?;
     }
     Ok((state, listener, tls, ca_file))

@@ -64,6 +64,9 @@ pub struct App {
     pub identifier_uris: Vec<String>,
     #[serde(default)]
     pub secrets: Vec<Secret>,
+    /// Certificate credentials (Graph `keyCredentials`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_credentials: Vec<crate::certificates::KeyCredential>,
     /// Application permissions granted (app roles), e.g. DeviceManagementManagedDevices.Read.All.
     #[serde(default)]
     pub granted_roles: Vec<String>,

@@ -83,6 +83,30 @@ pub struct SeedApp {
     /// default `["User.Read"]`, a new registration's.
     #[serde(default)]
     pub consented_scopes: Vec<String>,
+    /// Certificates the app signs in with (its `keyCredentials`).
+    #[serde(default)]
+    pub certificates: Vec<SeedCertificate>,
+}
+
+/// A certificate credential in the seed: the certificate as PEM (never a key), and optionally
+/// the credential's dates (default: the certificate's validity).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedCertificate {
+    pub pem: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+}
+
+impl SeedCertificate {
+    pub fn key_credential(&self) -> Result<crate::certificates::KeyCredential, String> {
+        let der = crate::certificates::pem_to_der(&self.pem)?;
+        crate::certificates::key_credential(&der, &self.display_name, self.start_date_time.as_deref(), self.end_date_time.as_deref())
+    }
 }
 
 pub fn sha256_hex(text: &str) -> String {
@@ -91,7 +115,18 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 impl Seed {
-    /// Adds (or replaces, by id) the seed's objects.
+    /// Checks what [`Seed::apply`] cannot take (a certificate that is not one).
+    pub fn check(&self) -> Result<(), String> {
+        for a in &self.apps {
+            for c in &a.certificates {
+                c.key_credential().map_err(|e| format!("app {}: certificate: {e}", a.app_id))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds (or replaces, by id) the seed's objects. Certificates that are not valid are
+    /// skipped ([`Seed::check`] says why).
     pub fn apply(self, data: &mut Data) {
         for t in self.tenants {
             data.tenants.insert(t.id.clone(), t);
@@ -118,6 +153,7 @@ impl Seed {
                 display_name: a.display_name,
                 identifier_uris: Vec::new(),
                 secrets,
+                key_credentials: a.certificates.iter().filter_map(|c| c.key_credential().ok()).collect(),
                 granted_roles: a.granted_roles,
                 public_client: a.public_client,
                 consented_scopes: a.consented_scopes,
@@ -168,6 +204,7 @@ pub fn default_seed() -> Seed {
                 granted_roles: app_roles(),
                 public_client: false,
                 consented_scopes: Vec::new(),
+                certificates: Vec::new(),
             },
             SeedApp {
                 app_id: FABRIKAM_AUTOMATION_APP.into(),
@@ -177,6 +214,7 @@ pub fn default_seed() -> Seed {
                 granted_roles: app_roles(),
                 public_client: false,
                 consented_scopes: Vec::new(),
+                certificates: Vec::new(),
             },
         ],
     }

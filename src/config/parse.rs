@@ -31,7 +31,7 @@ pub(super) fn parse(text: &str) -> Result<Config> {
 /// (wrong type elsewhere, unknown key) cannot leak its secret through an error message.
 fn register_secrets(value: &Value) {
     if let Some(auth) = value.get("auth") {
-        for key in ["clientSecret", "accessToken"] {
+        for key in ["clientSecret", "accessToken", "certificatePassword", "certificateData"] {
             if let Some(secret) = auth.get(key).and_then(Value::as_str) {
                 redact::register_secret(secret);
             }

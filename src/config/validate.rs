@@ -224,6 +224,11 @@ fn check_auth(auth: &AuthConfig) -> Result<()> {
                 return Err(invalid("auth.accessToken", "the value is empty; give an access token, or use another auth kind".to_owned()));
             }
         }
+        AuthConfig::ClientCertificate { client_id, .. } => {
+            check_client_id("auth.clientId", client_id)?;
+            // Reads the certificate and its key now, so that a bad file is said when the client opens.
+            crate::certificate::check(auth)?;
+        }
     }
     Ok(())
 }

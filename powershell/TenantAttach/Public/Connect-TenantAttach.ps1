@@ -5,13 +5,24 @@ function Connect-TenantAttach {
     .DESCRIPTION
     Builds the library configuration from the parameters, validates it, and keeps the session for the
     other TenantAttach commands. Credentials: a client secret (-ClientId with -ClientSecret, or a
-    PSCredential whose user name is the client id, for runbooks), the device code flow for a person
-    (-DeviceCode), or an access token obtained elsewhere (-AccessToken).
+    PSCredential whose user name is the client id, for runbooks), a certificate (-ClientId with
+    -CertificatePath and, for a PFX, -CertificatePassword; or -Certificate, an X509Certificate2 with
+    its private key such as Get-AutomationCertificate returns; or, on Windows, -CertificateThumbprint
+    of a certificate in Cert:\CurrentUser\My or Cert:\LocalMachine\My), the device code flow for a
+    person (-DeviceCode), or an access token obtained elsewhere (-AccessToken).
+    The certificate is read and checked here: a missing file, a wrong password, a key that is not
+    RSA or not the certificate's, or an expired certificate stops Connect-TenantAttach with an
+    error saying what to do. Neither the password nor the key is written anywhere.
     -UserDiscoveryRule says which user discoveries must have found a user who starts a device
     action: Both (AD and Azure AD user discovery, ConfigMgr 2002's rule, the default) or Either
     (ConfigMgr 2103 and later).
     .EXAMPLE
     Connect-TenantAttach -TenantId contoso.onmicrosoft.com -SiteCode PS1 -Credential $appCredential -LogDirectory C:\Logs
+    .EXAMPLE
+    $password = Read-Host -AsSecureString 'PFX password'
+    Connect-TenantAttach -TenantId contoso.onmicrosoft.com -SiteCode PS1 -ClientId $appId -CertificatePath C:\TenantAttach\runbook.pfx -CertificatePassword $password
+    .EXAMPLE
+    Connect-TenantAttach -TenantId contoso.onmicrosoft.com -SiteCode PS1 -ClientId $appId -Certificate (Get-AutomationCertificate -Name TenantAttach)
     #>
     [CmdletBinding(DefaultParameterSetName = 'DeviceCode')]
     param(
@@ -21,11 +32,25 @@ function Connect-TenantAttach {
         [string] $SiteCode,
         [string] $HierarchyId,
         [Parameter(ParameterSetName = 'ClientSecret', Mandatory)]
+        [Parameter(ParameterSetName = 'CertificateFile', Mandatory)]
+        [Parameter(ParameterSetName = 'Certificate', Mandatory)]
+        [Parameter(ParameterSetName = 'CertificateThumbprint', Mandatory)]
         [string] $ClientId,
         [Parameter(ParameterSetName = 'ClientSecret', Mandatory)]
         [System.Security.SecureString] $ClientSecret,
         [Parameter(ParameterSetName = 'Credential', Mandatory)]
         [System.Management.Automation.PSCredential] $Credential,
+        [Parameter(ParameterSetName = 'CertificateFile', Mandatory)]
+        [string] $CertificatePath,
+        [Parameter(ParameterSetName = 'CertificateFile')]
+        [System.Security.SecureString] $CertificatePassword,
+        [Parameter(ParameterSetName = 'CertificateFile')]
+        [string] $PrivateKeyPath,
+        [Parameter(ParameterSetName = 'Certificate', Mandatory)]
+        [System.Security.Cryptography.X509Certificates.X509Certificate2] $Certificate,
+        [Parameter(ParameterSetName = 'CertificateThumbprint', Mandatory)]
+        [ValidatePattern('^[0-9A-Fa-f]{40}$')]
+        [string] $CertificateThumbprint,
         [Parameter(ParameterSetName = 'DeviceCode')]
         [switch] $DeviceCode,
         [Parameter(ParameterSetName = 'DeviceCode')]
@@ -61,6 +86,19 @@ function Connect-TenantAttach {
         }
         'AccessToken' {
             $config.auth = @{ kind = 'accessToken'; accessToken = (ConvertFrom-TenantAttachSecureString $AccessToken) }
+        }
+        'CertificateFile' {
+            $config.auth = @{ kind = 'clientCertificate'; clientId = $ClientId
+                certificateFile = (Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $CertificatePath -ParameterName CertificatePath -MustExist) }
+            if ($CertificatePassword) { $config.auth.certificatePassword = ConvertFrom-TenantAttachSecureString $CertificatePassword }
+            if ($PrivateKeyPath) { $config.auth.privateKeyFile = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $PrivateKeyPath -ParameterName PrivateKeyPath -MustExist }
+        }
+        'Certificate' {
+            $config.auth = ConvertTo-TenantAttachCertificateAuth -Cmdlet $PSCmdlet -ClientId $ClientId -Certificate $Certificate
+        }
+        'CertificateThumbprint' {
+            $found = Find-TenantAttachStoreCertificate -Cmdlet $PSCmdlet -Thumbprint $CertificateThumbprint
+            $config.auth = ConvertTo-TenantAttachCertificateAuth -Cmdlet $PSCmdlet -ClientId $ClientId -Certificate $found
         }
         default {
             $config.auth = @{ kind = 'deviceCode' }

@@ -8,8 +8,14 @@ function Register-TenantAttach {
     an existing app. Registering an onboarded hierarchy again updates its settings instead of
     failing. The created app's secret is in the result once (ClientSecret, a SecureString) and is
     never stored by the module. Co-management automatic enrollment is off unless asked for.
+    With -CertificatePath (a PFX with -CertificatePassword, or a PEM with its key), the created app
+    gets that certificate instead of a secret (CertificateThumbprint in the result), and the site
+    signs in with it (Connect-TenantAttach -CertificatePath). On an onboarded hierarchy it adds the
+    certificate to the app in use: how a certificate is renewed before it expires.
     .EXAMPLE
     Register-TenantAttach -UploadScope All
+    .EXAMPLE
+    Register-TenantAttach -UploadScope All -CertificatePath C:\TenantAttach\runbook.pfx -CertificatePassword $password
     .EXAMPLE
     Register-TenantAttach -CollectionId PS100012 -ImportClientId $id -ImportClientSecret $secret -SecretExpiry 2027-06-30 -AppIdUri "api://$tenantId/ConfigMgrService"
     #>
@@ -22,6 +28,10 @@ function Register-TenantAttach {
         [switch] $CoManagementAutoEnroll,
         [Parameter(ParameterSetName = 'Create')]
         [string] $AppName,
+        [Parameter(ParameterSetName = 'Create')]
+        [string] $CertificatePath,
+        [Parameter(ParameterSetName = 'Create')]
+        [System.Security.SecureString] $CertificatePassword,
         [Parameter(ParameterSetName = 'Import', Mandatory)]
         [string] $ImportClientId,
         [Parameter(ParameterSetName = 'Import', Mandatory)]
@@ -40,6 +50,10 @@ function Register-TenantAttach {
     $options = [ordered]@{ coManagementAutoEnroll = [bool]$CoManagementAutoEnroll }
     $options.uploadScope = if ($UploadScope -eq 'Collection') { @{ kind = 'collection'; collectionId = $CollectionId.ToUpperInvariant() } } else { @{ kind = 'all' } }
     if ($AppName) { $options.appName = $AppName }
+    if ($CertificatePath) {
+        $options.certificate = @{ certificateFile = (Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $CertificatePath -ParameterName CertificatePath -MustExist) }
+        if ($CertificatePassword) { $options.certificate.certificatePassword = ConvertFrom-TenantAttachSecureString $CertificatePassword }
+    }
     if ($PSCmdlet.ParameterSetName -eq 'Import') {
         $options.import = @{
             clientId     = $ImportClientId
@@ -69,6 +83,7 @@ function Register-TenantAttach {
         AppIdUri               = Get-TenantAttachMember $parsed 'onboarding.appIdUri'
         ServicePrincipalId     = Get-TenantAttachMember $parsed 'createdApp.servicePrincipalId'
         ClientSecret           = $secret
+        CertificateThumbprint  = if (Get-TenantAttachMember $parsed 'certificate') { Get-TenantAttachMember $parsed 'certificate.certificateThumbprint' } else { Get-TenantAttachMember $parsed 'createdApp.certificateThumbprint' }
         UploadScope            = Get-TenantAttachMember $parsed 'onboarding.uploadScope.kind'
         CollectionId           = Get-TenantAttachMember $parsed 'onboarding.uploadScope.collectionId'
         CoManagementAutoEnroll = Get-TenantAttachMember $parsed 'onboarding.coManagementAutoEnroll'

@@ -1,5 +1,6 @@
-// Microsoft's MSAL.NET (Microsoft.Identity.Client) against tenant-attach-cloud: client credentials,
-// a wrong secret, and the device code flow, with MSAL changed only in its authority URL, instance
+// Microsoft's MSAL.NET (Microsoft.Identity.Client) against tenant-attach-cloud: client credentials
+// (a secret, and a certificate with WithCertificate), a wrong secret, unknown and expired
+// certificates, and the device code flow, with MSAL changed only in its authority URL, instance
 // discovery and the HTTP client that trusts the cloud's CA. The same checks as test_msal.py: codes and
 // shapes (error codes, the response body's fields, token claims), never the services' prose.
 // Prints TAP lines; exits 1 when a check failed. Usage: MsalInterop URL CA_FILE
@@ -151,6 +152,70 @@ internal static class Program
         catch (Exception e)
         {
             Check(false, "a wrong secret: MsalServiceException expected, got " + e.GetType().Name + ": " + Short(e.Message));
+        }
+
+        // Certificate credentials (WithCertificate): the cloud makes a certificate for the automation
+        // app and registers it (its keyCredentials); MSAL signs the client assertion with its key.
+        // A certificate the app does not have, and an expired one, get Azure AD's AADSTS700027.
+        async Task<X509Certificate2> NewCertificate(string subject, int validDays, bool register)
+        {
+            string password = "msal-" + Guid.NewGuid().ToString("N");
+            Dictionary<string, object> ask = new Dictionary<string, object> { { "subject", subject }, { "password", password }, { "validDays", validDays } };
+            if (register) ask["appId"] = AutomationApp;
+            using StringContent content = new StringContent(JsonSerializer.Serialize(ask), Encoding.UTF8, "application/json");
+            using HttpResponseMessage r = await http.GetHttpClient().PostAsync(url + "/_admin/certificates", content, ct);
+            JsonElement made = JsonDocument.Parse(await r.Content.ReadAsStringAsync(ct)).RootElement;
+            byte[] pfx = Convert.FromBase64String(Claim(made, "pfxBase64"));
+            return X509CertificateLoader.LoadPkcs12(pfx, password, X509KeyStorageFlags.Exportable);
+        }
+        IConfidentialClientApplication WithCertificate(X509Certificate2 certificate)
+        {
+            return ConfidentialClientApplicationBuilder.Create(AutomationApp)
+                .WithCertificate(certificate)
+                .WithAuthority(url + "/" + Contoso)
+                .WithInstanceDiscovery(false)
+                .WithHttpClientFactory(http)
+                .Build();
+        }
+        using (X509Certificate2 registered = await NewCertificate("MSAL.NET runbook", 30, true))
+        {
+            try
+            {
+                AuthenticationResult certToken = await WithCertificate(registered).AcquireTokenForClient(graphDefault).ExecuteAsync(ct);
+                JsonElement c = Claims(certToken.AccessToken);
+                Check(certToken.AuthenticationResultMetadata.TokenSource == TokenSource.IdentityProvider && Claim(c, "appid") == AutomationApp
+                    && Claim(c, "appidacr") == "2" && Claim(c, "aud") == Graph,
+                    "MSAL.NET WithCertificate: token acquired with a client assertion (appid, appidacr 2, aud)");
+            }
+            catch (MsalException e)
+            {
+                string answer = e is MsalServiceException se ? Claim(JsonDocument.Parse(se.ResponseBody).RootElement, "error_description").Split("\r\n")[0] : e.Message;
+                Check(false, "MSAL.NET WithCertificate: token acquired (" + e.GetType().Name + " " + e.ErrorCode + ": " + answer + ")");
+            }
+        }
+        foreach ((string subject, int days, bool register, string what) in new[]
+        {
+            ("MSAL.NET unknown", 30, false, "a certificate the app does not have"),
+            ("MSAL.NET expired", -1, true, "an expired certificate"),
+        })
+        {
+            using X509Certificate2 certificate = await NewCertificate(subject, days, register);
+            try
+            {
+                await WithCertificate(certificate).AcquireTokenForClient(graphDefault).ExecuteAsync(ct);
+                Check(false, what + " is refused");
+            }
+            catch (MsalServiceException e)
+            {
+                JsonElement body = JsonDocument.Parse(e.ResponseBody).RootElement;
+                bool coded = body.TryGetProperty("error_codes", out JsonElement codes) && codes.EnumerateArray().Any(x => x.GetInt32() == 700027);
+                Check(e.ErrorCode == "invalid_client" && e.StatusCode == 401 && coded,
+                    what + ": MsalServiceException invalid_client, 401, error_codes [700027] (" + e.ErrorCode + ", " + e.StatusCode + ")");
+            }
+            catch (Exception e)
+            {
+                Check(false, what + ": MsalServiceException expected, got " + e.GetType().Name + ": " + Short(e.Message));
+            }
         }
 
         // The HTTP client trusts that one CA only: with another CA in its place, MSAL cannot connect.
