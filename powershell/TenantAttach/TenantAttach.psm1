@@ -34,8 +34,13 @@ function Get-TenantAttachNativeLibraryPath {
     return (Join-Path (Join-Path (Join-Path $PSScriptRoot 'bin') "$os-$arch") $file)
 }
 
-if (-not ('TenantAttach.Interop.TenantAttachClient' -as [type])) {
-    Add-Type -Path (Join-Path $PSScriptRoot 'TenantAttach.Interop.cs')
+# The interop file, and the module's compiled hot loops (TenantAttach.Records.cs, which needs
+# System.Management.Automation and so is not part of the interop file C# tools compile in).
+$sources = @()
+if (-not ('TenantAttach.Interop.TenantAttachClient' -as [type])) { $sources += Join-Path $PSScriptRoot 'TenantAttach.Interop.cs' }
+if (-not ('TenantAttach.Interop.DeviceRecordWriter' -as [type])) { $sources += Join-Path $PSScriptRoot 'TenantAttach.Records.cs' }
+if ($sources.Count -gt 0) {
+    Add-Type -Path $sources
 }
 $nativePath = Get-TenantAttachNativeLibraryPath
 if (-not (Test-Path -LiteralPath $nativePath -PathType Leaf)) {
