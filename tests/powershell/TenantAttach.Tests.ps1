@@ -155,6 +155,13 @@ Describe 'Onboarding, upload, devices and actions' {
         $devices[0].PSObject.TypeNames | Should -Contain 'TenantAttach.Device'
     }
 
+    It 'Get-TenantAttachDevice without -Name or -Filter lists every device' {
+        Connect-Person 2
+        $all = @(Get-TenantAttachDevice)
+        @($all | Where-Object { $_.deviceName -like 'PS-*' }).Count | Should -Be 2
+        @($all | Where-Object { $_.ManagedBy -ne 'ConfigMgr' }) | Should -BeNullOrEmpty
+    }
+
     It 'Invoke-TenantAttachDeviceAction takes devices from the pipeline' {
         Connect-Person 2
         $results = Get-TenantAttachDevice -Name 'PS-*' | Invoke-TenantAttachDeviceAction -Action SyncMachinePolicy
