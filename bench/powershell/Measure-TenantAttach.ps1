@@ -1,8 +1,8 @@
 # The PowerShell scenarios of tenant-attach-bench: one pwsh process per scenario (started by the
 # bench, never run by hand in the normal course), which imports the TenantAttach module from this
 # repository, builds its input objects before any clock starts, runs the scenario -Runs times and
-# prints one line per run ("RUN <ms> <records>") and the process's peak working set last
-# ("PEAK <kB>"). The native library is TENANT_ATTACH_LIBRARY (the bench's release build); the cloud is
+# prints one line per run ("RUN <ms> <records>"), the working set once the input objects are built
+# ("OBJECTS <kB>", where there are any) and the process's peak working set last ("PEAK <kB>"). The native library is TENANT_ATTACH_LIBRARY (the bench's release build); the cloud is
 # TA_BENCH_URL / TA_BENCH_CA.
 #
 # Scenarios:
@@ -53,7 +53,23 @@ function New-CMDeviceFleet {
                 UserName = 'helpdesk'; AADDeviceID = $f[10]; AADTenantID = $f[11]; PrimaryUser = 'CONTOSO\helpdesk'; LastActiveTime = [datetime]::MinValue
             })
     }
+    # The garbage of building them is not the module's: collected before any clock starts, and the
+    # working set with the objects built is reported (OBJECTS) next to the peak.
+    $lines = $null
+    [System.GC]::Collect()
+    [System.GC]::WaitForPendingFinalizers()
+    # (Straight to stdout: the function's output is the list.)
+    [Console]::Out.WriteLine("OBJECTS $(Get-WorkingSetKb)")
     , $fleet
+}
+
+# This process's working set now, in kB (VmRSS where /proc has it).
+function Get-WorkingSetKb {
+    if (Test-Path -LiteralPath '/proc/self/status') {
+        $line = Get-Content -LiteralPath '/proc/self/status' | Where-Object { $_ -like 'VmRSS:*' }
+        if ($line) { return [long](($line -split '\s+')[1]) }
+    }
+    [long]([System.Diagnostics.Process]::GetCurrentProcess().WorkingSet64 / 1024)
 }
 
 function Write-Run([double] $Milliseconds, [long] $Records) {

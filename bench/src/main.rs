@@ -497,6 +497,8 @@ fn run_pwsh(host: &(String, PathBuf), env: &[(&str, &str)], scenario: &str, extr
     let out = cmd.output().map_err(|e| format!("cannot start {}: {e}", host.0))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let peak_kb = text.lines().find_map(|l| l.strip_prefix("PEAK ")).and_then(|v| v.trim().parse().ok());
+    // The working set with the input objects built (before the first run), kept as `extra` (MB).
+    let objects_mb = text.lines().find_map(|l| l.strip_prefix("OBJECTS ")).and_then(|v| v.trim().parse::<f64>().ok()).map_or(0.0, |kb| kb / 1024.0);
     let samples: Vec<Sample> = text
         .lines()
         .filter_map(|l| l.strip_prefix("RUN "))
@@ -507,7 +509,7 @@ fn run_pwsh(host: &(String, PathBuf), env: &[(&str, &str)], scenario: &str, extr
                 bytes: 0,
                 records: f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0),
                 peak_kb: peak_kb.unwrap_or(0),
-                extra: 0.0,
+                extra: objects_mb,
             }
         })
         .collect();
@@ -698,6 +700,9 @@ fn main() {
     match &powershell {
         Some(Ok((ps_rows, failed))) => {
             ps_rows.iter().for_each(print_row);
+            for row in ps_rows.iter().filter(|r| r.samples[0].extra > 0.0) {
+                println!("  {}: pwsh held {:.1} MB with its input objects built, before the first run", row.name, row.samples[0].extra);
+            }
             failed.iter().for_each(|f| println!("{f}"));
         }
         Some(Err(why)) => println!("SKIPPED: the PowerShell scenarios ({}) did not run: {why}", POWERSHELL_SCENARIOS.join("; ")),

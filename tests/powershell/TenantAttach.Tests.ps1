@@ -95,6 +95,8 @@ Describe 'Onboarding, upload, devices and actions' {
     }
 
     It 'Sync-TenantAttachDevice uploads Get-CMDevice-shaped objects from the pipeline' {
+        $log = Join-Path $script:Work 'logs/CMGatewaySyncUploadWorker.log'
+        $logged = if (Test-Path -LiteralPath $log) { @(Get-Content -LiteralPath $log).Count } else { 0 }
         $report = @(
             New-CMDeviceLike 'PS-ÅÄÖ-01' 'GUID:5E000001'
             New-CMDeviceLike 'PS-KIOSK-02' 'GUID:5E000002'
@@ -103,6 +105,11 @@ Describe 'Onboarding, upload, devices and actions' {
         $report.kind | Should -Be 'full'
         $report.uploaded | Should -Be 2
         $report.PSObject.TypeNames | Should -Contain 'TenantAttach.SyncReport'
+        # The first upload from an empty state folder can delete nothing: it is not computed twice
+        # (no dry run first, which would be logged).
+        $run = @(Get-Content -LiteralPath $log | Select-Object -Skip $logged)
+        $run -match 'Starting full upload' | Should -Not -BeNullOrEmpty
+        $run -match 'dry run' | Should -BeNullOrEmpty
     }
 
     It 'Sync-TenantAttachDevice warns of each skipped record, named or not, and goes on' {

@@ -52,6 +52,31 @@ function ConvertFrom-TenantAttachSyncReport {
     }
 }
 
+# True when the session's state folder holds no sync state for its hierarchy (no snapshot, an
+# empty or no journal, in a folder of the hierarchy's name compared without case): a run from there deletes
+# nothing. Any doubt (no state folder configured, an unreadable folder) answers false.
+function Test-TenantAttachStateEmpty {
+    param([Parameter(Mandatory)] [object] $Session)
+    try {
+        $config = $Session.ConfigJson | ConvertFrom-Json
+        $stateDir = Get-TenantAttachMember $config 'stateDir'
+        $hierarchyId = Get-TenantAttachMember $config 'hierarchyId'
+        if (-not $stateDir -or -not $hierarchyId) { return $false }
+        if (-not [System.IO.Directory]::Exists($stateDir)) { return $true }
+        foreach ($folder in [System.IO.Directory]::GetDirectories($stateDir)) {
+            if (-not [string]::Equals([System.IO.Path]::GetFileName($folder), [string]$hierarchyId, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
+            # (Opening the state creates an empty journal; a run writes to it before its first batch.)
+            if ([System.IO.File]::Exists([System.IO.Path]::Combine($folder, 'DeviceSync.state'))) { return $false }
+            $journal = New-Object System.IO.FileInfo([System.IO.Path]::Combine($folder, 'DeviceSync.journal'))
+            if ($journal.Exists -and $journal.Length -gt 0) { return $false }
+        }
+        return $true
+    }
+    catch {
+        return $false
+    }
+}
+
 # Deleting devices from the admin center is a high-impact change: this asks as one, with the
 # caller's -Confirm and -WhatIf (an unattended runbook passes -Confirm:$false).
 function Confirm-TenantAttachDeletion {

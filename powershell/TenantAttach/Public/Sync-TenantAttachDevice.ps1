@@ -92,8 +92,15 @@ function Sync-TenantAttachDevice {
 
             # What the run would do, computed without sending: asked first where a confirmation may be
             # needed (deleting devices is a high-impact change), and as the whole answer of -WhatIf.
+            # A dry run reads the whole input once more (a full sync of 175,000 devices: a second
+            # second), so it is skipped where it cannot change the outcome: not under -WhatIf, no
+            # confirmation asked for this (Medium-impact) change, and a state folder that has never
+            # recorded an upload for this hierarchy, so that nothing can be deleted (the devices a
+            # run deletes are those the state knows and the input lacks).
             $plan = $null
-            if ($WhatIfPreference -or $ConfirmPreference -ne 'None') {
+            $planNeeded = $WhatIfPreference -or ($ConfirmPreference -ne 'None' -and
+                ($ConfirmPreference -ne 'High' -or -not (Test-TenantAttachStateEmpty -Session $session)))
+            if ($planNeeded) {
                 $options.dryRun = $true
                 $planJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Operation $operation -Argument $input0, ($options | ConvertTo-Json -Depth 4 -Compress) `
                     -Activity 'Computing the upload (nothing is sent)' -Unit 'devices'
