@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the TenantAttach PowerShell module as people install it:
 #   dist/TenantAttach/<version>/   the module folder: manifest, script module, Public/Private functions,
-#                                  formats, bin/TenantAttach.Interop.dll (the P/Invoke layer compiled
-#                                  once, netstandard2.0), the native library under bin/<os>-<arch>/,
+#                                  formats, bin/TenantAttach.Interop.dll (the P/Invoke layer) and
+#                                  bin/TenantAttach.Records.dll (the per-object work), compiled once
+#                                  (netstandard2.0), the native library under bin/<os>-<arch>/,
 #                                  and tenant_attach.h; no C# source, so an import compiles nothing
 #   dist/packages/TenantAttach.<version>.nupkg   that folder as Publish-PSResource writes it
 #
@@ -45,15 +46,17 @@ if [ -n "${TA_PACKAGE_NO_CARGO:-}" ]; then
   [ -f "target/$PROFILE/$lib" ] || { echo "TA_PACKAGE_NO_CARGO is set but target/$PROFILE/$lib is not built" >&2; exit 1; }
 elif [ "$PROFILE" = release ]; then cargo build --release -p tenant-attach
 else cargo build -p tenant-attach; fi
-dotnet build powershell/build/TenantAttach.Interop.csproj -c Release -p:TenantAttachVersion="$VERSION" --nologo -v quiet -clp:NoSummary
-assembly=target/dotnet/interop/bin/Release/netstandard2.0/TenantAttach.Interop.dll
+for project in TenantAttach.Interop TenantAttach.Records; do
+  dotnet build "powershell/build/$project.csproj" -c Release -p:TenantAttachVersion="$VERSION" --nologo -v quiet -clp:NoSummary
+done
+assemblies=target/dotnet/interop/bin/Release/netstandard2.0
 
 MODULE=$DIST/TenantAttach/$VERSION
 rm -rf "$DIST/TenantAttach" "$DIST/packages"
 mkdir -p "$MODULE/bin/$os-$arch" "$DIST/packages"
 cp -r powershell/TenantAttach/. "$MODULE/"
 rm -f "$MODULE"/*.cs
-cp "$assembly" "${assembly%.dll}.xml" "$MODULE/bin/"
+for name in TenantAttach.Interop TenantAttach.Records; do cp "$assemblies/$name.dll" "$assemblies/$name.xml" "$MODULE/bin/"; done
 cp "target/$PROFILE/$lib" "$MODULE/bin/$os-$arch/"
 cp include/tenant_attach.h "$MODULE/bin/"
 [ -f LICENSE ] && cp LICENSE "$MODULE/"
@@ -67,7 +70,7 @@ TA_MODULE=$MODULE TA_VERSION=$VERSION TA_PACKAGES=$DIST/packages pwsh -NoProfile
   $data = Import-PowerShellDataFile $manifest
   if ($data.ModuleVersion -ne $env:TA_VERSION) { throw "TenantAttach.psd1 says ModuleVersion $($data.ModuleVersion), Cargo.toml says $env:TA_VERSION: make them agree" }
   $q = [char]39
-  $text = $text -replace "(?m)^(\s*)RootModule(\s*)=", "`$1RequiredAssemblies = @(${q}bin/TenantAttach.Interop.dll${q})`n`$1RootModule`$2="
+  $text = $text -replace "(?m)^(\s*)RootModule(\s*)=", "`$1RequiredAssemblies = @(${q}bin/TenantAttach.Interop.dll${q}, ${q}bin/TenantAttach.Records.dll${q})`n`$1RootModule`$2="
   [IO.File]::WriteAllText($manifest, $text, [Text.UTF8Encoding]::new($false))
   $null = Test-ModuleManifest $manifest
 '
@@ -81,6 +84,6 @@ TA_MODULE=$MODULE TA_PACKAGES=$DIST/packages pwsh -NoProfile -NonInteractive -Co
   finally { Unregister-PSResourceRepository -Name $name }
 '
 
-echo "module folder: $MODULE (native library bin/$os-$arch/$lib, bin/TenantAttach.Interop.dll)"
+echo "module folder: $MODULE (native library bin/$os-$arch/$lib, bin/TenantAttach.Interop.dll, bin/TenantAttach.Records.dll)"
 echo "package:       $(ls "$DIST"/packages/*.nupkg)"
 echo "install it:    Register-PSResourceRepository -Name TenantAttachLocal -Uri $DIST/packages -Trusted; Install-PSResource TenantAttach -Repository TenantAttachLocal"

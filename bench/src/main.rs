@@ -81,8 +81,8 @@ const PLACES: [&str; 8] = ["Göteborg", "Malmö", "Åre", "Västerås", "Köln",
 const MODELS: [(&str, &str); 4] =
     [("Latitude 7440", "Dell Inc."), ("EliteBook 840 G10", "HP"), ("ThinkPad T14 Gen 4", "LENOVO"), ("Surface Laptop 5", "Microsoft Corporation")];
 
-/// One device line; `version` changes the client version of the devices picked for a delta.
-fn device_line(i: usize, rng: &mut Rng, changed: bool) -> String {
+/// One device; `changed` changes the client version of the devices picked for a delta.
+fn device_line(i: usize, rng: &mut Rng, changed: bool) -> Value {
     let place = PLACES[(i / 1000) % PLACES.len()];
     let (model, maker) = MODELS[i % MODELS.len()];
     let is_client = rng.below(100) >= 3; // 3% non-clients
@@ -107,24 +107,49 @@ fn device_line(i: usize, rng: &mut Rng, changed: bool) -> String {
         "ClientActiveStatus": 1,
         "LastHardwareScan": "2026-11-21T22:14:07Z",
     })
-    .to_string()
 }
 
-/// Writes the base inventory and the same inventory with 1% of the clients changed.
+/// The Get-CMDevice properties of a device, tab-separated, for the PowerShell scenarios (which build
+/// Get-CMDevice-shaped objects from them before their clock starts).
+fn cm_device_tsv(d: &Value) -> String {
+    let s = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
+    [
+        s("Name"),
+        d["ResourceID"].to_string(),
+        s("SMSID"),
+        if d["IsClient"] == true { "1".into() } else { "0".into() },
+        s("DeviceOS"),
+        s("DeviceOSBuild"),
+        s("ClientVersion"),
+        s("SiteCode"),
+        s("Domain"),
+        s("SerialNumber"),
+        s("AADDeviceID"),
+        s("AADTenantID"),
+    ]
+    .join("\t")
+}
+
+/// Writes the base inventory, the same inventory with 1% of the clients changed, and the base
+/// inventory's Get-CMDevice properties for the PowerShell scenarios (`cmdevices.tsv`).
 fn generate(dir: &Path, devices: usize, seed: u64) -> std::io::Result<(PathBuf, PathBuf)> {
     let base = dir.join("inventory.ndjson");
     let delta = dir.join("inventory-1pct.ndjson");
     let mut a = BufWriter::new(std::fs::File::create(&base)?);
     let mut b = BufWriter::new(std::fs::File::create(&delta)?);
+    let mut t = BufWriter::new(std::fs::File::create(dir.join("cmdevices.tsv"))?);
     for i in 0..devices {
         // The same random stream for both files, so only the chosen devices differ.
         let mut r1 = Rng(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut r2 = Rng(r1.0);
-        writeln!(a, "{}", device_line(i, &mut r1, false))?;
+        let device = device_line(i, &mut r1, false);
+        writeln!(a, "{device}")?;
+        writeln!(t, "{}", cm_device_tsv(&device))?;
         writeln!(b, "{}", device_line(i, &mut r2, i % 100 == 0))?;
     }
     a.flush()?;
     b.flush()?;
+    t.flush()?;
     Ok((base, delta))
 }
 
@@ -407,6 +432,160 @@ fn print_row(row: &Row) {
     );
 }
 
+/// Reads the NDJSON file and hashes each line with xxh3, as the engine's line cache does; the time
+/// in milliseconds.
+fn no_change_floor(path: &Path) -> f64 {
+    use std::io::BufRead;
+    let started = Instant::now();
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path).expect("inventory"));
+    let mut line = Vec::with_capacity(1024);
+    let mut sum = 0u64;
+    while reader.read_until(b'\n', &mut line).expect("read") > 0 {
+        sum = sum.wrapping_add(xxhash_rust::xxh3::xxh3_64(&line));
+        line.clear();
+    }
+    std::hint::black_box(sum);
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+const POWERSHELL_SCENARIOS: [&str; 5] = [
+    "powershell: full sync, Get-CMDevice objects",
+    "powershell: no change, Get-CMDevice objects",
+    "powershell: Get-TenantAttachInventory -Path",
+    "powershell: Get-TenantAttachDevice, every device",
+    "powershell: 10,000 actions, Invoke-TenantAttachDeviceAction",
+];
+
+/// pwsh and the release build of the native library, or why the PowerShell scenarios cannot run.
+fn powershell_host() -> Result<(String, PathBuf), String> {
+    let pwsh = std::env::var("TA_BENCH_PWSH").unwrap_or_else(|_| "pwsh".into());
+    let version = Command::new(&pwsh)
+        .args(["-NoProfile", "-NonInteractive", "-Command", "$PSVersionTable.PSVersion.ToString()"])
+        .output()
+        .map_err(|e| format!("{pwsh} cannot be started ({e}); install PowerShell 7 (scripts/install-deps.sh) or set TA_BENCH_PWSH"))?;
+    if !version.status.success() {
+        return Err(format!("{pwsh} failed: {}", String::from_utf8_lossy(&version.stderr).trim()));
+    }
+    let file = if cfg!(windows) {
+        "tenant_attach.dll"
+    } else if cfg!(target_os = "macos") {
+        "libtenant_attach.dylib"
+    } else {
+        "libtenant_attach.so"
+    };
+    let library = std::env::current_exe().ok().and_then(|e| e.parent().map(|p| p.join(file))).unwrap_or_default();
+    if !library.is_file() {
+        return Err(format!("the native library is not at {} (build it: cargo build --release -p tenant-attach)", library.display()));
+    }
+    println!("PowerShell {} ({pwsh}), library {}", String::from_utf8_lossy(&version.stdout).trim(), library.display());
+    Ok((pwsh, library))
+}
+
+/// One pwsh process running a scenario of bench/powershell/Measure-TenantAttach.ps1 several times:
+/// one sample per run, each with the process's peak working set.
+fn run_pwsh(host: &(String, PathBuf), env: &[(&str, &str)], scenario: &str, extra: &[(&str, String)]) -> Result<Vec<Sample>, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("powershell").join("Measure-TenantAttach.ps1");
+    let mut cmd = Command::new(&host.0);
+    cmd.args(["-NoProfile", "-NonInteractive", "-File"]).arg(&script).args(["-Scenario", scenario]);
+    for (k, v) in extra {
+        cmd.arg(format!("-{k}")).arg(v);
+    }
+    cmd.env("TENANT_ATTACH_LIBRARY", &host.1);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().map_err(|e| format!("cannot start {}: {e}", host.0))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let peak_kb = text.lines().find_map(|l| l.strip_prefix("PEAK ")).and_then(|v| v.trim().parse().ok());
+    // The working set with the input objects built (before the first run), kept as `extra` (MB).
+    let objects_mb = text.lines().find_map(|l| l.strip_prefix("OBJECTS ")).and_then(|v| v.trim().parse::<f64>().ok()).map_or(0.0, |kb| kb / 1024.0);
+    let samples: Vec<Sample> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("RUN "))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Sample {
+                ms: f.first().and_then(|v| v.parse().ok()).unwrap_or(0.0),
+                bytes: 0,
+                records: f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0),
+                peak_kb: peak_kb.unwrap_or(0),
+                extra: objects_mb,
+            }
+        })
+        .collect();
+    if !out.status.success() || samples.is_empty() || peak_kb.is_none() {
+        return Err(format!("PowerShell scenario {scenario} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(samples)
+}
+
+/// The PowerShell rows, and the scenarios that failed (each with its output); Err when none can run.
+fn powershell_scenarios(args: &Args, work: &Path, inventory: &Path, env: &[(&str, &str)]) -> Result<(Vec<Row>, Vec<String>), String> {
+    let host = powershell_host()?;
+    let devices = inventory.join("cmdevices.tsv").display().to_string();
+    let common = |app: &str, secret: &str| {
+        vec![
+            ("Devices", devices.clone()),
+            ("Work", work.display().to_string()),
+            ("HierarchyId", HIERARCHY.to_owned()),
+            ("TenantId", TENANT.to_owned()),
+            ("AppId", app.to_owned()),
+            ("AppSecret", secret.to_owned()),
+            ("Runs", args.runs.to_string()),
+        ]
+    };
+    let site = common(SITE_APP, SITE_SECRET);
+    let operator = common(tenant_attach_cloud::CONTOSO_AUTOMATION_APP, tenant_attach_cloud::CONTOSO_AUTOMATION_SECRET);
+    let states = |prefix: &str, from: Option<&Path>| -> String {
+        (0..args.runs)
+            .map(|run| {
+                let state = work.join(format!("{prefix}-{run}"));
+                match from {
+                    Some(from) => copy_dir(from, &state),
+                    None => {
+                        let _ = std::fs::remove_dir_all(&state);
+                    }
+                }
+                state.display().to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    let with = |base: &[(&'static str, String)], more: &[(&'static str, String)]| base.iter().chain(more).cloned().collect::<Vec<_>>();
+    let n = args.devices as f64;
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    let mut keep = |name: &'static str, units: f64, target: &'static str, samples: Result<Vec<Sample>, String>| match samples {
+        Ok(samples) => rows.push(Row { name, samples, units, target }),
+        Err(why) => failed.push(format!("FAILED: {name}: {why}")),
+    };
+    let [full, unchanged, inventory_name, list, actions] = POWERSHELL_SCENARIOS;
+    if args.wants(full) {
+        keep(full, n, "<= 5 s, peak <= 1 GB", run_pwsh(&host, env, "sync", &with(&site, &[("State", states("ps-full", None))])));
+    }
+    if args.wants(unchanged) {
+        let synced = work.join("ps-full-0");
+        let prepared = if synced.join(HIERARCHY).join("DeviceSync.state").exists() {
+            Ok(Vec::new())
+        } else {
+            run_pwsh(&host, env, "sync", &with(&site, &[("State", synced.display().to_string()), ("Runs", "1".into())]))
+        };
+        let samples = prepared.and_then(|_| run_pwsh(&host, env, "sync", &with(&site, &[("State", states("ps-unchanged", Some(&synced)))])));
+        keep(unchanged, n, "<= 3 s, no records", samples);
+    }
+    if args.wants(inventory_name) {
+        keep(inventory_name, n, "-", run_pwsh(&host, env, "inventory", &site));
+    }
+    if args.wants(list) {
+        keep(list, n, "-", run_pwsh(&host, env, "list", &operator));
+    }
+    if args.wants(actions) {
+        let count = 10_000usize.min(args.devices / 2);
+        keep(actions, count as f64, "-", run_pwsh(&host, env, "actions", &with(&operator, &[("Actions", count.to_string())])));
+    }
+    Ok((rows, failed))
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     match argv.get(1).map(String::as_str) {
@@ -505,6 +684,9 @@ fn main() {
     for _ in 0..if args.wants("trigger-to-receive latency") { args.runs.min(3) } else { 0 } {
         latency.push(run_child(&[std::ffi::OsStr::new("latency"), std::ffi::OsStr::new("1000")], &env));
     }
+    // PowerShell: the module as administrators use it, in pwsh, against the same cloud.
+    let powershell =
+        if POWERSHELL_SCENARIOS.iter().any(|n| args.wants(n)) { Some(powershell_scenarios(&args, work.path(), &inventory_dir, &env)) } else { None };
     let _ = cloud.kill();
     let _ = cloud.wait();
 
@@ -514,6 +696,29 @@ fn main() {
     );
     for row in &rows {
         print_row(row);
+    }
+    match &powershell {
+        Some(Ok((ps_rows, failed))) => {
+            ps_rows.iter().for_each(print_row);
+            for row in ps_rows.iter().filter(|r| r.samples[0].extra > 0.0) {
+                println!("  {}: pwsh held {:.1} MB with its input objects built, before the first run", row.name, row.samples[0].extra);
+            }
+            failed.iter().for_each(|f| println!("{f}"));
+        }
+        Some(Err(why)) => println!("SKIPPED: the PowerShell scenarios ({}) did not run: {why}", POWERSHELL_SCENARIOS.join("; ")),
+        None => {}
+    }
+    if args.wants("no change") {
+        // The floor of a no-change run: reading the NDJSON and hashing each line (xxh3, as the
+        // engine does), nothing else.
+        let mut floor: Vec<f64> = (0..args.runs).map(|_| no_change_floor(&base)).collect();
+        let floor = median(&mut floor);
+        println!("no-change floor (read {:.1} MB of NDJSON, xxh3 of each line): {floor:.1} ms (median of {})", size as f64 / 1e6, args.runs);
+        let ps_rows = powershell.iter().flat_map(|p| p.iter().flat_map(|(rows, _)| rows.iter()));
+        for row in rows.iter().chain(ps_rows).filter(|r| r.name.contains("no change")) {
+            let mut ms: Vec<f64> = row.samples.iter().map(|s| s.ms).collect();
+            println!("  {}: {:.1}x the floor", row.name, median(&mut ms) / floor);
+        }
     }
     if let Some(ratio) = ratio {
         println!("$batch is {ratio:.1}x faster than one call per device (medians)");

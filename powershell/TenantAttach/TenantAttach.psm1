@@ -34,17 +34,22 @@ function Get-TenantAttachNativeLibraryPath {
     return (Join-Path (Join-Path (Join-Path $PSScriptRoot 'bin') "$os-$arch") $file)
 }
 
-# The P/Invoke layer. An installed module's manifest has already loaded bin/TenantAttach.Interop.dll
+# The P/Invoke layer (TenantAttach.Interop.cs, the file C# tools share) and the module's compiled
+# per-object work (TenantAttach.Records.cs, which needs System.Management.Automation and so is kept
+# out of the interop). An installed module's manifest has already loaded both from bin/
 # (RequiredAssemblies: nothing is compiled, as Constrained Language Mode, AppLocker and WDAC
-# require); a source checkout compiles the C# source once per session.
-if (-not ('TenantAttach.Interop.TenantAttachClient' -as [type])) {
-    $assembly = Join-Path (Join-Path $PSScriptRoot 'bin') 'TenantAttach.Interop.dll'
-    if (Test-Path -LiteralPath $assembly -PathType Leaf) {
-        Add-Type -LiteralPath $assembly
-    }
-    else {
-        Add-Type -Path @(Get-ChildItem -LiteralPath $PSScriptRoot -Filter '*.cs' | ForEach-Object { $_.FullName })
-    }
+# require); a source checkout compiles the sources once per session.
+$sources = @()
+foreach ($part in @(
+        @{ Type = 'TenantAttach.Interop.TenantAttachClient'; Name = 'TenantAttach.Interop' },
+        @{ Type = 'TenantAttach.Interop.DeviceRecordWriter'; Name = 'TenantAttach.Records' })) {
+    if ($part.Type -as [type]) { continue }
+    $assembly = Join-Path (Join-Path $PSScriptRoot 'bin') ($part.Name + '.dll')
+    if (Test-Path -LiteralPath $assembly -PathType Leaf) { Add-Type -LiteralPath $assembly }
+    else { $sources += Join-Path $PSScriptRoot ($part.Name + '.cs') }
+}
+if ($sources.Count -gt 0) {
+    Add-Type -Path $sources
 }
 $nativePath = Get-TenantAttachNativeLibraryPath
 if (-not (Test-Path -LiteralPath $nativePath -PathType Leaf)) {

@@ -119,8 +119,11 @@ Describe 'Get-CMDevice output under a collection upload scope' {
     It 'stops input where no record is eligible' {
         Connect-SiteApp
         $obsolete = Get-CMDevice | Select-Object -First 40 | ForEach-Object { $c = $_.PSObject.Copy(); $c.IsObsolete = $true; $c }
+        $temporary = { @(Get-ChildItem -LiteralPath ([System.IO.Path]::GetTempPath()) -Filter 'tenant-attach-devices-*.ndjson').Count }
+        $before = & $temporary
         { $obsolete | Sync-TenantAttachDevice -CollectionMember @($obsolete.SMSID) -Confirm:$false } |
             Should -Throw -ErrorId 'TenantAttach.TA_STATUS_DELETION_REFUSED,Sync-TenantAttachDevice' -ExpectedMessage '*none of the 40 records is eligible*'
+        & $temporary | Should -Be $before -Because 'the pipeline input file is deleted when the run stops'
         Get-CloudName | Should -Be $script:members
     }
 
@@ -381,6 +384,23 @@ Describe 'Get-TenantAttachInventory on a site server' {
         $pc = Get-TenantAttachDevice -Name 'CM-PC-0001'
         $pc.model | Should -Be 'Surface Laptop 6'
         $pc.manufacturer | Should -Be 'Contoso Hardware'
+    }
+}
+
+Describe 'Get-TenantAttachInventory -Path over an earlier export' {
+    BeforeAll {
+        Mock -ModuleName TenantAttach -CommandName Get-CimInstance -MockWith { @() }
+    }
+
+    It 'replaces the file at the path, leaving no partial file' {
+        $file = Join-Path $script:work 'inventory-again.ndjson'
+        Get-TenantAttachInventory -SiteCode PS1 -CollectionId PS100012 -Path $file
+        (Get-Content -LiteralPath $file -TotalCount 1 | ConvertFrom-Json).CollectionIDs | Should -Be @('PS100012')
+        Get-TenantAttachInventory -SiteCode PS1 -Path $file
+        $lines = @(Get-Content -LiteralPath $file -Encoding utf8)
+        $lines.Count | Should -Be 1000
+        ($lines[0] | ConvertFrom-Json).PSObject.Properties['CollectionIDs'] | Should -BeNullOrEmpty -Because 'the second export replaced the first'
+        @(Get-ChildItem -LiteralPath $script:work -Filter 'inventory-again.ndjson.partial-*') | Should -BeNullOrEmpty
     }
 }
 

@@ -95,6 +95,8 @@ Describe 'Onboarding, upload, devices and actions' {
     }
 
     It 'Sync-TenantAttachDevice uploads Get-CMDevice-shaped objects from the pipeline' {
+        $log = Join-Path $script:Work 'logs/CMGatewaySyncUploadWorker.log'
+        $logged = if (Test-Path -LiteralPath $log) { @(Get-Content -LiteralPath $log).Count } else { 0 }
         $report = @(
             New-CMDeviceLike 'PS-ÅÄÖ-01' 'GUID:5E000001'
             New-CMDeviceLike 'PS-KIOSK-02' 'GUID:5E000002'
@@ -103,6 +105,11 @@ Describe 'Onboarding, upload, devices and actions' {
         $report.kind | Should -Be 'full'
         $report.uploaded | Should -Be 2
         $report.PSObject.TypeNames | Should -Contain 'TenantAttach.SyncReport'
+        # The first upload from an empty state folder can delete nothing: it is not computed twice
+        # (no dry run first, which would be logged).
+        $run = @(Get-Content -LiteralPath $log | Select-Object -Skip $logged)
+        $run -match 'Starting full upload' | Should -Not -BeNullOrEmpty
+        $run -match 'dry run' | Should -BeNullOrEmpty
     }
 
     It 'Sync-TenantAttachDevice warns of each skipped record, named or not, and goes on' {
@@ -153,6 +160,13 @@ Describe 'Onboarding, upload, devices and actions' {
         $devices.Count | Should -Be 2
         $devices[0].ManagedBy | Should -Be 'ConfigMgr'
         $devices[0].PSObject.TypeNames | Should -Contain 'TenantAttach.Device'
+    }
+
+    It 'Get-TenantAttachDevice without -Name or -Filter lists every device' {
+        Connect-Person 2
+        $all = @(Get-TenantAttachDevice)
+        @($all | Where-Object { $_.deviceName -like 'PS-*' }).Count | Should -Be 2
+        @($all | Where-Object { $_.ManagedBy -ne 'ConfigMgr' }) | Should -BeNullOrEmpty
     }
 
     It 'Invoke-TenantAttachDeviceAction takes devices from the pipeline' {

@@ -30,11 +30,13 @@ Remove-Item Env:TENANT_ATTACH_LIBRARY -ErrorAction SilentlyContinue
 Import-Module TenantAttach -ErrorAction Stop
 $module = Get-Module TenantAttach
 $assembly = [TenantAttach.Interop.NativeMethods].Assembly
-$compiled = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.IsDynamic -or [string]::IsNullOrEmpty($_.Location) } | Where-Object { $_.GetType('TenantAttach.Interop.NativeMethods') })
+$compiled = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.IsDynamic -or [string]::IsNullOrEmpty($_.Location) } |
+    Where-Object { $_.GetType('TenantAttach.Interop.NativeMethods') -or $_.GetType('TenantAttach.Interop.DeviceRecordWriter') })
 [pscustomobject]@{
     Base       = $module.ModuleBase
     Version    = $module.Version.ToString()
     Assembly   = $assembly.Location
+    Records    = [TenantAttach.Interop.DeviceRecordWriter].Assembly.Location
     Compiled   = $compiled.Count
     Sources    = @(Get-ChildItem -LiteralPath $module.ModuleBase -Recurse -Filter '*.cs').Count
     Native     = [TenantAttach.Interop.NativeLibraryLoader]::LoadedPath
@@ -49,8 +51,8 @@ $compiled = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.IsD
     $json = & pwsh -NoProfile -NonInteractive -Command $probe
     $seen = $json | ConvertFrom-Json
     Tap ($seen.Version -eq $version -and $seen.Base -like "*TenantAttach*$version*") "Import-Module TenantAttach loads the installed $version ($($seen.Base))"
-    Tap ($seen.Assembly -like '*bin*TenantAttach.Interop.dll' -and $seen.Compiled -eq 0 -and $seen.Sources -eq 0) `
-        "the P/Invoke layer is the packaged assembly ($($seen.Assembly)); no C# source shipped, nothing compiled"
+    Tap ($seen.Assembly -like '*bin*TenantAttach.Interop.dll' -and $seen.Records -like '*bin*TenantAttach.Records.dll' -and $seen.Compiled -eq 0 -and $seen.Sources -eq 0) `
+        "the P/Invoke layer and the per-object work are the packaged assemblies ($($seen.Assembly), $($seen.Records)); no C# source shipped, nothing compiled"
     Tap ($seen.Native -like (Join-Path $seen.Base 'bin*')) "the native library is the module's own bin/ copy ($($seen.Native))"
     Tap ($seen.Abi -eq 1 -and $seen.Commands -ge 14) "the library answers (ABI $($seen.Abi)) and the $($seen.Commands) commands are exported"
 

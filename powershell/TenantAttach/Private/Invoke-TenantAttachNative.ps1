@@ -27,11 +27,12 @@ function Invoke-TenantAttachNative {
         [string] $Unit = 'items'
     )
     $session = Get-TenantAttachSession -Cmdlet $Cmdlet
-    # Positional: a $null argument (no filter, no reason) must keep its place.
+    # Positional: a $null argument (no filter, no reason) must keep its place, as null: assigning
+    # $null to an element of a string array would store an empty string.
     $strings = New-Object 'string[]' @($Argument).Count
     for ($i = 0; $i -lt $strings.Length; $i++) {
         $a = @($Argument)[$i]
-        $strings[$i] = if ($null -eq $a) { $null } else { [string]$a }
+        if ($null -ne $a) { $strings[$i] = [string]$a }
     }
     $call = [TenantAttach.Interop.NativeCall]::Start($session, $Operation, $strings)
     $finished = $false

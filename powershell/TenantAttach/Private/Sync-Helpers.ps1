@@ -14,13 +14,13 @@ function Get-TenantAttachScopeMember {
 }
 
 # The SMSIDs of collection members: Get-CMCollectionMember rows (SMSID, or ResourceID resolved
-# through the devices given), SMS_R_System records (SMSUniqueIdentifier), or SMSID strings.
+# through the records written from the pipeline), SMS_R_System records (SMSUniqueIdentifier), or SMSID
+# strings.
 function ConvertTo-TenantAttachMemberSmsId {
     param(
         [AllowEmptyCollection()] [psobject[]] $Member,
-        [AllowNull()] [System.Collections.Generic.List[object]] $Device
+        [AllowNull()] [TenantAttach.Interop.DeviceRecordWriter] $Record
     )
-    $byResourceId = $null
     foreach ($m in $Member) {
         if ($null -eq $m) { continue }
         if ($m -is [string]) { $m; continue }
@@ -28,16 +28,52 @@ function ConvertTo-TenantAttachMemberSmsId {
         if (-not $smsId) { $smsId = Get-TenantAttachMember $m 'SMSUniqueIdentifier' }
         if ($smsId) { [string]$smsId; continue }
         $resourceId = Get-TenantAttachMember $m 'ResourceID'
-        if ($null -eq $resourceId -or $null -eq $Device) { continue }
-        if ($null -eq $byResourceId) {
-            $byResourceId = @{}
-            foreach ($d in $Device) {
-                $id = if ($d.Contains('SMSID')) { $d['SMSID'] } elseif ($d.Contains('SMSUniqueIdentifier')) { $d['SMSUniqueIdentifier'] } else { $null }
-                if ($d.Contains('ResourceID') -and $id) { $byResourceId[[string]$d['ResourceID']] = [string]$id }
+        if ($null -eq $resourceId -or $null -eq $Record) { continue }
+        $found = $Record.SmsIdOfResource([string]$resourceId)
+        if ($found) { $found }
+    }
+}
+
+# A sync report from the library as a TenantAttach.SyncReport. For pipeline input, which reaches the
+# library as a temporary NDJSON file, the skipped records keep their place in the pipeline (index)
+# without the file's line numbers, which mean nothing to the caller.
+function ConvertFrom-TenantAttachSyncReport {
+    param(
+        [Parameter(Mandatory)] [AllowEmptyString()] [string] $Json,
+        [switch] $FromPipeline
+    )
+    foreach ($report in @(ConvertFrom-TenantAttachJson -Json $Json -TypeName 'TenantAttach.SyncReport')) {
+        if ($FromPipeline) {
+            foreach ($skipped in @(Get-TenantAttachMember $report 'skipped')) {
+                if ($null -ne $skipped -and $skipped.PSObject.Properties['line']) { $skipped.PSObject.Properties.Remove('line') }
             }
         }
-        $found = $byResourceId[[string]$resourceId]
-        if ($found) { $found }
+        $report
+    }
+}
+
+# True when the session's state folder holds no sync state for its hierarchy (no snapshot, an
+# empty or no journal, in a folder of the hierarchy's name compared without case): a run from there deletes
+# nothing. Any doubt (no state folder configured, an unreadable folder) answers false.
+function Test-TenantAttachStateEmpty {
+    param([Parameter(Mandatory)] [object] $Session)
+    try {
+        $config = $Session.ConfigJson | ConvertFrom-Json
+        $stateDir = Get-TenantAttachMember $config 'stateDir'
+        $hierarchyId = Get-TenantAttachMember $config 'hierarchyId'
+        if (-not $stateDir -or -not $hierarchyId) { return $false }
+        if (-not [System.IO.Directory]::Exists($stateDir)) { return $true }
+        foreach ($folder in [System.IO.Directory]::GetDirectories($stateDir)) {
+            if (-not [string]::Equals([System.IO.Path]::GetFileName($folder), [string]$hierarchyId, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
+            # (Opening the state creates an empty journal; a run writes to it before its first batch.)
+            if ([System.IO.File]::Exists([System.IO.Path]::Combine($folder, 'DeviceSync.state'))) { return $false }
+            $journal = New-Object System.IO.FileInfo([System.IO.Path]::Combine($folder, 'DeviceSync.journal'))
+            if ($journal.Exists -and $journal.Length -gt 0) { return $false }
+        }
+        return $true
+    }
+    catch {
+        return $false
     }
 }
 

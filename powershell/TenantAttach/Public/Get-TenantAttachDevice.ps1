@@ -28,8 +28,13 @@ function Get-TenantAttachDevice {
     }
     $f = if ($Filter) { $Filter } else { $null }
     $json = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Operation ListDevices -Argument @($f) -Activity 'Listing the attached devices'
-    foreach ($device in @(ConvertFrom-TenantAttachJson -Json $json -TypeName 'TenantAttach.Device')) {
-        Add-Member -InputObject $device -NotePropertyName ManagedBy -NotePropertyValue 'ConfigMgr' -Force
-        $device
-    }
+    if ([string]::IsNullOrWhiteSpace($json)) { return }
+    # (PowerShell 7 enumerates the array, Windows PowerShell 5.1 returns it whole.)
+    $parsed = $json | ConvertFrom-Json
+    if ($null -eq $parsed) { return }
+    $devices = if ($parsed -is [array]) { $parsed } else { , @($parsed) }
+    # The type name and the Managed by column in compiled code: one pass, not a script loop over
+    # every device (175,000 in a full hierarchy).
+    [TenantAttach.Interop.ResultObjects]::Mark($devices, 'TenantAttach.Device', 'ManagedBy', 'ConfigMgr')
+    $devices
 }

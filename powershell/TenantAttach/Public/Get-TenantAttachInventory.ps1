@@ -60,34 +60,25 @@ function Get-TenantAttachInventory {
             @()
         }
     }
-    $byResource = {
-        param([object[]] $rows, [string] $property)
-        $table = @{}
-        foreach ($row in $rows) {
-            $value = Get-TenantAttachMember $row $property
-            $id = Get-TenantAttachMember $row 'ResourceID'
-            if ($null -ne $id -and $null -ne $value -and [string]$value -ne '' -and -not $table.ContainsKey([uint32]$id)) { $table[[uint32]$id] = $value }
-        }
-        $table
-    }
-
     Write-Progress -Activity $activity -Status 'Devices'
     $devices = if (Get-Command -Name Get-CMDevice -ErrorAction SilentlyContinue) { @(Get-CMDevice -Fast) } else { & $read 'SMS_CombinedDeviceResources' $null $null }
-    $members = @{}
+    # The joins run in compiled code (TenantAttach.Records.cs): at 175,000 devices a script loop per
+    # row and per device takes minutes.
+    $join = [TenantAttach.Interop.InventoryJoin]
+    # (Assigned in each branch: a collection given back by an if statement would be enumerated.)
+    $members = [System.Collections.Generic.HashSet[uint32]]::new()
     if ($CollectionId) {
         Write-Progress -Activity $activity -Status "Members of $CollectionId"
         $rows = if (Get-Command -Name Get-CMCollectionMember -ErrorAction SilentlyContinue) { @(Get-CMCollectionMember -CollectionId $CollectionId) }
         else { & $read 'SMS_FullCollectionMembership' @('ResourceID', 'CollectionID') "CollectionID = '$CollectionId'" }
-        foreach ($row in $rows) {
-            $id = Get-TenantAttachMember $row 'ResourceID'
-            if ($null -ne $id) { $members[[uint32]$id] = $true }
-        }
+        $members = $join::ResourceIds(@($rows))
     }
-    $computerSystem = & $read 'SMS_G_System_COMPUTER_SYSTEM' @('ResourceID', 'Manufacturer', 'Model') $null
-    $manufacturer = & $byResource $computerSystem 'Manufacturer'
-    $model = & $byResource $computerSystem 'Model'
-    $serial = & $byResource (& $read 'SMS_G_System_PC_BIOS' @('ResourceID', 'SerialNumber') $null) 'SerialNumber'
-    $sku = & $byResource (& $read 'SMS_G_System_OPERATING_SYSTEM' @('ResourceID', 'OperatingSystemSKU') $null) 'OperatingSystemSKU'
+    $computerSystem = @(& $read 'SMS_G_System_COMPUTER_SYSTEM' @('ResourceID', 'Manufacturer', 'Model') $null)
+    $manufacturer = $join::ByResource($computerSystem, 'Manufacturer')
+    $model = $join::ByResource($computerSystem, 'Model')
+    $computerSystem = $null
+    $serial = $join::ByResource(@(& $read 'SMS_G_System_PC_BIOS' @('ResourceID', 'SerialNumber') $null), 'SerialNumber')
+    $sku = $join::ByResource(@(& $read 'SMS_G_System_OPERATING_SYSTEM' @('ResourceID', 'OperatingSystemSKU') $null), 'OperatingSystemSKU')
 
     # Distribution points: their server FQDNs, matched to the systems' ResourceNames.
     $dpNames = @{}
@@ -95,32 +86,14 @@ function Get-TenantAttachInventory {
         $name = Get-TenantAttachMember $dp 'ServerName'
         if ($name) { $dpNames[([string]$name).ToUpperInvariant()] = $true }
     }
-    $isDp = @{}
+    $isDp = [System.Collections.Generic.HashSet[uint32]]::new()
     if ($dpNames.Count -gt 0) {
-        foreach ($system in (& $read 'SMS_R_System' @('ResourceID', 'ResourceNames') $null)) {
-            foreach ($n in @(Get-TenantAttachMember $system 'ResourceNames')) {
-                if ($n -and $dpNames.ContainsKey(([string]$n).ToUpperInvariant())) { $isDp[[uint32]$system.ResourceID] = $true }
-            }
-        }
+        $isDp = $join::DistributionPoints(@(& $read 'SMS_R_System' @('ResourceID', 'ResourceNames') $null), $dpNames.Keys)
     }
 
     # Primary users: the active relationship's user, by the Azure AD object id discovery gave it.
-    $aadIdOf = @{}
-    foreach ($user in (& $read 'SMS_R_User' $null $null)) {
-        $unique = Get-TenantAttachMember $user 'UniqueUserName'
-        $aad = $null
-        foreach ($n in 'AADUserID', 'AzureADUserID', 'AADObjectID') { if (-not $aad) { $aad = Get-TenantAttachMember $user $n } }
-        if ($unique -and $aad) { $aadIdOf[([string]$unique).ToUpperInvariant()] = [string]$aad }
-    }
-    $primaryUser = @{}
-    foreach ($relation in (& $read 'SMS_UserMachineRelationship' @('ResourceID', 'UniqueUserName', 'IsActive') $null)) {
-        $active = Get-TenantAttachMember $relation 'IsActive'
-        $unique = Get-TenantAttachMember $relation 'UniqueUserName'
-        $id = Get-TenantAttachMember $relation 'ResourceID'
-        if ($active -eq $false -or -not $unique -or $null -eq $id) { continue }
-        $aad = $aadIdOf[([string]$unique).ToUpperInvariant()]
-        if ($aad -and -not $primaryUser.ContainsKey([uint32]$id)) { $primaryUser[[uint32]$id] = $aad }
-    }
+    $primaryUser = $join::PrimaryUsers(@(& $read 'SMS_R_User' $null $null), @(& $read 'SMS_UserMachineRelationship' @('ResourceID', 'UniqueUserName', 'IsActive') $null))
+    $joiner = New-Object TenantAttach.Interop.InventoryJoin($manufacturer, $model, $serial, $sku, $primaryUser, $isDp, $members, $CollectionId)
 
     $writer = $null
     if ($Path) {
@@ -128,43 +101,24 @@ function Get-TenantAttachInventory {
         # Written aside and moved into place at the end: a stopped or failed run never leaves a
         # partial export, which an upload would read as devices gone.
         $partial = "$file.partial-$([guid]::NewGuid().ToString('N'))"
-        $writer = New-Object System.IO.StreamWriter($partial, $false, (New-Object System.Text.UTF8Encoding($false)))
-        $writer.NewLine = "`n"
+        $toJson = [Func[object, string]] { param($value) ConvertTo-Json -InputObject $value -Depth 2 -Compress }
+        $writer = [TenantAttach.Interop.NdjsonOutput]::Create($partial, $toJson)
     }
     try {
-        $copied = 'Name', 'ResourceID', 'SMSID', 'IsClient', 'IsObsolete', 'DeviceOS', 'DeviceOSBuild', 'ClientVersion', 'SiteCode', 'Domain',
-            'SerialNumber', 'AADDeviceID', 'AADTenantID'
         $n = 0
         foreach ($device in $devices) {
             $n++
             if ($n % 5000 -eq 0) { Write-Progress -Activity $activity -Status "Joining: $n of $($devices.Count) devices" -PercentComplete ([math]::Floor(100 * $n / [math]::Max(1, $devices.Count))) }
-            $record = [ordered]@{}
-            foreach ($p in $copied) {
-                $value = Get-TenantAttachMember $device $p
-                if ($null -ne $value -and [string]$value -ne '') { $record[$p] = $value }
-            }
-            $id = Get-TenantAttachMember $device 'ResourceID'
-            if ($null -ne $id) {
-                $id = [uint32]$id
-                if ($manufacturer.ContainsKey($id)) { $record.Manufacturer = [string]$manufacturer[$id] }
-                if ($model.ContainsKey($id)) { $record.Model = [string]$model[$id] }
-                if (-not $record.Contains('SerialNumber') -and $serial.ContainsKey($id)) { $record.SerialNumber = [string]$serial[$id] }
-                if ($sku.ContainsKey($id)) { $record.SKU = [string]$sku[$id] }
-                if ($primaryUser.ContainsKey($id)) { $record.AADPrimaryUserID = $primaryUser[$id] }
-                if ($isDp.ContainsKey($id)) { $record.IsDistributionPoint = $true }
-                if ($CollectionId -and $members.ContainsKey($id)) { $record.CollectionIDs = @($CollectionId.ToUpperInvariant()) }
-            }
-            if ($writer) { $writer.WriteLine(($record | ConvertTo-Json -Compress -Depth 3)) }
-            else {
-                $object = [pscustomobject]$record
-                $object.PSObject.TypeNames.Insert(0, 'TenantAttach.InventoryRecord')
-                $object
-            }
+            if ($null -eq $device) { continue }
+            if ($writer) { [void]$joiner.Join($device, $writer) }
+            else { $joiner.Join($device, $null) }
         }
         if ($writer) {
+            $writer.Flush()
             $writer.Dispose()
             $writer = $null
-            if (Test-Path -LiteralPath $file) { [System.IO.File]::Replace($partial, $file, $null) } else { [System.IO.File]::Move($partial, $file) }
+            # ([NullString]::Value: no backup; a plain $null would reach .NET as an empty path.)
+            if (Test-Path -LiteralPath $file) { [System.IO.File]::Replace($partial, $file, [NullString]::Value) } else { [System.IO.File]::Move($partial, $file) }
         }
     }
     finally {

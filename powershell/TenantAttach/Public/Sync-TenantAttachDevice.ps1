@@ -44,83 +44,94 @@ function Sync-TenantAttachDevice {
     )
     begin {
         $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
-        $devices = New-Object System.Collections.Generic.List[object]
-        $properties = 'Name', 'ResourceID', 'SMSID', 'SMSUniqueIdentifier', 'IsClient', 'Client', 'IsObsolete', 'DeviceOS', 'DeviceOSBuild',
-            'ClientVersion', 'SiteCode', 'AADDeviceID', 'AADTenantID', 'AADPrimaryUserID', 'Model', 'Manufacturer', 'SerialNumber', 'Domain',
-            'DomainNames', 'SKU', 'CollectionIDs', 'IsDistributionPoint'
-        $hasMembership = $false
+        # Each pipeline object is written at once as an NDJSON line to a temporary file, in compiled
+        # code (TenantAttach.Records.cs), which the library then streams: no per-object script work,
+        # no JSON array of every device held in memory, and unchanged devices recognised by their
+        # line without being parsed again.
+        $writer = $null
+        if ($PSCmdlet.ParameterSetName -eq 'Pipeline') {
+            # Collection members given by ResourceID alone are resolved through the records.
+            $keepResourceIds = $PSBoundParameters.ContainsKey('CollectionMember') -or [bool](Get-Command -Name Get-CMCollectionMember -ErrorAction SilentlyContinue)
+            $toJson = [Func[object, string]] { param($value) ConvertTo-Json -InputObject $value -Depth 2 -Compress }
+            $writer = New-Object TenantAttach.Interop.DeviceRecordWriter($toJson, $keepResourceIds)
+        }
     }
     process {
-        if ($PSCmdlet.ParameterSetName -ne 'Pipeline' -or $null -eq $InputObject) { return }
-        $record = [ordered]@{}
-        foreach ($p in $properties) {
-            $value = $InputObject.PSObject.Properties[$p]
-            if ($value -and $null -ne $value.Value) { $record[$p] = $value.Value }
-        }
-        if ($record.Contains('CollectionIDs')) { $hasMembership = $true }
-        $devices.Add($record)
+        if ($writer) { $writer.Add($InputObject) }
     }
     end {
-        if ($Full -and $Partial) {
-            $exception = New-Object System.ArgumentException('-Full and -Partial cannot be used together.')
-            $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.FullAndPartial', 'InvalidArgument', $null)))
-        }
-        $mode = if ($Full) { 'full' } elseif ($Partial) { 'partial' } else { 'auto' }
-        $options = @{ mode = $mode; allowMassDeletion = [bool]$Force }
-        if ($CollectionTree) { $options.collectionTree = $CollectionTree }
-        # (Not under -WhatIf: learning the scope would sign in; the dry run compares with the state
-        # folder offline and says when membership is missing.)
-        if (-not $PSBoundParameters.ContainsKey('CollectionMember') -and -not $hasMembership -and $PSCmdlet.ParameterSetName -eq 'Pipeline' -and -not $WhatIfPreference) {
-            $CollectionMember = Get-TenantAttachScopeMember -Cmdlet $PSCmdlet
-        }
-        if ($null -ne $CollectionMember) {
-            $options.collectionMembers = @(ConvertTo-TenantAttachMemberSmsId -Member $CollectionMember -Device $devices)
-        }
-        if ($PSCmdlet.ParameterSetName -eq 'File') {
-            # Not $full: PowerShell's variable names ignore case, so that would be the -Full switch.
-            $devicesFile = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $Path -ParameterName Path -MustExist
-            $target = $Path
-            $operation = 'SyncDevicesFile'
-            $input0 = $devicesFile
-        }
-        else {
-            $json = ConvertTo-Json -InputObject @($devices.ToArray()) -Depth 4 -Compress
-            $devices = $null
-            $target = 'the devices from the pipeline'
-            $operation = 'SyncDevices'
-            $input0 = $json
-        }
-
-        # What the run would do, computed without sending: asked first where a confirmation may be
-        # needed (deleting devices is a high-impact change), and as the whole answer of -WhatIf.
-        $plan = $null
-        if ($WhatIfPreference -or $ConfirmPreference -ne 'None') {
-            $options.dryRun = $true
-            $planJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Operation $operation -Argument $input0, ($options | ConvertTo-Json -Depth 4 -Compress) `
-                -Activity 'Computing the upload (nothing is sent)' -Unit 'devices'
-            $plan = ConvertFrom-TenantAttachJson -Json $planJson -TypeName 'TenantAttach.SyncReport'
-            $options.dryRun = $false
-        }
-        $deleting = if ($plan) { [long](Get-TenantAttachMember $plan 'deleted') } else { 0 }
-        $uploading = if ($plan) { [long](Get-TenantAttachMember $plan 'uploaded') } else { $null }
-        $what = if ($plan) { "Upload $uploading device(s) and delete $deleting ($mode)" } else { "Upload devices ($mode)" }
-        $go = $PSCmdlet.ShouldProcess('the tenant attach cloud', $what)
-        # A run the deletion guard will stop needs no confirmation: the library refuses it, saying why.
-        $stops = $plan -and -not $Force -and @(Get-TenantAttachMember $plan 'warnings') -like 'A real run would stop*'
-        if ($go -and $deleting -gt 0 -and -not $stops) {
-            $go = Confirm-TenantAttachDeletion -Count $deleting -Target 'the tenant attach cloud'
-        }
-        if (-not $go) {
-            if ($WhatIfPreference -and $plan) {
-                Write-TenantAttachSyncWarning -Report $plan
-                $plan
+        try {
+            if ($Full -and $Partial) {
+                $exception = New-Object System.ArgumentException('-Full and -Partial cannot be used together.')
+                $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.FullAndPartial', 'InvalidArgument', $null)))
             }
-            return
+            $mode = if ($Full) { 'full' } elseif ($Partial) { 'partial' } else { 'auto' }
+            $options = @{ mode = $mode; allowMassDeletion = [bool]$Force }
+            if ($CollectionTree) { $options.collectionTree = $CollectionTree }
+            # (Not under -WhatIf: learning the scope would sign in; the dry run compares with the state
+            # folder offline and says when membership is missing.)
+            if (-not $PSBoundParameters.ContainsKey('CollectionMember') -and -not ($writer -and $writer.HasMembership) -and $PSCmdlet.ParameterSetName -eq 'Pipeline' -and -not $WhatIfPreference) {
+                $CollectionMember = Get-TenantAttachScopeMember -Cmdlet $PSCmdlet
+            }
+            if ($null -ne $CollectionMember) {
+                $options.collectionMembers = @(ConvertTo-TenantAttachMemberSmsId -Member $CollectionMember -Record $writer)
+            }
+            if ($PSCmdlet.ParameterSetName -eq 'File') {
+                # Not $full: PowerShell's variable names ignore case, so that would be the -Full switch.
+                $devicesFile = Resolve-TenantAttachFilePath -Cmdlet $PSCmdlet -Path $Path -ParameterName Path -MustExist
+                $target = $Path
+                $operation = 'SyncDevicesFile'
+                $input0 = $devicesFile
+            }
+            else {
+                $writer.Complete()
+                $target = 'the devices from the pipeline'
+                $operation = 'SyncDevicesFile'
+                $input0 = $writer.Path
+            }
+
+            # What the run would do, computed without sending: asked first where a confirmation may be
+            # needed (deleting devices is a high-impact change), and as the whole answer of -WhatIf.
+            # A dry run reads the whole input once more (a full sync of 175,000 devices: a second
+            # second), so it is skipped where it cannot change the outcome: not under -WhatIf, no
+            # confirmation asked for this (Medium-impact) change, and a state folder that has never
+            # recorded an upload for this hierarchy, so that nothing can be deleted (the devices a
+            # run deletes are those the state knows and the input lacks).
+            $plan = $null
+            $planNeeded = $WhatIfPreference -or ($ConfirmPreference -ne 'None' -and
+                ($ConfirmPreference -ne 'High' -or -not (Test-TenantAttachStateEmpty -Session $session)))
+            if ($planNeeded) {
+                $options.dryRun = $true
+                $planJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Operation $operation -Argument $input0, ($options | ConvertTo-Json -Depth 4 -Compress) `
+                    -Activity 'Computing the upload (nothing is sent)' -Unit 'devices'
+                $plan = ConvertFrom-TenantAttachSyncReport -Json $planJson -FromPipeline:($null -ne $writer)
+                $options.dryRun = $false
+            }
+            $deleting = if ($plan) { [long](Get-TenantAttachMember $plan 'deleted') } else { 0 }
+            $uploading = if ($plan) { [long](Get-TenantAttachMember $plan 'uploaded') } else { $null }
+            $what = if ($plan) { "Upload $uploading device(s) and delete $deleting ($mode)" } else { "Upload devices ($mode)" }
+            $go = $PSCmdlet.ShouldProcess('the tenant attach cloud', $what)
+            # A run the deletion guard will stop needs no confirmation: the library refuses it, saying why.
+            $stops = $plan -and -not $Force -and @(Get-TenantAttachMember $plan 'warnings') -like 'A real run would stop*'
+            if ($go -and $deleting -gt 0 -and -not $stops) {
+                $go = Confirm-TenantAttachDeletion -Count $deleting -Target 'the tenant attach cloud'
+            }
+            if (-not $go) {
+                if ($WhatIfPreference -and $plan) {
+                    Write-TenantAttachSyncWarning -Report $plan
+                    $plan
+                }
+                return
+            }
+            $reportJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Operation $operation -Argument $input0, ($options | ConvertTo-Json -Depth 4 -Compress) `
+                -Activity 'Uploading devices to tenant attach' -Unit 'devices'
+            $result = ConvertFrom-TenantAttachSyncReport -Json $reportJson -FromPipeline:($null -ne $writer)
+            Write-TenantAttachSyncWarning -Report $result
+            $result
         }
-        $reportJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Operation $operation -Argument $input0, ($options | ConvertTo-Json -Depth 4 -Compress) `
-            -Activity 'Uploading devices to tenant attach' -Unit 'devices'
-        $result = ConvertFrom-TenantAttachJson -Json $reportJson -TypeName 'TenantAttach.SyncReport'
-        Write-TenantAttachSyncWarning -Report $result
-        $result
+        finally {
+            # The temporary NDJSON file is deleted whatever happened.
+            if ($writer) { $writer.Dispose() }
+        }
     }
 }
