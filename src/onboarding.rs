@@ -178,9 +178,12 @@ pub struct CreatedApp {
     pub app_object_id: String,
     /// The service principal's object id.
     pub service_principal_id: Option<String>,
-    /// The client secret created for the site: keep it now, it is not shown again.
+    /// The client secret created for the site: keep it now, it is not shown again. Absent when a
+    /// certificate was added instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
-    /// RFC 3339 date the secret expires.
+    /// RFC 3339 date the secret expires (absent with `clientSecret`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_expiry: Option<String>,
     /// The certificate added instead of a secret, when `certificate` was given.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]

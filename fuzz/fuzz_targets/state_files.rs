@@ -23,7 +23,8 @@ fn good_state(root: &std::path::Path) {
     let mut store = StateStore::open(root, HIERARCHY).expect("a fresh store opens");
     store.begin("s1", "full", Some("tenant"), &serde_json::json!({ "kind": "all" }), 1).expect("begin");
     store.commit_batch("s1", 1, vec![("GUID:1".into(), 1), ("GUID:2".into(), 2)], vec![]).expect("batch");
-    let last = LastSync { sync_id: "s1".into(), kind: "full".into(), completed_date_time: "2026-01-01T00:00:00Z".into(), uploaded: 2, deleted: 0, device_count: 2 };
+    let last =
+        LastSync { sync_id: "s1".into(), kind: "full".into(), completed_date_time: "2026-01-01T00:00:00Z".into(), uploaded: 2, deleted: 0, device_count: 2 };
     store.finish("s1", last, true).expect("finish");
 }
 

@@ -84,7 +84,7 @@ static char *call_json(ta_status got, ta_status want, char *out, const char *wha
 static void conforms(const char *schema, const char *json, const char *what) {
     char line[256], why[8192];
     snprintf(line, sizeof line, "%s conforms to the schema %s", what, schema);
-    enum ta_status got = json != NULL ? ta_test_validate_json(schema, json) : TA_STATUS_INVALID_ARGUMENT;
+    ta_status got = json != NULL ? ta_test_validate_json(schema, json) : TA_STATUS_INVALID_ARGUMENT;
     CHECK(got == TA_STATUS_OK, line);
     if (got != TA_STATUS_OK) {
         ta_test_last_error(why, sizeof why);
