@@ -158,6 +158,9 @@ PY
   echo "test cloud $1: $TA_CLOUD_URL"
 }
 start_cloud main
+# The main cloud's runbook certificate, which the C and C# certificate tests sign in with: the
+# interop section has MSAL.NET sign in with the very same file.
+RUNBOOK_URL=$TA_CLOUD_URL RUNBOOK_CA=$TA_CLOUD_CA RUNBOOK_PFX=$TA_CLOUD_CERT_DIR/runbook.pfx
 
 # --- C under AddressSanitizer ---------------------------------------------------------------------
 section "C (gcc -std=c11 -Wall -Wextra -Werror -pedantic, ASan + UBSan)"
@@ -371,7 +374,8 @@ record "Fuzz" "$TAP_OK" "$TAP_NOT_OK" 0
 
 if [ -f tests/interop/run.sh ]; then
   section "Interop (Microsoft clients against the local cloud)"
-  run_tap "$BUILD/interop.out" 900 bash tests/interop/run.sh "$BUILD"
+  TA_RUNBOOK_CLOUD_URL=$RUNBOOK_URL TA_RUNBOOK_CLOUD_CA=$RUNBOOK_CA TA_RUNBOOK_PFX=$RUNBOOK_PFX TA_RUNBOOK_PFX_PASSWORD=$TA_CLOUD_CERT_PASSWORD \
+    TA_RUNBOOK_APP=e0000000-0000-4000-8000-00000000ce0c run_tap "$BUILD/interop.out" 900 bash tests/interop/run.sh "$BUILD"
   record "Interop" "$TAP_OK" "$TAP_NOT_OK" 0
 fi
 

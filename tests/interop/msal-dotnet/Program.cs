@@ -300,6 +300,38 @@ internal static class Program
                 }
             }
         }
+        // The very certificate file the library's own certificate tests (C, C#) sign in with, on
+        // their cloud (scripts/test.sh passes it): MSAL.NET gets a token with it too.
+        string? runbookUrl = Environment.GetEnvironmentVariable("TA_RUNBOOK_CLOUD_URL");
+        string? runbookPfx = Environment.GetEnvironmentVariable("TA_RUNBOOK_PFX");
+        if (!string.IsNullOrEmpty(runbookUrl) && !string.IsNullOrEmpty(runbookPfx))
+        {
+            string runbookApp = Environment.GetEnvironmentVariable("TA_RUNBOOK_APP") ?? "";
+            X509Certificate2 runbookCa = X509Certificate2.CreateFromPem(System.IO.File.ReadAllText(Environment.GetEnvironmentVariable("TA_RUNBOOK_CLOUD_CA") ?? ""));
+            try
+            {
+                using X509Certificate2 runbook = X509CertificateLoader.LoadPkcs12FromFile(runbookPfx,
+                    Environment.GetEnvironmentVariable("TA_RUNBOOK_PFX_PASSWORD"), X509KeyStorageFlags.Exportable);
+                AuthenticationResult t = await ConfidentialClientApplicationBuilder.Create(runbookApp)
+                    .WithCertificate(runbook)
+                    .WithAuthority(runbookUrl.TrimEnd('/') + "/" + Contoso)
+                    .WithInstanceDiscovery(false)
+                    .WithHttpClientFactory(new TrustingOneCa(runbookCa))
+                    .Build()
+                    .AcquireTokenForClient(graphDefault).ExecuteAsync(ct);
+                JsonElement c = Claims(t.AccessToken);
+                Check(Claim(c, "appid") == runbookApp && Claim(c, "appidacr") == "2",
+                    "MSAL.NET WithCertificate with the library tests' own runbook certificate (" + System.IO.Path.GetFileName(runbookPfx) + ", app " + runbookApp + "): token acquired");
+            }
+            catch (Exception e)
+            {
+                Check(false, "MSAL.NET WithCertificate with the library tests' runbook certificate: " + e.GetType().Name + ": " + Short(e.Message));
+            }
+        }
+        else
+        {
+            Console.WriteLine("# TA_RUNBOOK_CLOUD_URL/TA_RUNBOOK_PFX not given: MSAL.NET with the library tests' certificate file not run (scripts/test.sh gives them)");
+        }
         Console.WriteLine("# MSAL.NET " + typeof(IPublicClientApplication).Assembly.GetName().Version + ": " + count + " tests, " + failed + " failed");
         return failed == 0 ? 0 : 1;
     }
