@@ -19,15 +19,7 @@
 # It packs the native library of the machine it runs on. The Windows DLL is built on Windows
 # (README, "Windows"): put it at bin/win-x64/tenant_attach.dll in the module folder before packing.
 # Needs cargo, the .NET SDK and PowerShell 7.4+ (Publish-PSResource).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-DIST=${1:-dist}
-case $DIST in /*) ;; *) DIST=$ROOT/$DIST ;; esac
-PROFILE=${TA_PACKAGE_PROFILE:-release}
-VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-[ -n "$VERSION" ] || { echo "cannot read the package version from Cargo.toml" >&2; exit 1; }
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+source "$(dirname "$0")/package-common.sh"
 
 case "$(uname -s)" in
   Linux) os=linux; lib=libtenant_attach.so ;;
@@ -41,11 +33,7 @@ case "$(uname -m)" in
   *) echo "unsupported architecture $(uname -m)" >&2; exit 1 ;;
 esac
 
-if [ -n "${TA_PACKAGE_NO_CARGO:-}" ]; then
-  # The library already built (test.sh: the debug build with its test hooks, left as it is).
-  [ -f "target/$PROFILE/$lib" ] || { echo "TA_PACKAGE_NO_CARGO is set but target/$PROFILE/$lib is not built" >&2; exit 1; }
-elif [ "$PROFILE" = release ]; then cargo build --release -p tenant-attach
-else cargo build -p tenant-attach; fi
+build_library "$lib"
 for project in TenantAttach.Interop TenantAttach.Records; do
   dotnet build "powershell/build/$project.csproj" -c Release -p:TenantAttachVersion="$VERSION" --nologo -v quiet -clp:NoSummary
 done

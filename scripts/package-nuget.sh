@@ -17,20 +17,9 @@
 #
 # The Windows DLL is built on Windows (cargo build --release -p tenant-attach with the MSVC toolchain);
 # this machine has no Windows target, so that path is documented, not tested. Needs cargo and the .NET SDK.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-DIST=${1:-dist}
-case $DIST in /*) ;; *) DIST=$ROOT/$DIST ;; esac
-PROFILE=${TA_PACKAGE_PROFILE:-release}
-VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-[ -n "$VERSION" ] || { echo "cannot read the package version from Cargo.toml" >&2; exit 1; }
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+source "$(dirname "$0")/package-common.sh"
 
-if [ "${TA_PACKAGE_NO_CARGO:-}" = 1 ]; then
-  [ -f "target/$PROFILE/libtenant_attach.so" ] || { echo "target/$PROFILE/libtenant_attach.so is missing: build it first" >&2; exit 1; }
-elif [ "$PROFILE" = release ]; then cargo build --release -p tenant-attach
-else cargo build -p tenant-attach; fi
+build_library libtenant_attach.so
 extra=()
 if [ -n "${TA_WIN_X64_LIBRARY:-}" ]; then
   [ -f "$TA_WIN_X64_LIBRARY" ] || { echo "TA_WIN_X64_LIBRARY=$TA_WIN_X64_LIBRARY is not a file" >&2; exit 1; }
