@@ -98,7 +98,14 @@ pub(super) struct ErrorJson<'a> {
 /// The JSON of an error, as `ta_last_error_json` returns it.
 pub(crate) fn to_json(err: &Error) -> String {
     let status = Status::from(err.kind);
-    let json = ErrorJson {
+    // Serialising plain strings and numbers cannot fail; the fallback keeps the contract anyway.
+    serde_json::to_string(&error_json(err)).unwrap_or_else(|_| format!("{{\"status\":\"{}\",\"code\":{}}}", status.name(), status as i32))
+}
+
+/// The documented shape of `err`, borrowing from it.
+fn error_json(err: &Error) -> ErrorJson<'_> {
+    let status = Status::from(err.kind);
+    ErrorJson {
         status: status.name(),
         code: status as i32,
         kind: err.kind.as_str(),
@@ -107,9 +114,7 @@ pub(crate) fn to_json(err: &Error) -> String {
         request_id: err.request_id.as_deref(),
         service_code: err.code.as_deref(),
         details: err.details.as_ref(),
-    };
-    // Serialising plain strings and numbers cannot fail; the fallback keeps the contract anyway.
-    serde_json::to_string(&json).unwrap_or_else(|_| format!("{{\"status\":\"{}\",\"code\":{}}}", status.name(), status as i32))
+    }
 }
 
 /// The last error on this thread as JSON, or NULL when the last status-returning call on this thread
@@ -171,7 +176,7 @@ fn last_error_member(name: &std::ffi::CStr) -> *mut c_char {
             .try_with(|slot| {
                 let slot = slot.borrow();
                 let Some(err) = slot.as_ref() else { return std::ptr::null_mut() };
-                let value: serde_json::Value = serde_json::from_str(&to_json(err)).unwrap_or_default();
+                let value = serde_json::to_value(error_json(err)).unwrap_or_default();
                 match value.get(name) {
                     Some(serde_json::Value::String(text)) if name != "details" => into_c_string(text.clone()).unwrap_or(std::ptr::null_mut()),
                     Some(serde_json::Value::Null) | None => std::ptr::null_mut(),
