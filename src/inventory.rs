@@ -125,33 +125,67 @@ pub fn parse_json(text: &str) -> Result<Vec<Item>> {
 /// error, since the rest of the file cannot be trusted.
 pub struct NdjsonReader<R> {
     input: R,
+    /// A line that crossed the end of the input's buffer, put together here.
     line: Vec<u8>,
+    /// Bytes of the input's buffer handed out by the last `next_raw`, consumed by the next one.
+    pending: usize,
     line_number: u64,
     index: u64,
 }
 
+/// Where the line `next_raw` hands out lies.
+enum Span {
+    /// In the input's buffer.
+    Buffer,
+    /// In `line`.
+    Own,
+}
+
 impl<R: BufRead> NdjsonReader<R> {
     pub fn new(input: R) -> Self {
-        NdjsonReader { input, line: Vec::with_capacity(1024), line_number: 0, index: 0 }
+        NdjsonReader { input, line: Vec::with_capacity(1024), pending: 0, line_number: 0, index: 0 }
     }
 
     /// The next non-blank line as bytes (not yet checked to be UTF-8: a caller that recognises
     /// the bytes need not), without its line end, with its record index and 1-based line number.
+    /// A line wholly inside the input's buffer is handed out from there, without a copy.
     pub fn next_raw(&mut self) -> Option<Result<(&[u8], u64, u64)>> {
-        loop {
-            self.line.clear();
-            match self.input.read_until(b'\n', &mut self.line) {
-                Ok(0) => return None,
-                Ok(_) => {}
+        let span = loop {
+            self.input.consume(std::mem::take(&mut self.pending));
+            let span = match self.input.fill_buf() {
+                Ok([]) => return None,
+                Ok(buf) => match memchr::memchr(b'\n', buf) {
+                    Some(end) => {
+                        self.pending = end + 1;
+                        let (start, stop) = trimmed(&buf[..end]);
+                        (Span::Buffer, start, stop)
+                    }
+                    None => {
+                        self.line.clear();
+                        if let Err(e) = self.input.read_until(b'\n', &mut self.line) {
+                            return Some(Err(Error::io("cannot read the device file", &e)));
+                        }
+                        let (start, stop) = trimmed(&self.line);
+                        (Span::Own, start, stop)
+                    }
+                },
                 Err(e) => return Some(Err(Error::io("cannot read the device file", &e))),
-            }
+            };
             self.line_number += 1;
-            let (start, end) = trimmed(&self.line);
-            if start == end {
-                continue;
+            if span.1 < span.2 {
+                break span;
             }
-            self.index += 1;
-            return Some(Ok((&self.line[start..end], self.index - 1, self.line_number)));
+        };
+        self.index += 1;
+        let (index, line_number) = (self.index - 1, self.line_number);
+        match span {
+            // The same buffer as above: nothing was consumed since.
+            (Span::Buffer, start, stop) => match self.input.fill_buf() {
+                Ok(buf) if stop <= buf.len() => Some(Ok((&buf[start..stop], index, line_number))),
+                Ok(_) => Some(Err(Error::internal("the device file's reader lost its buffer (a bug, please report it)"))),
+                Err(e) => Some(Err(Error::io("cannot read the device file", &e))),
+            },
+            (Span::Own, start, stop) => Some(Ok((&self.line[start..stop], index, line_number))),
         }
     }
 }

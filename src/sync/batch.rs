@@ -20,6 +20,8 @@ pub struct Batch {
     devices_json: Vec<u8>,
     /// (SMSID, hash) of each device, committed to the state once acknowledged.
     pub upserts: Vec<(String, u64)>,
+    /// The hash of the NDJSON line each upsert came from (0: not from a line).
+    pub lines: Vec<u64>,
     pub deletions: Vec<String>,
     deletions_bytes: usize,
 }
@@ -71,13 +73,14 @@ impl Batcher {
     }
 
     /// Adds a device; returns the previous batch when this one did not fit in it.
-    pub fn add_device(&mut self, sms_id: &str, hash: u64, json: &[u8]) -> Option<Batch> {
+    pub fn add_device(&mut self, sms_id: &str, hash: u64, line: u64, json: &[u8]) -> Option<Batch> {
         let done = self.make_room(json.len() + 1);
         if !self.current.devices_json.is_empty() {
             self.current.devices_json.push(b',');
         }
         self.current.devices_json.extend_from_slice(json);
         self.current.upserts.push((sms_id.to_owned(), hash));
+        self.current.lines.push(line);
         done
     }
 
@@ -112,7 +115,7 @@ mod tests {
         let mut b = Batcher::new(2, GATEWAY_MAX_BYTES);
         let mut done = Vec::new();
         for i in 0..5 {
-            done.extend(b.add_device(&format!("GUID:{i}"), i, format!("{{\"smsId\":\"GUID:{i}\"}}").as_bytes()));
+            done.extend(b.add_device(&format!("GUID:{i}"), i, 0, format!("{{\"smsId\":\"GUID:{i}\"}}").as_bytes()));
         }
         done.extend(b.add_deletion("GUID:old"));
         done.push(b.finish());
@@ -131,7 +134,7 @@ mod tests {
         let big = format!("{{\"smsId\":\"x\",\"name\":\"{}\"}}", "n".repeat(1500));
         let mut done = Vec::new();
         for i in 0..6 {
-            done.extend(b.add_device(&format!("GUID:{i}"), i, big.as_bytes()));
+            done.extend(b.add_device(&format!("GUID:{i}"), i, 0, big.as_bytes()));
         }
         done.push(b.finish());
         assert!(done.len() >= 3);

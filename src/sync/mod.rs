@@ -10,10 +10,11 @@
 pub mod batch;
 mod linecache;
 pub mod state;
+pub mod table;
 
-use std::collections::{HashMap, HashSet};
-
-use rustc_hash::FxHashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -22,8 +23,9 @@ use crate::cmtrace::Logger;
 use crate::error::{Error, ErrorKind, Result};
 use crate::inventory::{Item, Skipped};
 use batch::{Batch, Batcher};
-use linecache::LineCache;
+use linecache::{Known, LineCache, FRESH, INELIGIBLE};
 use state::{LastSync, StateStore};
+use table::{Bits, DeviceTable};
 
 /// The most skipped records listed one by one in a report (all are counted).
 pub const MAX_SKIPPED_LISTED: usize = 100;
@@ -142,7 +144,20 @@ impl Guard {
 pub trait Uploader {
     /// Sends one DevicePost body; Ok means the cloud acknowledged (applied) it.
     fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()>;
+
+    /// An uploader that posts from a thread of the run's own while the calling thread reads and
+    /// batches the next devices, stopping (as cancelled) once `stop` is set; `None` (the default)
+    /// posts on the calling thread. It must never call back into the caller: a host's callbacks
+    /// run on the calling thread only.
+    fn concurrent<'s>(&'s self, stop: &'s AtomicBool) -> Option<Box<dyn Uploader + Send + 's>> {
+        let _ = stop;
+        None
+    }
 }
+
+/// Batches posted and not yet acknowledged, at most: the cloud applies one while the next waits,
+/// and the calling thread reads and serialises the devices of the one after.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 /// The report of one upload run (`ta_client_sync_devices*`).
 #[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
@@ -215,37 +230,85 @@ pub fn run(
     uploader: &mut dyn Uploader,
     hooks: &mut Hooks<'_>,
 ) -> Result<Report> {
-    let mut run = Run::start(store, total, target, options, uploader, hooks)?;
+    let stop = AtomicBool::new(false);
+    let Some(mut poster) = uploader.concurrent(&stop).filter(|_| !options.dry_run) else {
+        return run_with(store, input, total, target, options, Post::Direct(uploader), hooks);
+    };
+    std::thread::scope(|scope| {
+        let (jobs, queued) = mpsc::sync_channel::<Job>(1);
+        let (answers, answered) = mpsc::channel::<(u64, Result<()>)>();
+        let stop = &stop;
+        let thread = scope.spawn(move || {
+            for job in queued {
+                let answer = if stop.load(Ordering::SeqCst) {
+                    Err(Error::new(ErrorKind::Cancelled, "the upload stopped before this batch was sent; it is sent next run"))
+                } else {
+                    poster.post(&job.body, job.sequence, job.records)
+                };
+                if answer.is_err() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                if answers.send((job.sequence, answer)).is_err() {
+                    return;
+                }
+            }
+        });
+        let pipeline = Pipeline { jobs: Some(jobs), answered, in_flight: VecDeque::new(), stop };
+        let result = run_with(store, input, total, target, options, Post::Pipelined(pipeline), hooks);
+        stop.store(true, Ordering::SeqCst);
+        match thread.join() {
+            Ok(()) => result,
+            Err(_) => result.and(Err(Error::internal("the upload's sending thread failed unexpectedly (a bug, please report it)"))),
+        }
+    })
+}
+
+fn run_with<'a>(
+    store: &'a mut StateStore,
+    input: Input<'_>,
+    total: u64,
+    target: &'a Target,
+    options: &'a Options,
+    post: Post<'a>,
+    hooks: &'a mut Hooks<'_>,
+) -> Result<Report> {
+    let mut run = Run::start(store, total, target, options, post, hooks)?;
     let input = match input {
         Input::Items(items) => {
             for item in items {
                 run.accept(item?, None)?;
             }
-            return run.finish(None);
+            return run.finish(None, false);
         }
         Input::Ndjson(input) => input,
     };
     let context = cache_context(target, options);
     let cache = run.sender.store.take_line_cache(context);
-    let cache = if run.full { LineCache::default() } else { cache };
+    let mut cache = if run.full { LineCache::default() } else { cache };
     let mut reader = crate::inventory::NdjsonReader::new(input);
     while let Some(next) = reader.next_raw() {
         let (bytes, index, line) = next?;
         let line_hash = xxhash_rust::xxh3::xxh3_64(bytes);
-        if let Some((sms_id, hash)) = cache.get(line_hash) {
-            if run.sender.store.state().devices.get(&**sms_id) == Some(hash) && !run.seen.contains_key(&**sms_id) {
-                run.unchanged_known(sms_id.clone(), *hash, line_hash);
+        match cache.recognise(line_hash) {
+            // A line that produced a device the state holds as it is: unchanged, unless met
+            // already in this input (then it is parsed, and reported as a duplicate).
+            Some(Known::Device(entry)) if entry < run.known_slots && !run.seen.set(entry) => {
+                run.unchanged_known(entry, line_hash);
                 continue;
             }
+            Some(Known::Ineligible(membership)) => {
+                run.ineligible_known(line_hash, membership);
+                continue;
+            }
+            _ => {}
         }
         // A line identical to one parsed before was valid UTF-8; only new lines are checked.
         let item = crate::inventory::parse_line(crate::inventory::line_text(bytes, line)?, index, line);
         run.accept(item, Some(line_hash))?;
     }
-    // Every line was a hit and every cached line was met: the next cache would be this one.
-    let cache_still_true = !run.full && cache.len() > 0 && run.cache_hits == cache.len() as u64 && run.sender.report.considered == run.cache_hits;
+    let met_exactly = cache.met_exactly(run.order.len() as u64) && run.parsed == 0;
     drop(cache);
-    run.finish(Some(context).filter(|_| !cache_still_true))
+    run.finish(Some(context), met_exactly)
 }
 
 /// What makes a cached line's eligibility still valid: the scope, the collection tree and the
@@ -270,15 +333,21 @@ struct Run<'a, 'h> {
     total: u64,
     options: &'a Options,
     in_scope: Option<HashSet<&'a str>>,
-    /// Every eligible SMSID of the input, with the hash of its NDJSON line (0 for parsed items)
-    /// and of its content: the deletions are what the state has beyond it, the next line cache
-    /// is made of it.
-    seen: FxHashMap<std::sync::Arc<str>, (u64, u64)>,
-    /// How many of `seen` the state already holds (counted in delta runs, the only ones that
-    /// delete): when all of them, nothing is to be deleted.
+    /// The state's entries (as the run began) that the input listed as eligible: the deletions
+    /// are the rest.
+    seen: Bits,
+    /// Entries the state had when the run began; later ones were added by this run's batches.
+    known_slots: u32,
+    /// The eligible SMSIDs of the input that the state did not hold when they were read.
+    fresh: DeviceTable,
+    /// How many of the state's devices the input listed (set bits of `seen`): when all of them,
+    /// nothing is to be deleted.
     seen_known: u64,
-    /// Lines recognised through the line cache.
-    cache_hits: u64,
+    /// NDJSON lines parsed (not recognised through the line cache).
+    parsed: u64,
+    /// The NDJSON lines in input order with what each was (the state's entry, a new device, an
+    /// ineligible record; `linecache` tags): the next line cache.
+    order: Vec<(u64, u32)>,
     /// Whether the input told collection membership at all (a `CollectionIDs` property, or the
     /// collection's members given apart): a collection scope without it can decide nothing.
     membership_seen: bool,
@@ -289,14 +358,7 @@ struct Run<'a, 'h> {
 }
 
 impl<'a, 'h> Run<'a, 'h> {
-    fn start(
-        store: &'a mut StateStore,
-        total: u64,
-        target: &'a Target,
-        options: &'a Options,
-        uploader: &'a mut dyn Uploader,
-        hooks: &'a mut Hooks<'h>,
-    ) -> Result<Self> {
+    fn start(store: &'a mut StateStore, total: u64, target: &'a Target, options: &'a Options, post: Post<'a>, hooks: &'a mut Hooks<'h>) -> Result<Self> {
         let (kind, reason) = choose_kind(store, target, options.mode);
         let sync_id = uuid::Uuid::new_v4().to_string();
         let report = Report {
@@ -328,9 +390,12 @@ impl<'a, 'h> Run<'a, 'h> {
             full: kind == "full",
             in_scope: scope_members(&target.scope, &options.collection_tree),
             membership_seen: options.collection_members.is_some(),
-            seen: FxHashMap::with_capacity_and_hasher(store.state().devices.len(), Default::default()),
+            seen: Bits::new(store.state().devices.slots()),
+            known_slots: store.state().devices.slots() as u32,
+            fresh: DeviceTable::default(),
             seen_known: 0,
-            cache_hits: 0,
+            parsed: 0,
+            order: Vec::new(),
             batcher: Batcher::new(options.max_records, options.max_bytes),
             json: Vec::with_capacity(1024),
             sender: Sender {
@@ -338,7 +403,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 kind,
                 dry_run: options.dry_run,
                 pending: None,
-                uploader,
+                post,
                 store,
                 report,
                 sync_id: sync_id.clone(),
@@ -353,8 +418,8 @@ impl<'a, 'h> Run<'a, 'h> {
         })
     }
 
-    /// A line known unchanged from the cache: counted, remembered as seen, not parsed.
-    fn unchanged_known(&mut self, sms_id: std::sync::Arc<str>, hash: u64, line_hash: u64) {
+    /// A line known unchanged from the cache (its entry now marked seen): counted, not parsed.
+    fn unchanged_known(&mut self, entry: u32, line_hash: u64) {
         // A cached line was eligible under this very scope and membership (`cache_context`), so
         // under a collection scope it told membership then, and tells it now.
         self.membership_seen = true;
@@ -362,13 +427,42 @@ impl<'a, 'h> Run<'a, 'h> {
         report.considered += 1;
         report.eligible += 1;
         report.unchanged += 1;
-        self.cache_hits += 1;
         self.seen_known += 1;
-        self.seen.insert(sms_id, (line_hash, hash));
+        self.order.push((line_hash, entry));
+    }
+
+    /// A line known ineligible from the cache (under the same rules, `cache_context`).
+    fn ineligible_known(&mut self, line_hash: u64, membership: bool) {
+        self.membership_seen |= membership;
+        self.sender.report.considered += 1;
+        self.sender.report.ineligible += 1;
+        self.order.push((line_hash, INELIGIBLE | u32::from(membership)));
+    }
+
+    /// Whether `sms_id` was listed earlier in this input, marking it listed; the state's entry, if
+    /// the state held it when the run began. A first listing from an NDJSON line goes into `order`.
+    fn mark_seen(&mut self, sms_id: &str, hash: u64, line_hash: u64) -> (bool, Option<u32>) {
+        if let Some(entry) = self.sender.store.state().devices.find(sms_id).filter(|e| *e < self.known_slots) {
+            let was = self.seen.set(entry);
+            self.seen_known += u64::from(!was);
+            if !was && line_hash != 0 {
+                self.order.push((line_hash, entry));
+            }
+            return (was, Some(entry));
+        }
+        if self.fresh.contains(sms_id) {
+            return (true, None);
+        }
+        let fresh = self.fresh.insert(sms_id, hash, line_hash);
+        if line_hash != 0 {
+            self.order.push((line_hash, FRESH | fresh));
+        }
+        (false, None)
     }
 
     fn accept(&mut self, item: Item, line_hash: Option<u64>) -> Result<()> {
         self.sender.report.considered += 1;
+        self.parsed += u64::from(line_hash.is_some());
         let record = match item {
             Ok(record) => record,
             Err(skipped) => {
@@ -387,9 +481,17 @@ impl<'a, 'h> Run<'a, 'h> {
         let eligible = record.is_client && !record.is_obsolete && in_scope;
         if !eligible {
             self.sender.report.ineligible += 1;
+            if let Some(line) = line_hash {
+                self.order.push((line, INELIGIBLE | u32::from(!record.collection_ids.is_empty())));
+            }
             return Ok(());
         }
-        if self.seen.contains_key(record.device.sms_id.as_str()) {
+        self.json.clear();
+        serde_json::to_writer(&mut self.json, &record.device).map_err(|e| Error::internal(format!("cannot serialise a device: {e}")))?;
+        let hash = xxhash_rust::xxh3::xxh3_64(&self.json);
+        let line_hash = line_hash.unwrap_or(0);
+        let (duplicate, known) = self.mark_seen(&record.device.sms_id, hash, line_hash);
+        if duplicate {
             let index = self.sender.report.considered - 1;
             let skipped = Skipped {
                 index,
@@ -402,21 +504,17 @@ impl<'a, 'h> Run<'a, 'h> {
             return Ok(());
         }
         self.sender.report.eligible += 1;
-        self.json.clear();
-        serde_json::to_writer(&mut self.json, &record.device).map_err(|e| Error::internal(format!("cannot serialise a device: {e}")))?;
-        let hash = xxhash_rust::xxh3::xxh3_64(&self.json);
-        self.seen.insert(std::sync::Arc::from(record.device.sms_id.as_str()), (line_hash.unwrap_or(0), hash));
-        // Delta runs compare with the state; a full run looks a device up only while the deletion
-        // guard still counts which of the devices known the input lists.
-        if !self.full || !self.sender.decided {
-            let known = self.sender.store.state().devices.get(record.device.sms_id.as_str());
-            self.seen_known += u64::from(known.is_some());
-            if !self.full && known == Some(&hash) {
+        // Delta runs compare with the state; a full run sends every device.
+        if let Some(entry) = known.filter(|_| !self.full) {
+            if self.sender.store.state().devices.entry(entry).map(|(_, h)| h) == Some(hash) {
                 self.sender.report.unchanged += 1;
+                if line_hash != 0 && !self.options.dry_run {
+                    self.sender.store.note_line(entry, line_hash);
+                }
                 return self.maybe_release();
             }
         }
-        if let Some(done) = self.batcher.add_device(&record.device.sms_id, hash, &self.json) {
+        if let Some(done) = self.batcher.add_device(&record.device.sms_id, hash, line_hash, &self.json) {
             self.sender.queue(done, self.hooks, self.total)?;
         }
         self.maybe_release()
@@ -437,18 +535,37 @@ impl<'a, 'h> Run<'a, 'h> {
 
     /// Sends the deletions and the last batches, records the end of the run, reports; for NDJSON
     /// input (`cache_context`), writes the next run's line cache.
-    fn finish(self, cache_context: Option<u64>) -> Result<Report> {
-        let Run { started, kind, full, sync_id, total, options, seen, seen_known, membership_seen, in_scope, mut batcher, mut sender, hooks, .. } = self;
+    fn finish(self, cache_context: Option<u64>, cache_still_true: bool) -> Result<Report> {
+        let Run {
+            started,
+            kind,
+            full,
+            sync_id,
+            total,
+            options,
+            seen,
+            known_slots,
+            seen_known,
+            membership_seen,
+            in_scope,
+            mut batcher,
+            mut sender,
+            hooks,
+            order,
+            fresh,
+            ..
+        } = self;
         let known = sender.store.state().devices.len() as u64;
         // The state's devices that the input did not list are deleted (by a delta's deletions, or
         // by a full sync's final sweep); none when it listed them all.
         let mut gone: Vec<String> = Vec::new();
         let mut swept = 0;
+        let unseen = || sender.store.state().devices.iter_numbered().filter(|(i, _, _)| *i < known_slots && !seen.get(*i));
         if kind == "delta" && seen_known < known {
-            gone = sender.store.state().devices.keys().filter(|k| !seen.contains_key(&***k)).map(|k| k.to_string()).collect();
+            gone = unseen().map(|(_, id, _)| id.to_owned()).collect();
             gone.sort_unstable();
         } else if full && known > 0 {
-            swept = sender.store.state().devices.keys().filter(|k| !seen.contains_key(&***k)).count() as u64;
+            swept = unseen().count() as u64;
         }
         let report = &sender.report;
         let no_membership = in_scope.is_some() && !membership_seen && report.considered > 0;
@@ -478,6 +595,7 @@ impl<'a, 'h> Run<'a, 'h> {
             sender.queue(last, hooks, total)?;
         }
         sender.flush(true, hooks, total)?;
+        sender.settle(0, hooks, total)?;
         sender.ensure_begun()?;
 
         let Sender { store, mut report, .. } = sender;
@@ -493,15 +611,24 @@ impl<'a, 'h> Run<'a, 'h> {
                 deleted: report.deleted,
                 device_count: if full { report.uploaded } else { store.state().devices.len() as u64 },
             };
-            store.finish(&sync_id, last_sync, full)?;
-            if let Some(context) = cache_context {
-                // The run succeeded: every entry of `seen` is now in the state with its hash.
-                let lines = seen.iter().filter(|(_, (line, _))| *line != 0);
-                let entries: Vec<(u64, &str, u64)> = lines.map(|(id, (line, hash))| (*line, &**id, *hash)).collect();
-                LineCache::save(store.dir(), context, entries.into_iter());
+            let remap = store.finish(&sync_id, last_sync, full)?;
+            if let Some(context) = cache_context.filter(|_| remap.is_some() || !cache_still_true) {
+                // The run succeeded: the table holds every acknowledged device with the line it
+                // came from, in the layout the next open reads; the order names its entries.
+                let devices = &store.state().devices;
+                let entry_now = |tag: u32| match tag {
+                    t if t & INELIGIBLE != 0 => Some(t),
+                    t if t & FRESH != 0 => fresh.entry(t & !FRESH).and_then(|(id, _)| devices.find(id)),
+                    t => remap.as_ref().map_or(Some(t), |r| r.get(t as usize).copied().filter(|n| *n != u32::MAX)),
+                };
+                let order: Vec<(u64, u32)> = order
+                    .iter()
+                    .filter_map(|(line, tag)| Some((*line, entry_now(*tag)?)))
+                    .filter(|(line, tag)| tag & INELIGIBLE != 0 || devices.line(*tag) == *line)
+                    .collect();
+                LineCache::save(store.dir(), context, devices, &order);
             }
         }
-        drop(seen);
         report.duration_ms = started.elapsed().as_millis() as u64;
         (hooks.progress)(report.considered, total.max(report.considered));
         if let Some(log) = hooks.logger {
@@ -617,7 +744,7 @@ struct Sender<'a> {
     kind: &'static str,
     dry_run: bool,
     pending: Option<Batch>,
-    uploader: &'a mut dyn Uploader,
+    post: Post<'a>,
     store: &'a mut StateStore,
     report: Report,
     /// The deletion guard is satisfied (or does not apply): batches go out as they are made.
@@ -633,7 +760,7 @@ struct Sender<'a> {
 struct Spool {
     file: std::fs::File,
     path: std::path::PathBuf,
-    held: Vec<(u64, usize, Vec<(String, u64)>, Vec<String>)>,
+    held: Vec<(u64, usize, Vec<(String, u64)>, Vec<u64>, Vec<String>)>,
 }
 
 impl Drop for Spool {
@@ -649,16 +776,26 @@ impl Sender<'_> {
         self.decided = true;
         let Some(mut spool) = self.spool.take() else { return Ok(()) };
         spool.file.seek(SeekFrom::Start(0)).map_err(|e| Error::io("cannot read back the upload spool", &e))?;
-        for (sequence, len, upserts, deletions) in std::mem::take(&mut spool.held) {
+        for (sequence, len, upserts, lines, deletions) in std::mem::take(&mut spool.held) {
             let mut body = vec![0; len];
             spool.file.read_exact(&mut body).map_err(|e| Error::io("cannot read back the upload spool", &e))?;
-            self.send(&body, sequence, upserts, deletions, hooks, total)?;
+            self.send(body, sequence, upserts, lines, deletions, hooks, total)?;
         }
         Ok(())
     }
 
     /// Posts one batch and commits it to the state once acknowledged.
-    fn send(&mut self, body: &[u8], sequence: u64, upserts: Vec<(String, u64)>, deletions: Vec<String>, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        body: Vec<u8>,
+        sequence: u64,
+        upserts: Vec<(String, u64)>,
+        lines: Vec<u64>,
+        deletions: Vec<String>,
+        hooks: &mut Hooks<'_>,
+        total: u64,
+    ) -> Result<()> {
         if (hooks.cancelled)() {
             return Err(Error::new(
                 ErrorKind::Cancelled,
@@ -677,10 +814,64 @@ impl Sender<'_> {
             return Ok(());
         }
         self.ensure_begun()?;
-        self.uploader.post(body, sequence, records)?;
-        self.store.commit_batch(&self.sync_id, sequence, upserts, deletions)?;
-        (hooks.progress)(self.report.considered, total.max(self.report.considered));
-        Ok(())
+        let pipeline = match &mut self.post {
+            Post::Direct(uploader) => {
+                uploader.post(&body, sequence, records)?;
+                self.store.commit_batch_lines(&self.sync_id, sequence, upserts, deletions, &lines)?;
+                (hooks.progress)(self.report.considered, total.max(self.report.considered));
+                return Ok(());
+            }
+            Post::Pipelined(pipeline) => pipeline,
+        };
+        pipeline.in_flight.push_back(Acked { sequence, upserts, lines, deletions });
+        let queued = pipeline.jobs.as_ref().is_some_and(|jobs| jobs.send(Job { body, sequence, records }).is_ok());
+        if !queued {
+            // The sending thread stopped: its answers say why.
+            return self.settle(0, hooks, total);
+        }
+        self.settle(BATCHES_IN_FLIGHT, hooks, total)
+    }
+
+    /// Commits the batches the cloud acknowledged, in order, waiting until at most `keep` are
+    /// still in flight; the first failure ends the run (what came after it is sent next run).
+    fn settle(&mut self, keep: usize, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
+        let Post::Pipelined(pipeline) = &mut self.post else { return Ok(()) };
+        loop {
+            let wait = pipeline.in_flight.len() > keep;
+            let answer = if wait {
+                match pipeline.answered.recv_timeout(std::time::Duration::from_millis(50)) {
+                    Ok(answer) => answer,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // The calling thread asks `cancelled()`; the sending thread sees `stop`.
+                        if (hooks.cancelled)() {
+                            pipeline.stop.store(true, Ordering::SeqCst);
+                        }
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(Error::internal("the upload's sending thread stopped unexpectedly (a bug, please report it)"))
+                    }
+                }
+            } else {
+                match pipeline.answered.try_recv() {
+                    Ok(answer) => answer,
+                    Err(_) => return Ok(()),
+                }
+            };
+            let Some(acked) = pipeline.in_flight.pop_front() else {
+                return Err(Error::internal("an upload answer came for no batch (a bug, please report it)"));
+            };
+            let (sequence, result) = answer;
+            if sequence != acked.sequence {
+                return Err(Error::internal(format!("batch {sequence} was answered in place of batch {} (a bug, please report it)", acked.sequence)));
+            }
+            if let Err(e) = result {
+                pipeline.stop.store(true, Ordering::SeqCst);
+                return Err(cancelled_or(e, self.report.batches));
+            }
+            self.store.commit_batch_lines(&self.sync_id, acked.sequence, acked.upserts, acked.deletions, &acked.lines)?;
+            (hooks.progress)(self.report.considered, total.max(self.report.considered));
+        }
     }
 
     /// Records the end of the run in the state; a run that sent nothing begins here.
@@ -707,7 +898,7 @@ impl Sender<'_> {
         self.report.uploaded += batch.upserts.len() as u64;
         self.report.deleted += batch.deletions.len() as u64;
         if self.decided {
-            return self.send(&body, batch.sequence, batch.upserts, batch.deletions, hooks, total);
+            return self.send(body, batch.sequence, batch.upserts, batch.lines, batch.deletions, hooks, total);
         }
         if (hooks.cancelled)() {
             return Err(Error::new(ErrorKind::Cancelled, "the upload was cancelled before anything was sent; the next run starts it again"));
@@ -725,11 +916,63 @@ impl Sender<'_> {
         }
         if let Some(spool) = self.spool.as_mut() {
             std::io::Write::write_all(&mut spool.file, &body).map_err(|e| Error::io("cannot write the upload spool", &e))?;
-            spool.held.push((batch.sequence, body.len(), batch.upserts, batch.deletions));
+            spool.held.push((batch.sequence, body.len(), batch.upserts, batch.lines, batch.deletions));
         }
         (hooks.progress)(self.report.considered, total.max(self.report.considered));
         Ok(())
     }
+}
+
+/// How batches reach the cloud.
+enum Post<'a> {
+    /// Posted and committed on the calling thread, one at a time.
+    Direct(&'a mut (dyn Uploader + 'a)),
+    /// Posted by the run's sending thread, committed here as they are acknowledged.
+    Pipelined(Pipeline<'a>),
+}
+
+/// A batch for the sending thread.
+struct Job {
+    body: Vec<u8>,
+    sequence: u64,
+    records: usize,
+}
+
+/// What a batch commits to the state once acknowledged.
+struct Acked {
+    sequence: u64,
+    upserts: Vec<(String, u64)>,
+    lines: Vec<u64>,
+    deletions: Vec<String>,
+}
+
+struct Pipeline<'a> {
+    /// Closed (None) to end the sending thread.
+    jobs: Option<mpsc::SyncSender<Job>>,
+    answered: mpsc::Receiver<(u64, Result<()>)>,
+    in_flight: VecDeque<Acked>,
+    stop: &'a AtomicBool,
+}
+
+impl Drop for Pipeline<'_> {
+    fn drop(&mut self) {
+        // A run that ends early sends nothing more: queued batches are not posted.
+        if !self.in_flight.is_empty() {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        self.jobs.take();
+    }
+}
+
+/// The error of a batch the sending thread could not post, as the calling thread reports it.
+fn cancelled_or(e: Error, batches: u64) -> Error {
+    if e.kind != ErrorKind::Cancelled {
+        return e;
+    }
+    Error::new(
+        ErrorKind::Cancelled,
+        format!("the upload was cancelled after {batches} batches; what the cloud acknowledged is recorded and the rest is sent next run"),
+    )
 }
 
 /// The uploader of a dry run: never called (a dry run sends nothing), so it refuses if it is.
@@ -750,16 +993,38 @@ pub struct GatewayUploader<'s> {
 
 impl Uploader for GatewayUploader<'_> {
     fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()> {
-        let url = format!("{}/api/gateway/DevicePost", self.services.gateway);
-        let token = self.services.auth.token(&self.services.transport, crate::config::GATEWAY_RESOURCE, self.cancelled)?;
-        let what = format!("uploading batch {sequence} ({records} records)");
-        let req = crate::http::Request::post_json(&url, body, &what).bearer(&token).idempotent();
-        let res = self.services.transport.send(&req, self.cancelled)?;
-        match res.status {
-            200 => Ok(()),
-            404 => Err(Error::new(ErrorKind::NotOnboarded, "the gateway says the hierarchy is not onboarded (any more); register it again, then upload")),
-            401 => Err(crate::services::site_refused(&res, self.hierarchy, &what)),
-            _ => Err(crate::http::service_error(&res, &what)),
-        }
+        device_post(self.services, self.hierarchy, body, sequence, records, self.cancelled)
+    }
+
+    fn concurrent<'s>(&'s self, stop: &'s AtomicBool) -> Option<Box<dyn Uploader + Send + 's>> {
+        Some(Box::new(ConcurrentGatewayUploader { services: self.services, hierarchy: self.hierarchy, stop }))
+    }
+}
+
+/// [`GatewayUploader`] on the run's sending thread: the caller's `cancelled` is asked on the
+/// calling thread only, which sets `stop`.
+struct ConcurrentGatewayUploader<'s> {
+    services: &'s crate::services::Services,
+    hierarchy: &'s str,
+    stop: &'s AtomicBool,
+}
+
+impl Uploader for ConcurrentGatewayUploader<'_> {
+    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()> {
+        device_post(self.services, self.hierarchy, body, sequence, records, &|| self.stop.load(Ordering::SeqCst))
+    }
+}
+
+fn device_post(services: &crate::services::Services, hierarchy: &str, body: &[u8], sequence: u64, records: usize, cancelled: &dyn Fn() -> bool) -> Result<()> {
+    let url = format!("{}/api/gateway/DevicePost", services.gateway);
+    let token = services.auth.token(&services.transport, crate::config::GATEWAY_RESOURCE, cancelled)?;
+    let what = format!("uploading batch {sequence} ({records} records)");
+    let req = crate::http::Request::post_json(&url, body, &what).bearer(&token).idempotent();
+    let res = services.transport.send(&req, cancelled)?;
+    match res.status {
+        200 => Ok(()),
+        404 => Err(Error::new(ErrorKind::NotOnboarded, "the gateway says the hierarchy is not onboarded (any more); register it again, then upload")),
+        401 => Err(crate::services::site_refused(&res, hierarchy, &what)),
+        _ => Err(crate::http::service_error(&res, &what)),
     }
 }

@@ -17,7 +17,6 @@
 //! A damaged snapshot or journal is set aside as `*.corrupt-<time>`, the state starts empty and the
 //! store says so in `warnings`: the next run is a full sync, which makes the cloud exact again.
 
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::linecache::LineCache;
+use super::table::DeviceTable;
 use crate::error::{Error, ErrorKind, Result};
 
 const FORMAT: u32 = 2;
@@ -60,7 +60,7 @@ pub struct SyncState {
     /// A full sync that started and did not finish: the next run must be full.
     pub full_sync_in_progress: Option<String>,
     /// SMSID → xxh3 of the uploaded JSON, for every device the cloud acknowledged.
-    pub devices: FxHashMap<Box<str>, u64>,
+    pub devices: DeviceTable,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,9 +103,9 @@ pub struct StateStore {
     hierarchy_id: String,
     _lock: File,
     journal: File,
+    /// The devices sent by the full sync in progress (replayed or live) are marked in the table:
+    /// they survive its final sweep.
     state: SyncState,
-    /// SMSIDs sent by the full sync in progress (replayed or live): what survives its final sweep.
-    full_mentioned: FxHashSet<Box<str>>,
     warnings: Vec<String>,
     line_cache: super::linecache::Pending,
 }
@@ -141,15 +141,13 @@ impl StateStore {
                 SyncState::default()
             }
         };
-        let mut full_mentioned = FxHashSet::default();
         let mut torn_at = None;
-        match replay(&dir.join(JOURNAL), &mut state, &mut full_mentioned) {
+        match replay(&dir.join(JOURNAL), &mut state) {
             Ok(cut) => torn_at = cut,
             Err(why) => {
                 warnings.push(set_aside(&dir, JOURNAL, &why)?);
                 set_aside(&dir, SNAPSHOT, "its journal was damaged").ok();
                 state = SyncState::default();
-                full_mentioned.clear();
             }
         }
         let journal = OpenOptions::new().create(true).append(true).open(dir.join(JOURNAL)).map_err(|e| io_error("open the sync journal", &dir, &e))?;
@@ -157,7 +155,7 @@ impl StateStore {
             // The torn record's batch was never recorded (it is simply sent again): cut it off.
             journal.set_len(len).and_then(|_| journal.sync_all()).map_err(|e| io_error("cut the torn end of the sync journal", &dir, &e))?;
         }
-        Ok(StateStore { dir, hierarchy_id: hierarchy_id.to_owned(), _lock: lock, journal, state, full_mentioned, warnings, line_cache })
+        Ok(StateStore { dir, hierarchy_id: hierarchy_id.to_owned(), _lock: lock, journal, state, warnings, line_cache })
     }
 
     pub fn state(&self) -> &SyncState {
@@ -169,9 +167,18 @@ impl StateStore {
         &self.warnings
     }
 
-    /// The NDJSON line cache read alongside the state, if it was built under `context`.
+    /// The NDJSON line cache read alongside the state, if it was built under `context`, with its
+    /// line hashes adopted by the device table.
     pub(crate) fn take_line_cache(&mut self, context: u64) -> LineCache {
-        std::mem::replace(&mut self.line_cache, super::linecache::Pending::none()).take(context)
+        let mut cache = std::mem::replace(&mut self.line_cache, super::linecache::Pending::none()).take(context);
+        cache.adopt(&mut self.state.devices);
+        cache
+    }
+
+    /// Records that the NDJSON line hashing to `line` gives entry `entry` exactly as acknowledged
+    /// (kept in memory for the next line cache; not part of the state).
+    pub(crate) fn note_line(&mut self, entry: u32, line: u64) {
+        self.state.devices.set_line(entry, line);
     }
 
     pub fn dir(&self) -> &Path {
@@ -188,51 +195,68 @@ impl StateStore {
             scope_version,
         };
         self.append(&record)?;
-        apply(&mut self.state, &mut self.full_mentioned, record);
+        apply(&mut self.state, record, None);
         Ok(())
     }
 
     /// Records a batch the cloud acknowledged; durable when this returns.
     pub fn commit_batch(&mut self, sync_id: &str, sequence: u64, upserts: Vec<(String, u64)>, deletions: Vec<String>) -> Result<()> {
+        self.commit_batch_lines(sync_id, sequence, upserts, deletions, &[])
+    }
+
+    /// As [`commit_batch`](Self::commit_batch), with the hash of the NDJSON line each upsert came
+    /// from (0 or missing: not from a line), kept in memory for the next line cache.
+    pub(crate) fn commit_batch_lines(
+        &mut self,
+        sync_id: &str,
+        sequence: u64,
+        upserts: Vec<(String, u64)>,
+        deletions: Vec<String>,
+        lines: &[u64],
+    ) -> Result<()> {
         let record = JournalRecord::Batch { sync_id: sync_id.to_owned(), sequence, upserts, deletions };
         self.append(&record)?;
-        apply(&mut self.state, &mut self.full_mentioned, record);
+        apply(&mut self.state, record, Some(lines));
         Ok(())
     }
 
     /// Records the end of a run (for a full run: the cloud swept what it did not mention, and so
     /// does the state), then folds the journal into a new snapshot.
-    pub fn finish(&mut self, sync_id: &str, last_sync: LastSync, full: bool) -> Result<()> {
+    /// When the snapshot was rewritten, the table is in the snapshot's sorted layout now: the new
+    /// number of each old entry (`u32::MAX`: gone).
+    pub fn finish(&mut self, sync_id: &str, last_sync: LastSync, full: bool) -> Result<Option<Vec<u32>>> {
         let record = JournalRecord::End { sync_id: sync_id.to_owned(), last_sync, full };
         self.append(&record)?;
-        apply(&mut self.state, &mut self.full_mentioned, record);
+        apply(&mut self.state, record, None);
         // Folding rewrites every entry: worth it after a full sync or once the journal has grown;
         // a small journal (a no-change or small delta run) is cheaper to replay on the next open.
         let journal_bytes = self.journal.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
         if full || journal_bytes > COMPACT_JOURNAL_BYTES.max(self.state.devices.len() as u64 * 16) {
-            self.compact()?;
+            return self.compact().map(Some);
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Forgets everything (the hierarchy was offboarded): the next upload is a full sync.
     pub fn reset(&mut self) -> Result<()> {
         self.state = SyncState::default();
-        self.full_mentioned.clear();
         self.line_cache = super::linecache::Pending::none();
         LineCache::remove(&self.dir);
-        self.compact()
+        self.compact().map(drop)
     }
 
-    /// Writes the snapshot atomically, then empties the journal it now contains.
-    fn compact(&mut self) -> Result<()> {
+    /// Writes the snapshot atomically, then empties the journal it now contains; the table's new
+    /// numbering (see [`DeviceTable::compacted`]).
+    fn compact(&mut self) -> Result<Vec<u32>> {
         let path = self.dir.join(SNAPSHOT);
         let temp = self.dir.join(format!("{SNAPSHOT}.tmp"));
         let io = |what: &str, e: std::io::Error| io_error(what, &path, &e);
-        let mut entries: Vec<(&str, u64)> = self.state.devices.iter().map(|(k, v)| (&**k, *v)).collect();
-        entries.sort_unstable();
-        let mut body = Vec::with_capacity(entries.len() * 64);
-        for (sms_id, hash) in entries {
+        // The table takes the snapshot's layout (sorted, no tombstones): the layout the next open
+        // reads, which the line cache written after this run must match.
+        let (devices, remap) = self.state.devices.compacted();
+        self.state.devices = devices;
+        let mut body = Vec::with_capacity(self.state.devices.len() * 64);
+        for (sms_id, hash) in self.state.devices.iter() {
             // SMSIDs never hold control characters (the inventory refuses them).
             writeln!(body, "{sms_id}\t{hash:016x}").map_err(|e| io("write the sync state", e))?;
         }
@@ -261,7 +285,7 @@ impl StateStore {
         std::fs::rename(&temp, &path).map_err(|e| io("replace the sync state", e))?;
         sync_dir(&self.dir);
         self.journal.set_len(0).and_then(|_| self.journal.sync_all()).map_err(|e| io("empty the sync journal", e))?;
-        Ok(())
+        Ok(remap)
     }
 
     fn append(&mut self, record: &JournalRecord) -> Result<()> {
@@ -272,7 +296,9 @@ impl StateStore {
     }
 }
 
-fn apply(state: &mut SyncState, full_mentioned: &mut FxHashSet<Box<str>>, record: JournalRecord) {
+/// Applies one record to the state, live or replayed: the same records in the same order give the
+/// same table layout. `lines`: the NDJSON line hash of each upsert, when known (live runs only).
+fn apply(state: &mut SyncState, record: JournalRecord, lines: Option<&[u64]>) {
     match record {
         JournalRecord::Begin { sync_id, kind, tenant_id, scope, scope_version } => {
             state.tenant_id = tenant_id;
@@ -280,17 +306,17 @@ fn apply(state: &mut SyncState, full_mentioned: &mut FxHashSet<Box<str>>, record
             state.scope_version = scope_version;
             if kind == "full" {
                 state.full_sync_in_progress = Some(sync_id);
-                full_mentioned.clear();
+                state.devices.clear_mentioned();
             }
         }
         JournalRecord::Batch { sync_id, upserts, deletions, .. } => {
             let full = state.full_sync_in_progress.as_deref() == Some(sync_id.as_str());
-            for (sms_id, hash) in upserts {
-                let key: Box<str> = sms_id.into_boxed_str();
+            let lines = lines.unwrap_or_default();
+            for (n, (sms_id, hash)) in upserts.iter().enumerate() {
+                let entry = state.devices.insert(sms_id, *hash, lines.get(n).copied().unwrap_or(0));
                 if full {
-                    full_mentioned.insert(key.clone());
+                    state.devices.mark_mentioned(entry);
                 }
-                state.devices.insert(key, hash);
             }
             for sms_id in deletions {
                 state.devices.remove(sms_id.as_str());
@@ -298,9 +324,8 @@ fn apply(state: &mut SyncState, full_mentioned: &mut FxHashSet<Box<str>>, record
         }
         JournalRecord::End { sync_id, last_sync, full } => {
             if full && state.full_sync_in_progress.as_deref() == Some(sync_id.as_str()) {
-                state.devices.retain(|k, _| full_mentioned.contains(k));
+                state.devices.retain_mentioned();
                 state.full_sync_in_progress = None;
-                full_mentioned.clear();
             }
             state.last_sync = Some(last_sync);
         }
@@ -368,11 +393,10 @@ fn parse_snapshot(bytes: &[u8], hierarchy_id: &str, shown: &str) -> std::result:
         return Err(Damage::Corrupt(format!("its header counts {} devices, more than its {} bytes can hold", header.devices, body.len())));
     }
     let text = std::str::from_utf8(body).map_err(|_| damaged("it is not UTF-8"))?;
-    let mut devices = FxHashMap::with_capacity_and_hasher(header.devices as usize, Default::default());
+    let mut devices = DeviceTable::with_capacity(header.devices as usize, body.len());
     for line in text.lines() {
-        let parsed = line.split_once('\t').filter(|(id, _)| !id.is_empty()).and_then(|(id, hash)| Some((id, u64::from_str_radix(hash, 16).ok()?)));
-        let (sms_id, hash) = parsed.ok_or_else(|| Damage::Corrupt(format!("a device line is damaged: {line:.80}")))?;
-        devices.insert(Box::from(sms_id), hash);
+        let (sms_id, hash) = device_line(line).ok_or_else(|| Damage::Corrupt(format!("a device line is damaged: {line:.80}")))?;
+        devices.push_sorted(sms_id, hash);
     }
     if devices.len() as u64 != header.devices {
         return Err(Damage::Corrupt(format!("it lists {} devices, its header says {}", devices.len(), header.devices)));
@@ -387,11 +411,23 @@ fn parse_snapshot(bytes: &[u8], hierarchy_id: &str, shown: &str) -> std::result:
     }))
 }
 
+/// `smsId<TAB>hash` (16 hex digits, as written; any other count of digits as format 1 allowed).
+fn device_line(line: &str) -> Option<(&str, u64)> {
+    let bytes = line.as_bytes();
+    // The common case, read from the end without searching: a tab, then 16 digits.
+    if bytes.len() > 17 && bytes[bytes.len() - 17] == b'\t' {
+        let (id, digits) = (&line[..line.len() - 17], &bytes[bytes.len() - 16..]);
+        let hash = digits.iter().try_fold(0u64, |v, d| Some(v << 4 | (*d as char).to_digit(16)? as u64))?;
+        return (!id.is_empty() && !id.contains('\t')).then_some((id, hash));
+    }
+    line.split_once('\t').filter(|(id, _)| !id.is_empty()).and_then(|(id, hash)| Some((id, u64::from_str_radix(hash, 16).ok()?)))
+}
+
 /// Replays the journal; a damaged line other than the last is an error (the last may be torn).
 /// Returns the length of the journal up to its last good line when a torn tail was dropped: the
 /// file must be cut there before anything is appended, or the next record would join the torn
 /// bytes and the whole journal would read as damaged next time.
-fn replay(path: &Path, state: &mut SyncState, full_mentioned: &mut FxHashSet<Box<str>>) -> std::result::Result<Option<u64>, String> {
+fn replay(path: &Path, state: &mut SyncState) -> std::result::Result<Option<u64>, String> {
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -410,7 +446,7 @@ fn replay(path: &Path, state: &mut SyncState, full_mentioned: &mut FxHashSet<Box
         number += 1;
         let last = text[next..].iter().all(|b| *b == b'\n');
         match parse_journal_line(line) {
-            Some(record) if end.is_some() => apply(state, full_mentioned, record),
+            Some(record) if end.is_some() => apply(state, record, None),
             _ if last => return Ok(Some(start as u64)),
             _ => return Err(format!("line {number} is damaged")),
         }
