@@ -225,17 +225,33 @@ impl<R: BufRead> Iterator for NdjsonReader<R> {
     }
 }
 
-/// Counts the records of NDJSON text cheaply (non-blank lines), for progress totals.
+/// Counts the records of NDJSON text cheaply (non-blank lines), for progress totals: the input's
+/// buffer is scanned for line ends in place (a line's first non-blank byte settles it, usually its
+/// first), without copying lines out.
 pub fn count_ndjson_records<R: BufRead>(mut input: R) -> std::io::Result<u64> {
     let mut count = 0;
-    let mut buf = Vec::new();
-    while input.read_until(b'\n', &mut buf)? > 0 {
-        if buf.iter().any(|b| !b.is_ascii_whitespace()) {
-            count += 1;
+    // Whether the line in progress (begun in an earlier buffer) has a non-blank byte yet.
+    let mut filled = false;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok([]) => break,
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', buf) {
+            if filled || buf[start..end].iter().any(|b| !b.is_ascii_whitespace()) {
+                count += 1;
+            }
+            filled = false;
+            start = end + 1;
         }
-        buf.clear();
+        filled |= buf[start..].iter().any(|b| !b.is_ascii_whitespace());
+        let used = buf.len();
+        input.consume(used);
     }
-    Ok(count)
+    Ok(count + u64::from(filled))
 }
 
 fn json_error(e: &serde_json::Error, what: &str) -> Error {
@@ -659,6 +675,28 @@ mod tests {
         assert_eq!(parse_json("\"devices\"").map(|_| ()).unwrap_err().kind, ErrorKind::InvalidJson);
         assert_eq!(parse_json("[{\"Name\":").map(|_| ()).unwrap_err().kind, ErrorKind::InvalidJson);
         assert_eq!(parse_json("{\"Name\":\"x\",\"SMSID\":\"GUID:1\",\"IsClient\":true}").expect("one object").len(), 1);
+    }
+
+    #[test]
+    fn ndjson_records_are_counted_across_buffer_ends_and_blank_lines_are_not() {
+        let text = "{\"a\":1}\n\n   \n  {\"b\":2}\r\n\t\n{\"c\":3}";
+        for capacity in [1, 2, 3, 5, 8, 64] {
+            let reader = std::io::BufReader::with_capacity(capacity, text.as_bytes());
+            assert_eq!(count_ndjson_records(reader).expect("counts"), 3, "buffer of {capacity}");
+        }
+        assert_eq!(count_ndjson_records(&b""[..]).expect("counts"), 0);
+        assert_eq!(count_ndjson_records(&b"  \n \n"[..]).expect("counts"), 0);
+        // The lines the reader hands out, whatever the buffer: the same three.
+        for capacity in [1, 4, 7, 64] {
+            let mut reader = NdjsonReader::new(std::io::BufReader::with_capacity(capacity, text.as_bytes()));
+            let mut lines = Vec::new();
+            while let Some(next) = reader.next_raw() {
+                let (bytes, index, line) = next.expect("reads");
+                lines.push((String::from_utf8(bytes.to_vec()).expect("utf-8"), index, line));
+            }
+            let want = [("{\"a\":1}".to_owned(), 0, 1), ("{\"b\":2}".to_owned(), 1, 4), ("{\"c\":3}".to_owned(), 2, 6)];
+            assert_eq!(lines, want, "buffer of {capacity}");
+        }
     }
 
     #[test]

@@ -632,3 +632,120 @@ fn an_unchanged_ndjson_export_under_a_collection_scope_is_a_no_change_run_and_le
     assert_eq!((leavers.kind, leavers.deleted), ("delta", 5));
     assert_eq!(gateway.devices.len(), 145);
 }
+
+/// The line cache (DeviceSync.lines) only saves parsing: thirty runs over an input that is
+/// reordered, changed, grown, shrunk, given duplicates, non-clients and broken lines decide exactly
+/// what the same runs decide with the cache removed before each of them, under a collection scope
+/// too (its membership given apart, so cached ineligible lines must follow membership changes).
+#[test]
+fn the_line_cache_never_changes_what_a_run_decides() {
+    let (cached, uncached) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (mut gw_cached, mut gw_uncached) = (ModelGateway::default(), ModelGateway::default());
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut records: Vec<Value> = inventory(400);
+    let mut fresh_id = 400;
+    for round in 0..30 {
+        match round % 6 {
+            0 => records.reverse(),
+            1 => {
+                for _ in 0..20 {
+                    let i = next(records.len() as u64) as usize;
+                    records[i]["ClientVersion"] = json!(format!("5.00.{round}.{}", next(1000)));
+                }
+            }
+            2 => {
+                for _ in 0..15 {
+                    let at = next(records.len() as u64) as usize;
+                    records.insert(at, device(fresh_id, "5.00.9122.1000"));
+                    fresh_id += 1;
+                }
+                for _ in 0..10 {
+                    let at = next(records.len() as u64) as usize;
+                    records.remove(at);
+                }
+            }
+            3 => {
+                // A line twice, the same SMSID with other content, a non-client, a broken record.
+                let i = next(records.len() as u64) as usize;
+                let twin = records[i].clone();
+                let mut other = records[(i + 1) % records.len()].clone();
+                other["Name"] = json!("SAME-SMSID-OTHER-NAME");
+                records.push(twin);
+                records.push(other);
+                let j = next(records.len() as u64) as usize;
+                records[j]["IsClient"] = json!(false);
+                records.push(json!({ "Name": "NO-SMSID", "IsClient": true }));
+            }
+            4 => {
+                let j = next(records.len() as u64) as usize;
+                records[j]["IsClient"] = json!(true);
+                let by = next(records.len() as u64) as usize;
+                records.rotate_left(by);
+            }
+            _ if round % 12 == 5 => {
+                // Another caller (a C# tool's JSON array) changes devices the cache knows; the next
+                // NDJSON run, with the old lines, must send them back as they are in the file.
+                let mut changed: Vec<Value> = records.iter().filter(|r| r.get("SMSID").is_some()).take(30).cloned().collect();
+                for r in &mut changed {
+                    r["ClientVersion"] = json!("5.00.0000.0000");
+                }
+                let mut options = Options { mode: Mode::Partial, ..Options::default() };
+                options.guard.allow = true;
+                run_with(cached.path(), &changed, &target(Scope::All, 1), &options, &mut gw_cached).expect("partial run");
+                run_with(uncached.path(), &changed, &target(Scope::All, 1), &options, &mut gw_uncached).expect("partial run");
+            }
+            _ => {} // unchanged: a no-change run on both sides
+        }
+        let mut options = Options { max_records: 50, ..Options::default() };
+        options.guard.allow = true;
+        let _ = std::fs::remove_file(uncached.path().join(HIERARCHY).join("DeviceSync.lines"));
+        let a = run_ndjson(cached.path(), &records, &target(Scope::All, 1), &options, &mut gw_cached).expect("cached run");
+        let b = run_ndjson(uncached.path(), &records, &target(Scope::All, 1), &options, &mut gw_uncached).expect("uncached run");
+        let shape = |r: &Report| (r.kind, r.considered, r.eligible, r.ineligible, r.uploaded, r.deleted, r.unchanged, r.skipped_count);
+        assert_eq!(shape(&a), shape(&b), "round {round}");
+        assert_eq!(gw_cached.devices, gw_uncached.devices, "round {round}");
+    }
+    // The last round was a no-change run, with non-clients, duplicates and a broken record in its
+    // input: it recognised every line it could, so the cache it read is left as it was (it was
+    // rewritten by every such run while non-clients were never cached).
+    let lines = cached.path().join(HIERARCHY).join("DeviceSync.lines");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mut options = Options { max_records: 50, ..Options::default() };
+        options.guard.allow = true;
+        // Each SMSID once (duplicates are reported, and so parsed, every run).
+        let mut ids = HashSet::new();
+        let clean: Vec<Value> = records.iter().filter(|r| r["SMSID"].as_str().is_some_and(|id| ids.insert(id.to_owned()))).cloned().collect();
+        run_ndjson(cached.path(), &clean, &target(Scope::All, 1), &options, &mut gw_cached).expect("a run that writes the cache for this input");
+        let before = std::fs::metadata(&lines).expect("cache").ino();
+        let again = run_ndjson(cached.path(), &clean, &target(Scope::All, 1), &options, &mut gw_cached).expect("no-change run");
+        assert_eq!((again.uploaded, again.deleted, again.unchanged + again.ineligible), (0, 0, clean.len() as u64));
+        assert!(again.ineligible > 0, "the input holds non-clients");
+        assert_eq!(std::fs::metadata(&lines).expect("cache").ino(), before, "a no-change run leaves the line cache alone");
+    }
+    assert!(lines.exists());
+
+    // A collection scope whose members are given apart: membership changes, lines do not.
+    let (cached, uncached) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (mut gw_cached, mut gw_uncached) = (ModelGateway::default(), ModelGateway::default());
+    let records = inventory(200);
+    let scope = Scope::Collection { collection_id: "PS100010".into() };
+    for round in 0..6u64 {
+        let members: HashSet<String> =
+            records.iter().enumerate().filter(|(i, _)| (*i as u64 + round) % 3 != 0).map(|(_, r)| r["SMSID"].as_str().unwrap().to_owned()).collect();
+        let mut options = Options { collection_members: Some(members), ..Options::default() };
+        options.guard.allow = true;
+        let _ = std::fs::remove_file(uncached.path().join(HIERARCHY).join("DeviceSync.lines"));
+        let a = run_ndjson(cached.path(), &records, &target(scope.clone(), 1), &options, &mut gw_cached).expect("cached run");
+        let b = run_ndjson(uncached.path(), &records, &target(scope.clone(), 1), &options, &mut gw_uncached).expect("uncached run");
+        assert_eq!((a.eligible, a.ineligible, a.uploaded, a.deleted), (b.eligible, b.ineligible, b.uploaded, b.deleted), "membership round {round}");
+        assert_eq!(gw_cached.devices, gw_uncached.devices, "membership round {round}");
+    }
+}

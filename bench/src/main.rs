@@ -551,7 +551,10 @@ fn powershell_scenarios(args: &Args, work: &Path, inventory: &Path, env: &[(&str
             .collect::<Vec<_>>()
             .join("|")
     };
-    let with = |base: &[(&'static str, String)], more: &[(&'static str, String)]| base.iter().chain(more).cloned().collect::<Vec<_>>();
+    // `more` replaces what `base` sets (pwsh refuses a parameter given twice).
+    let with = |base: &[(&'static str, String)], more: &[(&'static str, String)]| {
+        base.iter().filter(|(k, _)| more.iter().all(|(m, _)| m != k)).chain(more).cloned().collect::<Vec<_>>()
+    };
     let n = args.devices as f64;
     let mut rows = Vec::new();
     let mut failed = Vec::new();

@@ -358,7 +358,7 @@ pub unsafe extern "C" fn ta_client_sync_devices_file(
             let total = items.len() as u64;
             c.sync_devices(crate::sync::Input::Items(&mut items.into_iter().map(Ok)), total, options, &mut |d, t| progress.report(d, t), cancelled)?
         } else {
-            let total = crate::inventory::count_ndjson_records(std::io::BufReader::new(open()?)).unwrap_or(0);
+            let total = crate::inventory::count_ndjson_records(std::io::BufReader::with_capacity(1 << 20, open()?)).unwrap_or(0);
             let mut reader = std::io::BufReader::with_capacity(1 << 20, open()?);
             c.sync_devices(crate::sync::Input::Ndjson(&mut reader), total, options, &mut |d, t| progress.report(d, t), cancelled)?
         };

@@ -35,8 +35,9 @@ impl Batch {
         ENVELOPE_BYTES + self.devices_json.len() + self.deletions_bytes
     }
 
-    /// The DevicePost body.
-    pub fn body(&self, hierarchy_id: &str, sync_id: &str, kind: &str, is_final: bool) -> Vec<u8> {
+    /// The DevicePost body, made from the device JSON in place (no copy of the batch's megabytes):
+    /// `devices` first, then the envelope. Taken once; the batch keeps what it commits.
+    pub fn take_body(&mut self, hierarchy_id: &str, sync_id: &str, kind: &str, is_final: bool) -> Vec<u8> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Head<'a> {
@@ -49,16 +50,20 @@ impl Batch {
             deletions: &'a [String],
         }
         let head = Head { hierarchy_id, sync_id, sequence: self.sequence, kind, is_final, deletions: &self.deletions };
+        let mut body = std::mem::take(&mut self.devices_json);
+        if body.is_empty() {
+            body.extend_from_slice(DEVICES_OPEN);
+        }
+        body.extend_from_slice(b"],");
         // Serialising plain strings and numbers into a Vec cannot fail.
-        let mut body = serde_json::to_vec(&head).unwrap_or_default();
-        body.pop(); // the closing brace
-        body.reserve(self.devices_json.len() + 16);
-        body.extend_from_slice(b",\"devices\":[");
-        body.extend_from_slice(&self.devices_json);
-        body.extend_from_slice(b"]}");
+        let head = serde_json::to_vec(&head).unwrap_or_default();
+        body.extend_from_slice(head.get(1..).unwrap_or_default()); // without its opening brace
         body
     }
 }
+
+/// How a body starts: the devices come first, the envelope after them.
+const DEVICES_OPEN: &[u8] = b"{\"devices\":[";
 
 /// Fills batches in order; hands back each one that is full.
 pub struct Batcher {
@@ -75,7 +80,11 @@ impl Batcher {
     /// Adds a device; returns the previous batch when this one did not fit in it.
     pub fn add_device(&mut self, sms_id: &str, hash: u64, line: u64, json: &[u8]) -> Option<Batch> {
         let done = self.make_room(json.len() + 1);
-        if !self.current.devices_json.is_empty() {
+        if self.current.devices_json.is_empty() {
+            // Room for the whole batch at once: no copying as it grows (untouched pages cost nothing).
+            self.current.devices_json.reserve(self.max_bytes);
+            self.current.devices_json.extend_from_slice(DEVICES_OPEN);
+        } else {
             self.current.devices_json.push(b',');
         }
         self.current.devices_json.extend_from_slice(json);
@@ -121,7 +130,7 @@ mod tests {
         done.push(b.finish());
         let shape: Vec<(u64, usize)> = done.iter().map(|b| (b.sequence, b.records())).collect();
         assert_eq!(shape, [(0, 2), (1, 2), (2, 2)]);
-        let body: serde_json::Value = serde_json::from_slice(&done[2].body("h", "s", "delta", true)).expect("valid JSON");
+        let body: serde_json::Value = serde_json::from_slice(&done[2].take_body("h", "s", "delta", true)).expect("valid JSON");
         assert_eq!(body["devices"][0]["smsId"], "GUID:4");
         assert_eq!(body["deletions"][0], "GUID:old");
         assert_eq!(body["final"], true);
@@ -138,8 +147,13 @@ mod tests {
         }
         done.push(b.finish());
         assert!(done.len() >= 3);
-        for batch in &done {
-            assert!(batch.body("h", "s", "full", false).len() <= 4096);
+        for batch in &mut done {
+            let body = batch.take_body("h", "s", "full", false);
+            assert!(body.len() <= 4096);
+            serde_json::from_slice::<serde_json::Value>(&body).expect("valid JSON");
         }
+        let mut empty = Batcher::new(5, 4096).finish();
+        let body: serde_json::Value = serde_json::from_slice(&empty.take_body("h", "s", "full", true)).expect("an empty batch is valid JSON");
+        assert_eq!((body["devices"].as_array().map(Vec::len), body["final"].as_bool()), (Some(0), Some(true)));
     }
 }

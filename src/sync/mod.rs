@@ -596,7 +596,7 @@ impl<'a, 'h> Run<'a, 'h> {
         }
         sender.flush(true, hooks, total)?;
         sender.settle(0, hooks, total)?;
-        sender.ensure_begun()?;
+        sender.begin(false)?;
 
         let Sender { store, mut report, .. } = sender;
         report.deleted += swept;
@@ -611,6 +611,14 @@ impl<'a, 'h> Run<'a, 'h> {
                 deleted: report.deleted,
                 device_count: if full { report.uploaded } else { store.state().devices.len() as u64 },
             };
+            // New devices are named by their entries now (all acknowledged, so all in the table),
+            // and their own table goes before the snapshot is written (memory at its peak).
+            let devices = &store.state().devices;
+            let mut order = order;
+            for (_, tag) in order.iter_mut().filter(|(_, t)| t & INELIGIBLE == 0 && t & FRESH != 0) {
+                *tag = fresh.entry(*tag & !FRESH).and_then(|(id, _)| devices.find(id)).unwrap_or(u32::MAX);
+            }
+            drop(fresh);
             let remap = store.finish(&sync_id, last_sync, full)?;
             if let Some(context) = cache_context.filter(|_| remap.is_some() || !cache_still_true) {
                 // The run succeeded: the table holds every acknowledged device with the line it
@@ -618,12 +626,11 @@ impl<'a, 'h> Run<'a, 'h> {
                 let devices = &store.state().devices;
                 let entry_now = |tag: u32| match tag {
                     t if t & INELIGIBLE != 0 => Some(t),
-                    t if t & FRESH != 0 => fresh.entry(t & !FRESH).and_then(|(id, _)| devices.find(id)),
-                    t => remap.as_ref().map_or(Some(t), |r| r.get(t as usize).copied().filter(|n| *n != u32::MAX)),
+                    t => remap.as_ref().map_or(Some(t), |r| r.get(t as usize).copied()).filter(|n| *n != u32::MAX),
                 };
                 let order: Vec<(u64, u32)> = order
-                    .iter()
-                    .filter_map(|(line, tag)| Some((*line, entry_now(*tag)?)))
+                    .into_iter()
+                    .filter_map(|(line, tag)| Some((line, entry_now(tag)?)))
                     .filter(|(line, tag)| tag & INELIGIBLE != 0 || devices.line(*tag) == *line)
                     .collect();
                 LineCache::save(store.dir(), context, devices, &order);
@@ -874,11 +881,16 @@ impl Sender<'_> {
         }
     }
 
-    /// Records the end of the run in the state; a run that sent nothing begins here.
+    /// Records the start of the run in the state before its first batch is sent; a run that sent
+    /// nothing begins at its end (not `durable`: the end's record is flushed with it).
     fn ensure_begun(&mut self) -> Result<()> {
+        self.begin(true)
+    }
+
+    fn begin(&mut self, durable: bool) -> Result<()> {
         if !self.began && !self.dry_run {
             let t = self.target;
-            self.store.begin(&self.sync_id, self.kind, t.tenant_id.as_deref(), &t.scope.to_gateway(), t.scope_version)?;
+            self.store.begin_with(&self.sync_id, self.kind, t.tenant_id.as_deref(), &t.scope.to_gateway(), t.scope_version, durable)?;
             self.began = true;
         }
         Ok(())
@@ -891,8 +903,8 @@ impl Sender<'_> {
     }
 
     fn flush(&mut self, is_final: bool, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
-        let Some(batch) = self.pending.take() else { return Ok(()) };
-        let body = batch.body(&self.target.hierarchy_id, &self.sync_id, self.kind, is_final);
+        let Some(mut batch) = self.pending.take() else { return Ok(()) };
+        let body = batch.take_body(&self.target.hierarchy_id, &self.sync_id, self.kind, is_final);
         self.report.batches += 1;
         self.report.bytes += body.len() as u64;
         self.report.uploaded += batch.upserts.len() as u64;

@@ -187,6 +187,12 @@ impl StateStore {
 
     /// Records the start of a run. A full run forgets nothing yet: its final batch's sweep does.
     pub fn begin(&mut self, sync_id: &str, kind: &str, tenant_id: Option<&str>, scope: &Value, scope_version: u64) -> Result<()> {
+        self.begin_with(sync_id, kind, tenant_id, scope, scope_version, true)
+    }
+
+    /// As [`begin`](Self::begin); not `durable` for a run that sent nothing and records its end
+    /// next: the end's flush makes both durable (one fsync instead of two).
+    pub(crate) fn begin_with(&mut self, sync_id: &str, kind: &str, tenant_id: Option<&str>, scope: &Value, scope_version: u64, durable: bool) -> Result<()> {
         let record = JournalRecord::Begin {
             sync_id: sync_id.to_owned(),
             kind: kind.to_owned(),
@@ -194,7 +200,7 @@ impl StateStore {
             scope: scope.clone(),
             scope_version,
         };
-        self.append(&record)?;
+        self.append_with(&record, durable)?;
         apply(&mut self.state, record, None);
         Ok(())
     }
@@ -255,11 +261,6 @@ impl StateStore {
         // reads, which the line cache written after this run must match.
         let (devices, remap) = self.state.devices.compacted();
         self.state.devices = devices;
-        let mut body = Vec::with_capacity(self.state.devices.len() * 64);
-        for (sms_id, hash) in self.state.devices.iter() {
-            // SMSIDs never hold control characters (the inventory refuses them).
-            writeln!(body, "{sms_id}\t{hash:016x}").map_err(|e| io("write the sync state", e))?;
-        }
         let header = Header {
             format: FORMAT,
             hierarchy_id: self.hierarchy_id.clone(),
@@ -273,13 +274,28 @@ impl StateStore {
         };
         let mut sealed = serde_json::to_vec(&header).map_err(|e| Error::internal(format!("cannot serialise the sync state: {e}")))?;
         sealed.push(b'\n');
-        let seal = Seal { format: FORMAT, checksum: format!("{:016x}", xxh3_of(&[&sealed, &body])) };
+        // The seal has a fixed width: it is written first with a zero checksum, the header and the
+        // device lines are streamed and hashed (no 10 MB copy of the body in memory), then the
+        // seal is written again with the checksum.
+        let seal = |checksum: u64| serde_json::to_vec(&Seal { format: FORMAT, checksum: format!("{checksum:016x}") });
+        let seal_json = |checksum| seal(checksum).map_err(|e| Error::internal(format!("cannot serialise the sync state: {e}")));
         {
             let file = File::create(&temp).map_err(|e| io("create the sync state", e))?;
-            let mut out = BufWriter::new(file);
-            serde_json::to_writer(&mut out, &seal).map_err(|e| Error::internal(format!("cannot serialise the sync state: {e}")))?;
-            out.write_all(b"\n").and_then(|_| out.write_all(&sealed)).and_then(|_| out.write_all(&body)).map_err(|e| io("write the sync state", e))?;
-            let file = out.into_inner().map_err(|e| io("write the sync state", e.into_error()))?;
+            let mut out = BufWriter::with_capacity(1 << 16, file);
+            let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+            hasher.update(&sealed);
+            out.write_all(&seal_json(0)?).and_then(|_| out.write_all(b"\n")).and_then(|_| out.write_all(&sealed)).map_err(|e| io("write the sync state", e))?;
+            let mut line = Vec::with_capacity(128);
+            for (sms_id, hash) in self.state.devices.iter() {
+                line.clear();
+                // SMSIDs never hold control characters (the inventory refuses them).
+                writeln!(line, "{sms_id}\t{hash:016x}").map_err(|e| io("write the sync state", e))?;
+                hasher.update(&line);
+                out.write_all(&line).map_err(|e| io("write the sync state", e))?;
+            }
+            let mut file = out.into_inner().map_err(|e| io("write the sync state", e.into_error()))?;
+            let final_seal = seal_json(hasher.digest())?;
+            file.rewind().and_then(|_| file.write_all(&final_seal)).map_err(|e| io("write the sync state", e))?;
             file.sync_all().map_err(|e| io("flush the sync state", e))?;
         }
         std::fs::rename(&temp, &path).map_err(|e| io("replace the sync state", e))?;
@@ -289,10 +305,17 @@ impl StateStore {
     }
 
     fn append(&mut self, record: &JournalRecord) -> Result<()> {
+        self.append_with(record, true)
+    }
+
+    fn append_with(&mut self, record: &JournalRecord, durable: bool) -> Result<()> {
         let json = serde_json::to_string(record).map_err(|e| Error::internal(format!("cannot serialise a journal record: {e}")))?;
         let line = format!("{:016x} {json}\n", xxhash_rust::xxh3::xxh3_64(json.as_bytes()));
         let path = self.dir.join(JOURNAL);
-        self.journal.write_all(line.as_bytes()).and_then(|_| self.journal.sync_data()).map_err(|e| io_error("record an acknowledged batch in", &path, &e))
+        self.journal
+            .write_all(line.as_bytes())
+            .and_then(|_| if durable { self.journal.sync_data() } else { Ok(()) })
+            .map_err(|e| io_error("record an acknowledged batch in", &path, &e))
     }
 }
 
