@@ -22,6 +22,9 @@ pub struct Batch {
     pub upserts: Vec<(String, u64)>,
     /// The hash of the NDJSON line each upsert came from (0: not from a line).
     pub lines: Vec<u64>,
+    /// Where each upsert of a device new to the state stands in the run's line order (`u32::MAX`:
+    /// nowhere), so that its entry can be noted there once committed.
+    pub positions: Vec<u32>,
     pub deletions: Vec<String>,
     deletions_bytes: usize,
 }
@@ -78,7 +81,7 @@ impl Batcher {
     }
 
     /// Adds a device; returns the previous batch when this one did not fit in it.
-    pub fn add_device(&mut self, sms_id: &str, hash: u64, line: u64, json: &[u8]) -> Option<Batch> {
+    pub fn add_device(&mut self, sms_id: &str, hash: u64, line: u64, position: u32, json: &[u8]) -> Option<Batch> {
         let done = self.make_room(json.len() + 1);
         if self.current.devices_json.is_empty() {
             // Room for the whole batch at once: no copying as it grows (untouched pages cost nothing).
@@ -90,6 +93,7 @@ impl Batcher {
         self.current.devices_json.extend_from_slice(json);
         self.current.upserts.push((sms_id.to_owned(), hash));
         self.current.lines.push(line);
+        self.current.positions.push(position);
         done
     }
 
@@ -124,7 +128,7 @@ mod tests {
         let mut b = Batcher::new(2, GATEWAY_MAX_BYTES);
         let mut done = Vec::new();
         for i in 0..5 {
-            done.extend(b.add_device(&format!("GUID:{i}"), i, 0, format!("{{\"smsId\":\"GUID:{i}\"}}").as_bytes()));
+            done.extend(b.add_device(&format!("GUID:{i}"), i, 0, u32::MAX, format!("{{\"smsId\":\"GUID:{i}\"}}").as_bytes()));
         }
         done.extend(b.add_deletion("GUID:old"));
         done.push(b.finish());
@@ -143,7 +147,7 @@ mod tests {
         let big = format!("{{\"smsId\":\"x\",\"name\":\"{}\"}}", "n".repeat(1500));
         let mut done = Vec::new();
         for i in 0..6 {
-            done.extend(b.add_device(&format!("GUID:{i}"), i, 0, big.as_bytes()));
+            done.extend(b.add_device(&format!("GUID:{i}"), i, 0, u32::MAX, big.as_bytes()));
         }
         done.push(b.finish());
         assert!(done.len() >= 3);

@@ -25,7 +25,7 @@ use crate::inventory::{Item, Skipped};
 use batch::{Batch, Batcher};
 use linecache::{Known, LineCache, FRESH, INELIGIBLE};
 use state::{LastSync, StateStore};
-use table::{Bits, DeviceTable};
+use table::Bits;
 
 /// The most skipped records listed one by one in a report (all are counted).
 pub const MAX_SKIPPED_LISTED: usize = 100;
@@ -306,7 +306,7 @@ fn run_with<'a>(
         let item = crate::inventory::parse_line(crate::inventory::line_text(bytes, line)?, index, line);
         run.accept(item, Some(line_hash))?;
     }
-    let met_exactly = cache.met_exactly(run.order.len() as u64) && run.parsed == 0;
+    let met_exactly = cache.met_exactly(run.sender.order.len() as u64) && run.parsed == 0;
     drop(cache);
     run.finish(Some(context), met_exactly)
 }
@@ -338,16 +338,13 @@ struct Run<'a, 'h> {
     seen: Bits,
     /// Entries the state had when the run began; later ones were added by this run's batches.
     known_slots: u32,
-    /// The eligible SMSIDs of the input that the state did not hold when they were read.
-    fresh: DeviceTable,
     /// How many of the state's devices the input listed (set bits of `seen`): when all of them,
     /// nothing is to be deleted.
     seen_known: u64,
     /// NDJSON lines parsed (not recognised through the line cache).
     parsed: u64,
-    /// The NDJSON lines in input order with what each was (the state's entry, a new device, an
-    /// ineligible record; `linecache` tags): the next line cache.
-    order: Vec<(u64, u32)>,
+    /// Where the device being accepted stands in the order, when it is new to the state.
+    position: u32,
     /// Whether the input told collection membership at all (a `CollectionIDs` property, or the
     /// collection's members given apart): a collection scope without it can decide nothing.
     membership_seen: bool,
@@ -392,10 +389,9 @@ impl<'a, 'h> Run<'a, 'h> {
             membership_seen: options.collection_members.is_some(),
             seen: Bits::new(store.state().devices.slots()),
             known_slots: store.state().devices.slots() as u32,
-            fresh: DeviceTable::default(),
             seen_known: 0,
             parsed: 0,
-            order: Vec::new(),
+            position: u32::MAX,
             batcher: Batcher::new(options.max_records, options.max_bytes),
             json: Vec::with_capacity(1024),
             sender: Sender {
@@ -404,6 +400,8 @@ impl<'a, 'h> Run<'a, 'h> {
                 dry_run: options.dry_run,
                 pending: None,
                 post,
+                order: Vec::new(),
+                uncommitted: Default::default(),
                 store,
                 report,
                 sync_id: sync_id.clone(),
@@ -428,7 +426,7 @@ impl<'a, 'h> Run<'a, 'h> {
         report.eligible += 1;
         report.unchanged += 1;
         self.seen_known += 1;
-        self.order.push((line_hash, entry));
+        self.sender.order.push((line_hash, entry));
     }
 
     /// A line known ineligible from the cache (under the same rules, `cache_context`).
@@ -436,26 +434,34 @@ impl<'a, 'h> Run<'a, 'h> {
         self.membership_seen |= membership;
         self.sender.report.considered += 1;
         self.sender.report.ineligible += 1;
-        self.order.push((line_hash, INELIGIBLE | u32::from(membership)));
+        self.sender.order.push((line_hash, INELIGIBLE | u32::from(membership)));
     }
 
     /// Whether `sms_id` was listed earlier in this input, marking it listed; the state's entry, if
     /// the state held it when the run began. A first listing from an NDJSON line goes into `order`.
-    fn mark_seen(&mut self, sms_id: &str, hash: u64, line_hash: u64) -> (bool, Option<u32>) {
-        if let Some(entry) = self.sender.store.state().devices.find(sms_id).filter(|e| *e < self.known_slots) {
-            let was = self.seen.set(entry);
-            self.seen_known += u64::from(!was);
-            if !was && line_hash != 0 {
-                self.order.push((line_hash, entry));
+    fn mark_seen(&mut self, sms_id: &str, line_hash: u64) -> (bool, Option<u32>) {
+        self.position = u32::MAX;
+        match self.sender.store.state().devices.find(sms_id) {
+            Some(entry) if entry < self.known_slots => {
+                let was = self.seen.set(entry);
+                self.seen_known += u64::from(!was);
+                if !was && line_hash != 0 {
+                    self.sender.order.push((line_hash, entry));
+                }
+                return (was, Some(entry));
             }
-            return (was, Some(entry));
+            // Added by this run's batches: listed before.
+            Some(_) => return (true, None),
+            None => {}
         }
-        if self.fresh.contains(sms_id) {
+        // New to the state, and not committed yet: known by the batches that hold it.
+        if !self.sender.uncommitted.insert(sms_id.into()) {
             return (true, None);
         }
-        let fresh = self.fresh.insert(sms_id, hash, line_hash);
+        // Its entry is noted at this place of the order once its batch is committed.
         if line_hash != 0 {
-            self.order.push((line_hash, FRESH | fresh));
+            self.sender.order.push((line_hash, FRESH));
+            self.position = self.sender.order.len() as u32 - 1;
         }
         (false, None)
     }
@@ -482,7 +488,7 @@ impl<'a, 'h> Run<'a, 'h> {
         if !eligible {
             self.sender.report.ineligible += 1;
             if let Some(line) = line_hash {
-                self.order.push((line, INELIGIBLE | u32::from(!record.collection_ids.is_empty())));
+                self.sender.order.push((line, INELIGIBLE | u32::from(!record.collection_ids.is_empty())));
             }
             return Ok(());
         }
@@ -490,7 +496,7 @@ impl<'a, 'h> Run<'a, 'h> {
         serde_json::to_writer(&mut self.json, &record.device).map_err(|e| Error::internal(format!("cannot serialise a device: {e}")))?;
         let hash = xxhash_rust::xxh3::xxh3_64(&self.json);
         let line_hash = line_hash.unwrap_or(0);
-        let (duplicate, known) = self.mark_seen(&record.device.sms_id, hash, line_hash);
+        let (duplicate, known) = self.mark_seen(&record.device.sms_id, line_hash);
         if duplicate {
             let index = self.sender.report.considered - 1;
             let skipped = Skipped {
@@ -514,7 +520,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 return self.maybe_release();
             }
         }
-        if let Some(done) = self.batcher.add_device(&record.device.sms_id, hash, line_hash, &self.json) {
+        if let Some(done) = self.batcher.add_device(&record.device.sms_id, hash, line_hash, self.position, &self.json) {
             self.sender.queue(done, self.hooks, self.total)?;
         }
         self.maybe_release()
@@ -537,23 +543,7 @@ impl<'a, 'h> Run<'a, 'h> {
     /// input (`cache_context`), writes the next run's line cache.
     fn finish(self, cache_context: Option<u64>, cache_still_true: bool) -> Result<Report> {
         let Run {
-            started,
-            kind,
-            full,
-            sync_id,
-            total,
-            options,
-            seen,
-            known_slots,
-            seen_known,
-            membership_seen,
-            in_scope,
-            mut batcher,
-            mut sender,
-            hooks,
-            order,
-            fresh,
-            ..
+            started, kind, full, sync_id, total, options, seen, known_slots, seen_known, membership_seen, in_scope, mut batcher, mut sender, hooks, ..
         } = self;
         let known = sender.store.state().devices.len() as u64;
         // The state's devices that the input did not list are deleted (by a delta's deletions, or
@@ -598,7 +588,7 @@ impl<'a, 'h> Run<'a, 'h> {
         sender.settle(0, hooks, total)?;
         sender.begin(false)?;
 
-        let Sender { store, mut report, .. } = sender;
+        let Sender { store, mut report, order, .. } = sender;
         report.deleted += swept;
         let now = chrono::Utc::now();
         report.next_run_time = (now + chrono::Duration::minutes(options.interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -611,14 +601,6 @@ impl<'a, 'h> Run<'a, 'h> {
                 deleted: report.deleted,
                 device_count: if full { report.uploaded } else { store.state().devices.len() as u64 },
             };
-            // New devices are named by their entries now (all acknowledged, so all in the table),
-            // and their own table goes before the snapshot is written (memory at its peak).
-            let devices = &store.state().devices;
-            let mut order = order;
-            for (_, tag) in order.iter_mut().filter(|(_, t)| t & INELIGIBLE == 0 && t & FRESH != 0) {
-                *tag = fresh.entry(*tag & !FRESH).and_then(|(id, _)| devices.find(id)).unwrap_or(u32::MAX);
-            }
-            drop(fresh);
             let remap = store.finish(&sync_id, last_sync, full)?;
             if let Some(context) = cache_context.filter(|_| remap.is_some() || !cache_still_true) {
                 // The run succeeded: the table holds every acknowledged device with the line it
@@ -626,6 +608,8 @@ impl<'a, 'h> Run<'a, 'h> {
                 let devices = &store.state().devices;
                 let entry_now = |tag: u32| match tag {
                     t if t & INELIGIBLE != 0 => Some(t),
+                    // (Never left once the run succeeded: each is noted when its batch is committed.)
+                    t if t & FRESH != 0 => None,
                     t => remap.as_ref().map_or(Some(t), |r| r.get(t as usize).copied()).filter(|n| *n != u32::MAX),
                 };
                 let order: Vec<(u64, u32)> = order
@@ -752,6 +736,11 @@ struct Sender<'a> {
     dry_run: bool,
     pending: Option<Batch>,
     post: Post<'a>,
+    /// The NDJSON lines in input order with what each was (the state's entry, a new device, an
+    /// ineligible record; `linecache` tags): the next line cache.
+    order: Vec<(u64, u32)>,
+    /// SMSIDs new to the state in batches not yet committed (the committed ones are in the state).
+    uncommitted: rustc_hash::FxHashSet<Box<str>>,
     store: &'a mut StateStore,
     report: Report,
     /// The deletion guard is satisfied (or does not apply): batches go out as they are made.
@@ -767,7 +756,7 @@ struct Sender<'a> {
 struct Spool {
     file: std::fs::File,
     path: std::path::PathBuf,
-    held: Vec<(u64, usize, Vec<(String, u64)>, Vec<u64>, Vec<String>)>,
+    held: Vec<(usize, Acked)>,
 }
 
 impl Drop for Spool {
@@ -783,26 +772,16 @@ impl Sender<'_> {
         self.decided = true;
         let Some(mut spool) = self.spool.take() else { return Ok(()) };
         spool.file.seek(SeekFrom::Start(0)).map_err(|e| Error::io("cannot read back the upload spool", &e))?;
-        for (sequence, len, upserts, lines, deletions) in std::mem::take(&mut spool.held) {
+        for (len, acked) in std::mem::take(&mut spool.held) {
             let mut body = vec![0; len];
             spool.file.read_exact(&mut body).map_err(|e| Error::io("cannot read back the upload spool", &e))?;
-            self.send(body, sequence, upserts, lines, deletions, hooks, total)?;
+            self.send(body, acked, hooks, total)?;
         }
         Ok(())
     }
 
     /// Posts one batch and commits it to the state once acknowledged.
-    #[allow(clippy::too_many_arguments)]
-    fn send(
-        &mut self,
-        body: Vec<u8>,
-        sequence: u64,
-        upserts: Vec<(String, u64)>,
-        lines: Vec<u64>,
-        deletions: Vec<String>,
-        hooks: &mut Hooks<'_>,
-        total: u64,
-    ) -> Result<()> {
+    fn send(&mut self, body: Vec<u8>, acked: Acked, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
         if (hooks.cancelled)() {
             return Err(Error::new(
                 ErrorKind::Cancelled,
@@ -812,7 +791,7 @@ impl Sender<'_> {
                 ),
             ));
         }
-        let records = upserts.len() + deletions.len();
+        let (sequence, records) = (acked.sequence, acked.upserts.len() + acked.deletions.len());
         if let Some(log) = hooks.logger {
             log.info(format!("Batching {records} records"));
         }
@@ -824,13 +803,13 @@ impl Sender<'_> {
         let pipeline = match &mut self.post {
             Post::Direct(uploader) => {
                 uploader.post(&body, sequence, records)?;
-                self.store.commit_batch_lines(&self.sync_id, sequence, upserts, deletions, &lines)?;
+                commit(self.store, &self.sync_id, acked, &mut self.order, &mut self.uncommitted)?;
                 (hooks.progress)(self.report.considered, total.max(self.report.considered));
                 return Ok(());
             }
             Post::Pipelined(pipeline) => pipeline,
         };
-        pipeline.in_flight.push_back(Acked { sequence, upserts, lines, deletions });
+        pipeline.in_flight.push_back(acked);
         let queued = pipeline.jobs.as_ref().is_some_and(|jobs| jobs.send(Job { body, sequence, records }).is_ok());
         if !queued {
             // The sending thread stopped: its answers say why.
@@ -876,7 +855,7 @@ impl Sender<'_> {
                 pipeline.stop.store(true, Ordering::SeqCst);
                 return Err(cancelled_or(e, self.report.batches));
             }
-            self.store.commit_batch_lines(&self.sync_id, acked.sequence, acked.upserts, acked.deletions, &acked.lines)?;
+            commit(self.store, &self.sync_id, acked, &mut self.order, &mut self.uncommitted)?;
             (hooks.progress)(self.report.considered, total.max(self.report.considered));
         }
     }
@@ -910,7 +889,8 @@ impl Sender<'_> {
         self.report.uploaded += batch.upserts.len() as u64;
         self.report.deleted += batch.deletions.len() as u64;
         if self.decided {
-            return self.send(body, batch.sequence, batch.upserts, batch.lines, batch.deletions, hooks, total);
+            let acked = Acked { sequence: batch.sequence, upserts: batch.upserts, lines: batch.lines, positions: batch.positions, deletions: batch.deletions };
+            return self.send(body, acked, hooks, total);
         }
         if (hooks.cancelled)() {
             return Err(Error::new(ErrorKind::Cancelled, "the upload was cancelled before anything was sent; the next run starts it again"));
@@ -928,7 +908,8 @@ impl Sender<'_> {
         }
         if let Some(spool) = self.spool.as_mut() {
             std::io::Write::write_all(&mut spool.file, &body).map_err(|e| Error::io("cannot write the upload spool", &e))?;
-            spool.held.push((batch.sequence, body.len(), batch.upserts, batch.lines, batch.deletions));
+            let acked = Acked { sequence: batch.sequence, upserts: batch.upserts, lines: batch.lines, positions: batch.positions, deletions: batch.deletions };
+            spool.held.push((body.len(), acked));
         }
         (hooks.progress)(self.report.considered, total.max(self.report.considered));
         Ok(())
@@ -955,7 +936,28 @@ struct Acked {
     sequence: u64,
     upserts: Vec<(String, u64)>,
     lines: Vec<u64>,
+    /// Where each upsert of a new device stands in the run's order (`u32::MAX`: nowhere).
+    positions: Vec<u32>,
     deletions: Vec<String>,
+}
+
+/// Commits an acknowledged batch: its new devices are in the state now, their entries noted in
+/// the run's order.
+fn commit(store: &mut StateStore, sync_id: &str, acked: Acked, order: &mut [(u64, u32)], uncommitted: &mut rustc_hash::FxHashSet<Box<str>>) -> Result<()> {
+    let Acked { sequence, upserts, lines, positions, deletions } = acked;
+    let new: Vec<(usize, u32)> = positions.iter().enumerate().filter(|(_, p)| **p != u32::MAX).map(|(n, p)| (n, *p)).collect();
+    if !uncommitted.is_empty() {
+        for (sms_id, _) in &upserts {
+            uncommitted.remove(sms_id.as_str());
+        }
+    }
+    let entries = store.commit_batch_lines(sync_id, sequence, upserts, deletions, &lines)?;
+    for (n, position) in new {
+        if let (Some(slot), Some(entry)) = (order.get_mut(position as usize), entries.get(n)) {
+            slot.1 = *entry;
+        }
+    }
+    Ok(())
 }
 
 struct Pipeline<'a> {

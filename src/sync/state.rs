@@ -207,11 +207,12 @@ impl StateStore {
 
     /// Records a batch the cloud acknowledged; durable when this returns.
     pub fn commit_batch(&mut self, sync_id: &str, sequence: u64, upserts: Vec<(String, u64)>, deletions: Vec<String>) -> Result<()> {
-        self.commit_batch_lines(sync_id, sequence, upserts, deletions, &[])
+        self.commit_batch_lines(sync_id, sequence, upserts, deletions, &[]).map(drop)
     }
 
     /// As [`commit_batch`](Self::commit_batch), with the hash of the NDJSON line each upsert came
-    /// from (0 or missing: not from a line), kept in memory for the next line cache.
+    /// from (0 or missing: not from a line), kept in memory for the next line cache; the entry of
+    /// each upsert, in order.
     pub(crate) fn commit_batch_lines(
         &mut self,
         sync_id: &str,
@@ -219,11 +220,12 @@ impl StateStore {
         upserts: Vec<(String, u64)>,
         deletions: Vec<String>,
         lines: &[u64],
-    ) -> Result<()> {
+    ) -> Result<Vec<u32>> {
         let record = JournalRecord::Batch { sync_id: sync_id.to_owned(), sequence, upserts, deletions };
         self.append(&record)?;
-        apply(&mut self.state, record, Some(lines));
-        Ok(())
+        let mut entries = Vec::new();
+        apply(&mut self.state, record, Some((lines, &mut entries)));
+        Ok(entries)
     }
 
     /// Records the end of a run (for a full run: the cloud swept what it did not mention, and so
@@ -320,8 +322,9 @@ impl StateStore {
 }
 
 /// Applies one record to the state, live or replayed: the same records in the same order give the
-/// same table layout. `lines`: the NDJSON line hash of each upsert, when known (live runs only).
-fn apply(state: &mut SyncState, record: JournalRecord, lines: Option<&[u64]>) {
+/// same table layout. `live` (live runs only): the NDJSON line hash of each upsert, when known, and
+/// where the entry of each upsert is noted.
+fn apply(state: &mut SyncState, record: JournalRecord, live: Option<(&[u64], &mut Vec<u32>)>) {
     match record {
         JournalRecord::Begin { sync_id, kind, tenant_id, scope, scope_version } => {
             state.tenant_id = tenant_id;
@@ -334,11 +337,17 @@ fn apply(state: &mut SyncState, record: JournalRecord, lines: Option<&[u64]>) {
         }
         JournalRecord::Batch { sync_id, upserts, deletions, .. } => {
             let full = state.full_sync_in_progress.as_deref() == Some(sync_id.as_str());
-            let lines = lines.unwrap_or_default();
+            let (lines, mut entries) = match live {
+                Some((lines, entries)) => (lines, Some(entries)),
+                None => (&[][..], None),
+            };
             for (n, (sms_id, hash)) in upserts.iter().enumerate() {
                 let entry = state.devices.insert(sms_id, *hash, lines.get(n).copied().unwrap_or(0));
                 if full {
                     state.devices.mark_mentioned(entry);
+                }
+                if let Some(entries) = entries.as_mut() {
+                    entries.push(entry);
                 }
             }
             for sms_id in deletions {
