@@ -235,7 +235,9 @@ pub fn run(
         return run_with(store, input, total, target, options, Post::Direct(uploader), hooks);
     };
     std::thread::scope(|scope| {
-        let (jobs, queued) = mpsc::sync_channel::<Job>(1);
+        // Room for every batch allowed in flight: queuing one never blocks the calling thread,
+        // which must stay free to ask the caller's cancel callback.
+        let (jobs, queued) = mpsc::sync_channel::<Job>(BATCHES_IN_FLIGHT);
         let (answers, answered) = mpsc::channel::<(u64, Result<()>)>();
         let stop = &stop;
         let thread = scope.spawn(move || {
@@ -320,7 +322,8 @@ fn cache_context(target: &Target, options: &Options) -> u64 {
     if let Some(m) = members.as_mut() {
         m.sort();
     }
-    let text = serde_json::json!([target.scope.to_gateway(), target.tenant_id, tree, members]).to_string();
+    // The library's version too: another version may serialise devices or decide eligibility otherwise.
+    let text = serde_json::json!([env!("CARGO_PKG_VERSION"), target.scope.to_gateway(), target.tenant_id, tree, members]).to_string();
     xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
 
@@ -783,13 +786,13 @@ impl Sender<'_> {
     /// Posts one batch and commits it to the state once acknowledged.
     fn send(&mut self, body: Vec<u8>, acked: Acked, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
         if (hooks.cancelled)() {
-            return Err(Error::new(
-                ErrorKind::Cancelled,
-                format!(
-                    "the upload was cancelled after {} batches; what the cloud acknowledged is recorded and the rest is sent next run",
-                    self.report.batches
-                ),
-            ));
+            // What the cloud acknowledged already is recorded before the run stops.
+            if let Post::Pipelined(pipeline) = &self.post {
+                pipeline.stop.store(true, Ordering::SeqCst);
+            }
+            let settled = self.settle(0, hooks, total);
+            let batches = self.report.batches;
+            return settled.and(Err(cancelled_or(Error::new(ErrorKind::Cancelled, "cancelled"), batches)));
         }
         let (sequence, records) = (acked.sequence, acked.upserts.len() + acked.deletions.len());
         if let Some(log) = hooks.logger {

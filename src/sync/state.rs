@@ -445,6 +445,11 @@ fn parse_snapshot(bytes: &[u8], hierarchy_id: &str, shown: &str) -> std::result:
 
 /// `smsId<TAB>hash` (16 hex digits, as written; any other count of digits as format 1 allowed).
 fn device_line(line: &str) -> Option<(&str, u64)> {
+    let (id, hash) = device_line_parts(line)?;
+    (id.len() <= super::table::MAX_SMS_ID_BYTES).then_some((id, hash))
+}
+
+fn device_line_parts(line: &str) -> Option<(&str, u64)> {
     let bytes = line.as_bytes();
     // The common case, read from the end without searching: a tab, then 16 digits.
     if bytes.len() > 17 && bytes[bytes.len() - 17] == b'\t' {
@@ -490,7 +495,13 @@ fn replay(path: &Path, state: &mut SyncState) -> std::result::Result<Option<u64>
 fn parse_journal_line(line: &[u8]) -> Option<JournalRecord> {
     let text = std::str::from_utf8(line).ok()?;
     let (checksum, json) = text.split_once(' ')?;
-    (format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes())) == checksum).then(|| serde_json::from_str(json).ok())?
+    let record: JournalRecord = (format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes())) == checksum).then(|| serde_json::from_str(json).ok())??;
+    // An SMSID longer than any the inventory accepts is damage, not a device.
+    let too_long = |id: &String| id.len() > super::table::MAX_SMS_ID_BYTES;
+    match &record {
+        JournalRecord::Batch { upserts, deletions, .. } if upserts.iter().any(|(id, _)| too_long(id)) || deletions.iter().any(too_long) => None,
+        _ => Some(record),
+    }
 }
 
 /// Moves a damaged file aside (never deletes it) and says what happened.

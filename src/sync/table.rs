@@ -33,6 +33,10 @@ struct Entry {
     flags: u8,
 }
 
+/// The longest SMSID the table holds, in bytes (the inventory accepts 256 characters): a longer
+/// one in a state file is damage.
+pub const MAX_SMS_ID_BYTES: usize = 1024;
+
 /// SMSID → device hash (and line hash) for every device the cloud acknowledged.
 #[derive(Clone, Default)]
 pub struct DeviceTable {
@@ -84,17 +88,18 @@ impl DeviceTable {
     /// come in order, nothing is looked up (the index is built later, if ever); one out of order
     /// (a damaged or hand-made file) is inserted the ordinary way, so a repeated SMSID is still
     /// one device.
-    pub fn push_sorted(&mut self, sms_id: &str, hash: u64) {
+    /// Its entry number.
+    pub fn push_sorted(&mut self, sms_id: &str, hash: u64) -> u32 {
         let in_order = self.index.get().is_none() && self.entries.last().is_none_or(|last| self.text(last) < sms_id);
         if !in_order {
-            self.insert(sms_id, hash, 0);
-            return;
+            return self.insert(sms_id, hash, 0);
         }
         let len = sms_id.len().min(u16::MAX as usize);
         let start = self.arena.len() as u32;
         self.arena.extend_from_slice(&sms_id.as_bytes()[..len]);
         self.entries.push(Entry { key: key_of(sms_id), hash, line: 0, start, len: len as u16, flags: 0 });
         self.live += 1;
+        self.entries.len() as u32 - 1
     }
 
     /// Devices in the table (tombstones not counted).
@@ -163,7 +168,8 @@ impl DeviceTable {
             }
             hashbrown::hash_table::Entry::Vacant(vacant) => {
                 let i = entries.len() as u32;
-                // SMSIDs are at most 256 characters (inventory::MAX_SMS_ID_CHARS), 1,024 bytes.
+                // SMSIDs are at most 256 characters (inventory::MAX_SMS_ID_CHARS), 1,024 bytes; state
+                // files holding longer ones are refused as damaged before they get here.
                 let len = sms_id.len().min(u16::MAX as usize);
                 let start = arena.len() as u32;
                 arena.extend_from_slice(&sms_id.as_bytes()[..len]);
@@ -279,11 +285,11 @@ impl DeviceTable {
         order.sort_unstable_by(|a, b| self.text(&self.entries[*a as usize]).cmp(self.text(&self.entries[*b as usize])));
         let mut table = DeviceTable::with_capacity(order.len(), self.arena.len());
         let mut remap = vec![u32::MAX; self.entries.len()];
-        for (new, old) in order.into_iter().enumerate() {
+        for old in order {
             let e = self.entries[old as usize];
-            table.push_sorted(self.text(&e), e.hash);
-            table.entries[new].line = e.line;
-            remap[old as usize] = new as u32;
+            let at = table.push_sorted(self.text(&e), e.hash);
+            table.set_line(at, e.line);
+            remap[old as usize] = at;
         }
         (table, remap)
     }
