@@ -34,8 +34,8 @@ const ORDER_BYTES: usize = 12;
 
 /// A tag of the order table: an ineligible record (bit 0: it told collection membership).
 pub const INELIGIBLE: u32 = 0x8000_0000;
-/// A tag of a run's order (never stored): a device new to the state, by its number in the run's
-/// table of new devices, resolved to its entry when the cache is written.
+/// A tag of a run's order (never stored): a device new to the state whose batch is not committed
+/// yet; commit replaces it with the device's entry.
 pub const FRESH: u32 = 0x4000_0000;
 
 /// What a line is known to be.

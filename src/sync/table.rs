@@ -293,11 +293,6 @@ impl DeviceTable {
         }
         (table, remap)
     }
-
-    /// Bytes held (for diagnostics and tests of the memory bound).
-    pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.entries.capacity() * std::mem::size_of::<Entry>() + self.index.get().map_or(0, |i| i.capacity() * 5)
-    }
 }
 
 /// One bit per entry number.
