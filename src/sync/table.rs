@@ -94,12 +94,8 @@ impl DeviceTable {
         if !in_order {
             return self.insert(sms_id, hash, 0);
         }
-        let len = sms_id.len().min(u16::MAX as usize);
-        let start = self.arena.len() as u32;
-        self.arena.extend_from_slice(&sms_id.as_bytes()[..len]);
-        self.entries.push(Entry { key: key_of(sms_id), hash, line: 0, start, len: len as u16, flags: 0 });
         self.live += 1;
-        self.entries.len() as u32 - 1
+        append(&mut self.entries, &mut self.arena, key_of(sms_id), sms_id, hash, 0)
     }
 
     /// Devices in the table (tombstones not counted).
@@ -117,9 +113,8 @@ impl DeviceTable {
     }
 
     fn text(&self, e: &Entry) -> &str {
-        let bytes = &self.arena[e.start as usize..e.start as usize + e.len as usize];
         // Only whole `&str`s are ever copied into the arena.
-        std::str::from_utf8(bytes).unwrap_or_default()
+        std::str::from_utf8(bytes_of(&self.arena, e)).unwrap_or_default()
     }
 
     /// The entry number of `sms_id`, if the table holds it.
@@ -129,12 +124,7 @@ impl DeviceTable {
 
     fn find_keyed(&self, key: u64, sms_id: &str) -> Option<u32> {
         let (entries, arena) = (&self.entries, &self.arena);
-        self.index()
-            .find(key, |&i| {
-                let e = &entries[i as usize];
-                e.key == key && &arena[e.start as usize..e.start as usize + e.len as usize] == sms_id.as_bytes()
-            })
-            .copied()
+        self.index().find(key, |&i| holds(entries, arena, i, key, sms_id)).copied()
     }
 
     /// The device hash of `sms_id`.
@@ -150,14 +140,7 @@ impl DeviceTable {
     pub fn insert(&mut self, sms_id: &str, hash: u64, line: u64) -> u32 {
         let key = key_of(sms_id);
         let (index, entries, arena) = self.parts_mut();
-        let slot = index.entry(
-            key,
-            |&i| {
-                let e = &entries[i as usize];
-                e.key == key && &arena[e.start as usize..e.start as usize + e.len as usize] == sms_id.as_bytes()
-            },
-            |&j| entries[j as usize].key,
-        );
+        let slot = index.entry(key, |&i| holds(entries, arena, i, key, sms_id), |&j| entries[j as usize].key);
         match slot {
             hashbrown::hash_table::Entry::Occupied(found) => {
                 let i = *found.get();
@@ -167,13 +150,7 @@ impl DeviceTable {
                 i
             }
             hashbrown::hash_table::Entry::Vacant(vacant) => {
-                let i = entries.len() as u32;
-                // SMSIDs are at most 256 characters (inventory::MAX_SMS_ID_CHARS), 1,024 bytes; state
-                // files holding longer ones are refused as damaged before they get here.
-                let len = sms_id.len().min(u16::MAX as usize);
-                let start = arena.len() as u32;
-                arena.extend_from_slice(&sms_id.as_bytes()[..len]);
-                entries.push(Entry { key, hash, line, start, len: len as u16, flags: 0 });
+                let i = append(entries, arena, key, sms_id, hash, line);
                 vacant.insert(i);
                 self.live += 1;
                 i
@@ -185,10 +162,7 @@ impl DeviceTable {
     pub fn remove(&mut self, sms_id: &str) -> bool {
         let key = key_of(sms_id);
         let (index, entries, arena) = self.parts_mut();
-        let found = index.find_entry(key, |&i| {
-            let e = &entries[i as usize];
-            e.key == key && &arena[e.start as usize..e.start as usize + e.len as usize] == sms_id.as_bytes()
-        });
+        let found = index.find_entry(key, |&i| holds(entries, arena, i, key, sms_id));
         let Ok(found) = found else { return false };
         let (i, _) = found.remove();
         self.kill(i as usize);
@@ -293,6 +267,28 @@ impl DeviceTable {
         }
         (table, remap)
     }
+}
+
+/// The SMSID bytes of `e`.
+fn bytes_of<'t>(arena: &'t [u8], e: &Entry) -> &'t [u8] {
+    &arena[e.start as usize..e.start as usize + e.len as usize]
+}
+
+/// Whether entry `i` is `sms_id` (whose key is `key`).
+fn holds(entries: &[Entry], arena: &[u8], i: u32, key: u64, sms_id: &str) -> bool {
+    let e = &entries[i as usize];
+    e.key == key && bytes_of(arena, e) == sms_id.as_bytes()
+}
+
+/// Appends an entry (not indexed); its number.
+fn append(entries: &mut Vec<Entry>, arena: &mut Vec<u8>, key: u64, sms_id: &str, hash: u64, line: u64) -> u32 {
+    // SMSIDs are at most 256 characters (inventory::MAX_SMS_ID_CHARS), 1,024 bytes; state files
+    // holding longer ones are refused as damaged before they get here.
+    let len = sms_id.len().min(u16::MAX as usize);
+    let start = arena.len() as u32;
+    arena.extend_from_slice(&sms_id.as_bytes()[..len]);
+    entries.push(Entry { key, hash, line, start, len: len as u16, flags: 0 });
+    entries.len() as u32 - 1
 }
 
 /// One bit per entry number.
