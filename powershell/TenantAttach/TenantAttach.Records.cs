@@ -5,7 +5,7 @@
 // Written in C# 5, like TenantAttach.Interop.cs, for Windows PowerShell 5.1's Add-Type.
 //
 // DeviceRecordWriter takes each pipeline object once (Add), reads the device properties the library
-// knows by name, and appends them as one NDJSON line to a temporary file that the library then
+// knows by name (PropertyReader), and appends them as one NDJSON line to a temporary file that the library then
 // streams (ta_client_sync_devices_file). What the line holds is what the module sent before as a
 // JSON array built with ConvertTo-Json: the same properties in the same order, null values left out,
 // strings, Booleans and numbers as JSON writes them; anything else (a nested object, a date) is
@@ -16,8 +16,10 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
+using System.Collections.ObjectModel;
 using System.Globalization;
 using System.IO;
+using System.Linq.Expressions;
 using System.Management.Automation;
 using System.Text;
 
@@ -41,10 +43,10 @@ namespace TenantAttach.Interop
         private const int CollectionIdsSlot = 20;
 
         // PowerShell's property names ignore case, and so does this lookup.
-        private static readonly Dictionary<string, int> Slots = NdjsonOutput.SlotsOf(PropertyNames);
         private static readonly byte[][] Keys = NdjsonOutput.KeysOf(PropertyNames);
 
         private readonly object[] values = new object[PropertyNames.Length];
+        private readonly PropertyReader reader = new PropertyReader(PropertyNames);
         private readonly Dictionary<string, string> smsIdByResourceId;
         private readonly NdjsonOutput output;
         private readonly string path;
@@ -80,7 +82,7 @@ namespace TenantAttach.Interop
         {
             if (item == null) return;
             Array.Clear(values, 0, values.Length);
-            NdjsonOutput.ReadProperties(item, Slots, values);
+            reader.Read(item, values);
             output.WriteObject(Keys, values);
             if (values[CollectionIdsSlot] != null) hasMembership = true;
             if (smsIdByResourceId != null && values[ResourceIdSlot] != null)
@@ -148,10 +150,10 @@ namespace TenantAttach.Interop
         private const int PrimaryUserSlot = 17;
         private const int DistributionPointSlot = 18;
         private const int CollectionIdsSlot = 19;
-        private static readonly Dictionary<string, int> Slots = NdjsonOutput.SlotsOf(Copied);
         private static readonly byte[][] Keys = NdjsonOutput.KeysOf(Written);
 
         private readonly object[] values = new object[Written.Length];
+        private readonly PropertyReader reader = new PropertyReader(Copied);
         private readonly Dictionary<uint, object> manufacturer;
         private readonly Dictionary<uint, object> model;
         private readonly Dictionary<uint, object> serial;
@@ -293,7 +295,7 @@ namespace TenantAttach.Interop
             {
                 for (int i = 0; i < Copied.Length; i++) values[i] = Member(device, Copied[i]);
             }
-            else NdjsonOutput.ReadProperties(device, Slots, values);
+            else reader.Read(device, values);
             for (int i = 0; i < Copied.Length; i++)
             {
                 if (IsEmpty(values[i])) values[i] = null;
@@ -348,6 +350,185 @@ namespace TenantAttach.Interop
         }
     }
 
+    /// <summary>Reads the properties a record is made of from pipeline objects: one walk over an
+    /// object's properties (note properties of a PSCustomObject, adapted ones of a CIM or .NET object,
+    /// type-table members), each name matched ignoring case, as PowerShell matches property names.
+    /// One reader serves one thread.</summary>
+    public sealed class PropertyReader
+    {
+        private readonly Dictionary<string, int> slots;
+        // The names of the last object's properties in their order, and their slots (-1: not read):
+        // objects made alike ([pscustomobject]@{...} in a loop, Select-Object, one WMI class) have
+        // their properties in the same order under the very same name strings, so each name is
+        // matched by a comparison instead of a case-insensitive lookup.
+        private string[] shapeNames = new string[32];
+        private int[] shapeSlots = new int[32];
+        private PSPropertyInfo[] own = new PSPropertyInfo[32];
+        private string lastTypeName;
+        private bool lastTypeTableAdds;
+
+        /// <summary>A reader of the properties <paramref name="names"/>, into the slots of their index.</summary>
+        public PropertyReader(string[] names)
+        {
+            if (names == null) throw new ArgumentNullException("names");
+            slots = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+            for (int i = 0; i < names.Length; i++) slots[names[i]] = i;
+        }
+
+        /// <summary>Reads the properties of <paramref name="item"/> into <paramref name="values"/> (by
+        /// slot; left as they are where the object has no such property or its value is null).</summary>
+        public void Read(PSObject item, object[] values)
+        {
+            int count = InstanceProperties(item);
+            if (count >= 0)
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    PSPropertyInfo property = own[i];
+                    own[i] = null;
+                    string name = property.Name;
+                    int slot;
+                    string known = i < shapeNames.Length ? shapeNames[i] : null;
+                    if (known != null && ((object)known == (object)name || string.Equals(known, name, StringComparison.Ordinal))) slot = shapeSlots[i];
+                    else
+                    {
+                        if (!slots.TryGetValue(name, out slot)) slot = -1;
+                        if (i < shapeNames.Length)
+                        {
+                            shapeNames[i] = name;
+                            shapeSlots[i] = slot;
+                        }
+                    }
+                    if (slot >= 0) Take(property, slot, values);
+                }
+                return;
+            }
+            foreach (PSPropertyInfo property in item.Properties)
+            {
+                int slot;
+                if (slots.TryGetValue(property.Name, out slot)) Take(property, slot, values);
+            }
+        }
+
+        private static void Take(PSPropertyInfo property, int slot, object[] values)
+        {
+            object value;
+            try { value = property.Value; }
+            catch (GetValueException) { return; }
+            if (value == null) return;
+            PSObject wrapped = value as PSObject;
+            if (wrapped != null && !(wrapped.BaseObject is PSCustomObject)) value = wrapped.BaseObject;
+            values[slot] = value;
+        }
+
+        // PSObject.Properties builds a new collection of every member (the object's own, its
+        // adapter's, the type table's) for each object it enumerates: 15 us a device, 2.5 s for
+        // 175,000. A PSCustomObject ([pscustomobject]@{...}, Select-Object, ConvertFrom-Json output)
+        // has no adapter members, so where the type table adds no property to objects of its type
+        // names its properties are exactly its instance members. PowerShell keeps them in the
+        // internal InstanceMembers, whose enumerator copies them to a new list (2.5 us a device);
+        // they are read here from the ordered dictionary that collection holds, under the lock
+        // PowerShell takes on it, into a reused array (1 us a device with the names matched). Where
+        // either internal is missing (another PowerShell), every object takes the general path.
+        private static readonly Func<PSObject, System.Collections.Specialized.OrderedDictionary> InstanceMembersOf = InstanceMembersGetter();
+        // Per first type name: whether the type table adds properties (then the general path is kept).
+        private static readonly Dictionary<string, bool> TypeTableAdds = new Dictionary<string, bool>(StringComparer.Ordinal);
+
+        // PSObject.TypeNames gives a copy of the type names of an object that has none of its own,
+        // and keeps it for the object's lifetime in a ConditionalWeakTable: one more entry that every
+        // garbage collection of the session scans (175,000 objects: 5 ms more for each). The names
+        // are read where PowerShell keeps them, without that copy.
+        private static readonly Func<PSObject, Collection<string>> TypeNamesOf = TypeNamesGetter();
+
+        /// <summary>psobject.InstanceMembers' ordered dictionary (internal to PowerShell), compiled
+        /// once: null where this PowerShell keeps them otherwise.</summary>
+        private static Func<PSObject, System.Collections.Specialized.OrderedDictionary> InstanceMembersGetter()
+        {
+            try
+            {
+                const System.Reflection.BindingFlags internals = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance;
+                System.Reflection.PropertyInfo members = typeof(PSObject).GetProperty("InstanceMembers", internals);
+                if (members == null) return null;
+                System.Reflection.FieldInfo dictionary = null;
+                foreach (System.Reflection.FieldInfo field in members.PropertyType.GetFields(internals))
+                {
+                    if (field.FieldType == typeof(System.Collections.Specialized.OrderedDictionary)) dictionary = field;
+                }
+                if (dictionary == null) return null;
+                ParameterExpression item = Expression.Parameter(typeof(PSObject), "item");
+                return Expression.Lambda<Func<PSObject, System.Collections.Specialized.OrderedDictionary>>(
+                    Expression.Field(Expression.Property(item, members), dictionary), item).Compile();
+            }
+            catch (Exception) { return null; }
+        }
+
+        /// <summary>psobject.InternalTypeNames (internal to PowerShell), compiled once; null where missing.</summary>
+        private static Func<PSObject, Collection<string>> TypeNamesGetter()
+        {
+            try
+            {
+                System.Reflection.PropertyInfo names = typeof(PSObject).GetProperty("InternalTypeNames", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+                if (names == null || !typeof(Collection<string>).IsAssignableFrom(names.PropertyType)) return null;
+                ParameterExpression item = Expression.Parameter(typeof(PSObject), "item");
+                return Expression.Lambda<Func<PSObject, Collection<string>>>(
+                    Expression.Convert(Expression.Property(item, names), typeof(Collection<string>)), item).Compile();
+            }
+            catch (Exception) { return null; }
+        }
+
+        /// <summary>How many properties of a PSCustomObject, all its properties, are now in
+        /// <see cref="own"/>; -1 where the general path is needed.</summary>
+        private int InstanceProperties(PSObject item)
+        {
+            if (InstanceMembersOf == null || TypeNamesOf == null || !(item.BaseObject is PSCustomObject)) return -1;
+            int count = 0;
+            string typeName;
+            try
+            {
+                Collection<string> names = TypeNamesOf(item);
+                typeName = names == null || names.Count == 0 ? "" : names[0];
+                System.Collections.Specialized.OrderedDictionary dictionary = InstanceMembersOf(item);
+                if (dictionary != null)
+                {
+                    lock (dictionary)
+                    {
+                        int n = dictionary.Count;
+                        if (n > own.Length) own = new PSPropertyInfo[Math.Max(n, own.Length * 2)];
+                        for (int i = 0; i < n; i++)
+                        {
+                            PSPropertyInfo property = dictionary[i] as PSPropertyInfo;
+                            if (property != null) own[count++] = property;
+                        }
+                    }
+                }
+            }
+            catch (Exception)
+            {
+                // (Where this PowerShell does not let compiled code read its internals: the general path.)
+                Array.Clear(own, 0, own.Length);
+                return -1;
+            }
+            if ((object)typeName != (object)lastTypeName)
+            {
+                lock (TypeTableAdds)
+                {
+                    if (!TypeTableAdds.TryGetValue(typeName, out lastTypeTableAdds))
+                    {
+                        // Once per type name: are the properties PowerShell shows exactly the instance ones?
+                        int all = 0;
+                        foreach (PSPropertyInfo p in item.Properties) all++;
+                        lastTypeTableAdds = all != count;
+                        TypeTableAdds[typeName] = lastTypeTableAdds;
+                    }
+                }
+                lastTypeName = typeName;
+            }
+            if (!lastTypeTableAdds) return count;
+            Array.Clear(own, 0, count);
+            return -1;
+        }
+    }
+
     /// <summary>NDJSON written to a stream through one reused buffer: strings, Booleans and integers
     /// written here as ConvertTo-Json writes them, other values by the fallback given.</summary>
     public sealed class NdjsonOutput : IDisposable
@@ -371,80 +552,6 @@ namespace TenantAttach.Interop
         public static NdjsonOutput Create(string path, Func<object, string> fallback)
         {
             return new NdjsonOutput(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1), fallback);
-        }
-
-        /// <summary>Reads the properties named in <paramref name="slots"/> into <paramref name="values"/>:
-        /// one walk over the object's properties (note properties of a PSCustomObject, adapted ones of
-        /// a CIM or .NET object, type-table members), each name looked up once, ignoring case.</summary>
-        public static void ReadProperties(PSObject item, Dictionary<string, int> slots, object[] values)
-        {
-            IEnumerable members = InstanceMembersOnly(item);
-            if (members != null)
-            {
-                foreach (object member in members)
-                {
-                    PSPropertyInfo property = member as PSPropertyInfo;
-                    if (property != null) Take(property, slots, values);
-                }
-                return;
-            }
-            foreach (PSPropertyInfo property in item.Properties) Take(property, slots, values);
-        }
-
-        private static void Take(PSPropertyInfo property, Dictionary<string, int> slots, object[] values)
-        {
-            int slot;
-            if (!slots.TryGetValue(property.Name, out slot)) return;
-            object value;
-            try { value = property.Value; }
-            catch (GetValueException) { return; }
-            if (value == null) return;
-            PSObject wrapped = value as PSObject;
-            if (wrapped != null && !(wrapped.BaseObject is PSCustomObject)) value = wrapped.BaseObject;
-            values[slot] = value;
-        }
-
-        // PSObject.Properties builds a new collection of every member (the object's own, its
-        // adapter's, the type table's) for each object it enumerates: 15 us a device, 2.5 s for
-        // 175,000. A PSCustomObject ([pscustomobject]@{...}, Select-Object, ConvertFrom-Json output)
-        // has no adapter members, so where the type table adds no property to objects of its type
-        // names its properties are exactly its instance members, read without that copy (0.6 s for
-        // 175,000). PowerShell keeps them in the internal InstanceMembers; where that is missing (a
-        // PowerShell that has no such member), every object takes the general path.
-        private static readonly System.Reflection.PropertyInfo InstanceMembersProperty =
-            typeof(PSObject).GetProperty("InstanceMembers", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
-        // Per first type name: whether the type table adds properties (then the general path is kept).
-        private static readonly Dictionary<string, bool> TypeTableAdds = new Dictionary<string, bool>(StringComparer.Ordinal);
-
-        private static IEnumerable InstanceMembersOnly(PSObject item)
-        {
-            if (InstanceMembersProperty == null || !(item.BaseObject is PSCustomObject)) return null;
-            IEnumerable members;
-            try { members = InstanceMembersProperty.GetValue(item, null) as IEnumerable; }
-            catch (Exception) { return null; }
-            if (members == null) return null;
-            string typeName = item.TypeNames.Count > 0 ? item.TypeNames[0] : "";
-            bool adds;
-            lock (TypeTableAdds)
-            {
-                if (!TypeTableAdds.TryGetValue(typeName, out adds))
-                {
-                    // Once per type name: are the properties PowerShell shows exactly the instance ones?
-                    int own = 0, all = 0;
-                    foreach (object m in members) if (m is PSPropertyInfo) own++;
-                    foreach (PSPropertyInfo p in item.Properties) all++;
-                    adds = all != own;
-                    TypeTableAdds[typeName] = adds;
-                }
-            }
-            return adds ? null : members;
-        }
-
-        public static Dictionary<string, int> SlotsOf(string[] names)
-        {
-            Dictionary<string, int> slots = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
-            for (int i = 0; i < names.Length; i++) slots[names[i]] = i;
-            return slots;
         }
 
         public static byte[][] KeysOf(string[] names)

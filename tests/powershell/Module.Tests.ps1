@@ -57,6 +57,81 @@ Describe 'Loading the native library' {
     }
 }
 
+Describe 'The compiled per-object work of Sync-TenantAttachDevice' {
+    BeforeAll {
+        $script:toJson = [Func[object, string]] { param($value) ConvertTo-Json -InputObject $value -Depth 2 -Compress }
+        # The NDJSON lines a writer made of these objects (read while the writer holds the file).
+        function Get-WrittenLine([object[]] $Objects) {
+            $writer = New-Object TenantAttach.Interop.DeviceRecordWriter($script:toJson, $false)
+            try {
+                foreach ($o in $Objects) { $writer.Add($o) }
+                $writer.Complete()
+                $stream = New-Object System.IO.FileStream($writer.Path, 'Open', 'Read', ([System.IO.FileShare]::ReadWrite -bor [System.IO.FileShare]::Delete))
+                $reader = New-Object System.IO.StreamReader($stream, (New-Object System.Text.UTF8Encoding($false)))
+                try { return @($reader.ReadToEnd().Split([char]"`n") | Where-Object { $_ }) } finally { $reader.Dispose() }
+            }
+            finally { $writer.Dispose() }
+        }
+        # What the module sent before the writer existed: ConvertTo-Json of the known properties that
+        # are not null, in the writer's order, as PowerShell finds them (ignoring case, type-table members too).
+        function Get-ExpectedLine([object] $Object) {
+            $record = [ordered]@{}
+            foreach ($name in [TenantAttach.Interop.DeviceRecordWriter]::PropertyNames) {
+                $p = $Object.PSObject.Properties[$name]
+                if ($p -and $null -ne $p.Value) { $record[$name] = $p.Value }
+            }
+            ConvertTo-Json -InputObject $record -Depth 2 -Compress
+        }
+    }
+
+    It 'is compiled with the optimiser on, as the Release build in bin/ is' {
+        $debuggable = [TenantAttach.Interop.DeviceRecordWriter].Assembly.GetCustomAttributes([System.Diagnostics.DebuggableAttribute], $false)
+        @($debuggable | Where-Object { $_.IsJITOptimizerDisabled }).Count | Should -Be 0
+    }
+
+    It 'writes each object as ConvertTo-Json does, whatever the order, case and shape of its properties' {
+        $made = @(for ($i = 0; $i -lt 3; $i++) {
+                [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_CombinedDeviceResources'; Name = "PC-$i"; ResourceID = [uint32](16777216 + $i); SMSID = "GUID:$i"; IsClient = $true; Domain = 'CONTOSO' }
+            })
+        $objects = @(
+            $made[0]
+            # The same names in another order, another case, some missing, one more the writer ignores.
+            [pscustomobject]@{ SMSID = 'GUID:R'; domain = 'CONTOSO'; name = 'PC-R'; Extra = 1; IsClient = $false }
+            $made[1]
+            [pscustomobject]@{ Name = 'PC-N'; SMSID = $null; ResourceID = [uint32]7 }
+            # Fresh name strings for every object, as ConvertFrom-Json makes them.
+            '{"Name":"PC-J1","SMSID":"GUID:J1","IsClient":true,"CollectionIDs":["PS100012","SMS00001"]}' | ConvertFrom-Json
+            '{"SMSID":"GUID:J2","Name":"PC-J2 \"quoted\" \u00e9\u4e2d\ud83d\ude00","ResourceID":12}' | ConvertFrom-Json
+            ($made[2] | Select-Object Name, SMSID, ResourceID)
+            $made[2]
+        )
+        $lines = Get-WrittenLine $objects
+        $lines.Count | Should -Be $objects.Count
+        for ($i = 0; $i -lt $objects.Count; $i++) { $lines[$i] | Should -BeExactly (Get-ExpectedLine $objects[$i]) -Because "object $i" }
+    }
+
+    It 'reads script and type-table properties as PowerShell shows them' {
+        $typeName = 'TenantAttach.Tests.TypeTableDevice' + [guid]::NewGuid().ToString('N')
+        Update-TypeData -TypeName $typeName -MemberType ScriptProperty -MemberName SMSID -Value { 'GUID:' + $this.Name }
+        $fromTypeTable = [pscustomobject]@{ PSTypeName = $typeName; Name = 'PC-T' }
+        $scripted = [pscustomobject]@{ Name = 'PC-S' } | Add-Member -MemberType ScriptProperty -Name SMSID -Value { 'GUID:S' } -PassThru
+        $lines = Get-WrittenLine @($fromTypeTable, $scripted, $fromTypeTable)
+        $lines[0] | Should -BeExactly '{"Name":"PC-T","SMSID":"GUID:PC-T"}'
+        $lines[1] | Should -BeExactly '{"Name":"PC-S","SMSID":"GUID:S"}'
+        $lines[2] | Should -BeExactly $lines[0]
+    }
+
+    It 'leaves the objects it reads as they were: no type names of their own' {
+        # PSObject.TypeNames would give each such object a copy kept in a table every garbage
+        # collection of the session scans.
+        $objects = @('{"Name":"PC-1","SMSID":"GUID:1"}', '{"Name":"PC-2","SMSID":"GUID:2"}' | ConvertFrom-Json)
+        $internal = [psobject].GetProperty('InternalTypeNames', [System.Reflection.BindingFlags]'NonPublic, Instance')
+        @($objects | Where-Object { -not $internal.GetValue($_).IsReadOnly }).Count | Should -Be 0
+        Get-WrittenLine $objects | Should -HaveCount 2
+        @($objects | Where-Object { -not $internal.GetValue($_).IsReadOnly }).Count | Should -Be 0
+    }
+}
+
 Describe 'Paths given to Connect-TenantAttach' {
     BeforeEach { Push-Location -LiteralPath $script:work }
     AfterEach { Pop-Location; Remove-PSDrive -Name PS1 -ErrorAction SilentlyContinue }
