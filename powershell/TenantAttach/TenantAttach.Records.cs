@@ -353,7 +353,8 @@ namespace TenantAttach.Interop
     /// <summary>Reads the properties a record is made of from pipeline objects: one walk over an
     /// object's properties (note properties of a PSCustomObject, adapted ones of a CIM or .NET object,
     /// type-table members), each name matched ignoring case, as PowerShell matches property names.
-    /// One reader serves one thread.</summary>
+    /// One reader serves one thread, for one command (it remembers what the type table of the
+    /// command's session adds to each type).</summary>
     public sealed class PropertyReader
     {
         private readonly Dictionary<string, int> slots;
@@ -364,6 +365,9 @@ namespace TenantAttach.Interop
         private string[] shapeNames = new string[32];
         private int[] shapeSlots = new int[32];
         private PSPropertyInfo[] own = new PSPropertyInfo[32];
+        // Per first type name: whether PowerShell shows properties the object does not hold itself
+        // (type-table members), which only the general path reads.
+        private readonly Dictionary<string, bool> typeTableAdds = new Dictionary<string, bool>(StringComparer.Ordinal);
         private string lastTypeName;
         private bool lastTypeTableAdds;
 
@@ -375,6 +379,10 @@ namespace TenantAttach.Interop
             for (int i = 0; i < names.Length; i++) slots[names[i]] = i;
         }
 
+        /// <summary>Whether PSCustomObjects are read from PowerShell's own members (else every object
+        /// takes the general path, PSObject.Properties).</summary>
+        public static bool ReadsInstanceMembers { get { return fastPath; } }
+
         /// <summary>Reads the properties of <paramref name="item"/> into <paramref name="values"/> (by
         /// slot; left as they are where the object has no such property or its value is null).</summary>
         public void Read(PSObject item, object[] values)
@@ -382,24 +390,31 @@ namespace TenantAttach.Interop
             int count = InstanceProperties(item);
             if (count >= 0)
             {
-                for (int i = 0; i < count; i++)
+                try
                 {
-                    PSPropertyInfo property = own[i];
-                    own[i] = null;
-                    string name = property.Name;
-                    int slot;
-                    string known = i < shapeNames.Length ? shapeNames[i] : null;
-                    if (known != null && ((object)known == (object)name || string.Equals(known, name, StringComparison.Ordinal))) slot = shapeSlots[i];
-                    else
+                    for (int i = 0; i < count; i++)
                     {
-                        if (!slots.TryGetValue(name, out slot)) slot = -1;
-                        if (i < shapeNames.Length)
+                        PSPropertyInfo property = own[i];
+                        string name = property.Name;
+                        int slot;
+                        string known = i < shapeNames.Length ? shapeNames[i] : null;
+                        if (known != null && ((object)known == (object)name || string.Equals(known, name, StringComparison.Ordinal))) slot = shapeSlots[i];
+                        else
                         {
-                            shapeNames[i] = name;
-                            shapeSlots[i] = slot;
+                            if (!slots.TryGetValue(name, out slot)) slot = -1;
+                            if (i < shapeNames.Length)
+                            {
+                                shapeNames[i] = name;
+                                shapeSlots[i] = slot;
+                            }
                         }
+                        if (slot >= 0) Take(property, slot, values);
                     }
-                    if (slot >= 0) Take(property, slot, values);
+                }
+                finally
+                {
+                    // (Also when a script property threw: the reader holds no object once done.)
+                    Array.Clear(own, 0, count);
                 }
                 return;
             }
@@ -424,102 +439,114 @@ namespace TenantAttach.Interop
         // PSObject.Properties builds a new collection of every member (the object's own, its
         // adapter's, the type table's) for each object it enumerates: 15 us a device, 2.5 s for
         // 175,000. A PSCustomObject ([pscustomobject]@{...}, Select-Object, ConvertFrom-Json output)
-        // has no adapter members, so where the type table adds no property to objects of its type
-        // names its properties are exactly its instance members. PowerShell keeps them in the
-        // internal InstanceMembers, whose enumerator copies them to a new list (2.5 us a device);
-        // they are read here from the ordered dictionary that collection holds, under the lock
-        // PowerShell takes on it, into a reused array (1 us a device with the names matched). Where
-        // either internal is missing (another PowerShell), every object takes the general path.
-        private static readonly Func<PSObject, System.Collections.Specialized.OrderedDictionary> InstanceMembersOf = InstanceMembersGetter();
-        // Per first type name: whether the type table adds properties (then the general path is kept).
-        private static readonly Dictionary<string, bool> TypeTableAdds = new Dictionary<string, bool>(StringComparer.Ordinal);
-
+        // has no adapter, so where the type table adds no property to objects of its type names its
+        // properties are exactly its own members. PowerShell keeps them in the internal
+        // InstanceMembers, whose enumerator copies them to a new list (2.5 us a device); they are
+        // read here from the ordered dictionary that collection holds, under the lock PowerShell
+        // takes on it, into a reused array (1 us a device with the names matched).
+        //
         // PSObject.TypeNames gives a copy of the type names of an object that has none of its own,
         // and keeps it for the object's lifetime in a ConditionalWeakTable: one more entry that every
         // garbage collection of the session scans (175,000 objects: 5 ms more for each). The names
         // are read where PowerShell keeps them, without that copy.
-        private static readonly Func<PSObject, Collection<string>> TypeNamesOf = TypeNamesGetter();
+        //
+        // A deserialized object (Import-Clixml, remoting) is a PSCustomObject whose properties are
+        // adapted members of its own: it takes the general path.
+        //
+        // Each internal is reached by a getter compiled once and tried once on an object made here;
+        // where one is missing or fails (another PowerShell, a .NET that refuses), every object takes
+        // the general path, and so does every later object once a getter has failed.
+        private static readonly Func<PSObject, System.Collections.Specialized.OrderedDictionary> InstanceMembersOf;
+        private static readonly Func<PSObject, Collection<string>> TypeNamesOf;
+        private static readonly Func<PSObject, object> AdaptedMembersOf;
+        private static volatile bool fastPath;
 
-        /// <summary>psobject.InstanceMembers' ordered dictionary (internal to PowerShell), compiled
-        /// once: null where this PowerShell keeps them otherwise.</summary>
-        private static Func<PSObject, System.Collections.Specialized.OrderedDictionary> InstanceMembersGetter()
+        static PropertyReader()
         {
             try
             {
                 const System.Reflection.BindingFlags internals = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance;
+                ParameterExpression item = Expression.Parameter(typeof(PSObject), "item");
                 System.Reflection.PropertyInfo members = typeof(PSObject).GetProperty("InstanceMembers", internals);
-                if (members == null) return null;
+                System.Reflection.PropertyInfo names = typeof(PSObject).GetProperty("InternalTypeNames", internals);
+                // (A property in PowerShell 7, a field in Windows PowerShell.)
+                System.Reflection.MemberInfo adapted = (System.Reflection.MemberInfo)typeof(PSObject).GetProperty("AdaptedMembers", internals)
+                    ?? typeof(PSObject).GetField("adaptedMembers", internals);
                 System.Reflection.FieldInfo dictionary = null;
-                foreach (System.Reflection.FieldInfo field in members.PropertyType.GetFields(internals))
+                if (members != null)
                 {
-                    if (field.FieldType == typeof(System.Collections.Specialized.OrderedDictionary)) dictionary = field;
-                }
-                if (dictionary == null) return null;
-                ParameterExpression item = Expression.Parameter(typeof(PSObject), "item");
-                return Expression.Lambda<Func<PSObject, System.Collections.Specialized.OrderedDictionary>>(
-                    Expression.Field(Expression.Property(item, members), dictionary), item).Compile();
-            }
-            catch (Exception) { return null; }
-        }
-
-        /// <summary>psobject.InternalTypeNames (internal to PowerShell), compiled once; null where missing.</summary>
-        private static Func<PSObject, Collection<string>> TypeNamesGetter()
-        {
-            try
-            {
-                System.Reflection.PropertyInfo names = typeof(PSObject).GetProperty("InternalTypeNames", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
-                if (names == null || !typeof(Collection<string>).IsAssignableFrom(names.PropertyType)) return null;
-                ParameterExpression item = Expression.Parameter(typeof(PSObject), "item");
-                return Expression.Lambda<Func<PSObject, Collection<string>>>(
-                    Expression.Convert(Expression.Property(item, names), typeof(Collection<string>)), item).Compile();
-            }
-            catch (Exception) { return null; }
-        }
-
-        /// <summary>How many properties of a PSCustomObject, all its properties, are now in
-        /// <see cref="own"/>; -1 where the general path is needed.</summary>
-        private int InstanceProperties(PSObject item)
-        {
-            if (InstanceMembersOf == null || TypeNamesOf == null || !(item.BaseObject is PSCustomObject)) return -1;
-            int count = 0;
-            string typeName;
-            try
-            {
-                Collection<string> names = TypeNamesOf(item);
-                typeName = names == null || names.Count == 0 ? "" : names[0];
-                System.Collections.Specialized.OrderedDictionary dictionary = InstanceMembersOf(item);
-                if (dictionary != null)
-                {
-                    lock (dictionary)
+                    foreach (System.Reflection.FieldInfo field in members.PropertyType.GetFields(internals))
                     {
-                        int n = dictionary.Count;
-                        if (n > own.Length) own = new PSPropertyInfo[Math.Max(n, own.Length * 2)];
-                        for (int i = 0; i < n; i++)
-                        {
-                            PSPropertyInfo property = dictionary[i] as PSPropertyInfo;
-                            if (property != null) own[count++] = property;
-                        }
+                        if (field.FieldType == typeof(System.Collections.Specialized.OrderedDictionary)) dictionary = field;
                     }
                 }
+                if (dictionary == null || names == null || adapted == null || !typeof(Collection<string>).IsAssignableFrom(names.PropertyType)) return;
+                InstanceMembersOf = Expression.Lambda<Func<PSObject, System.Collections.Specialized.OrderedDictionary>>(
+                    Expression.Field(Expression.Property(item, members), dictionary), item).Compile();
+                TypeNamesOf = Expression.Lambda<Func<PSObject, Collection<string>>>(
+                    Expression.Convert(Expression.Property(item, names), typeof(Collection<string>)), item).Compile();
+                AdaptedMembersOf = Expression.Lambda<Func<PSObject, object>>(
+                    Expression.Convert(Expression.MakeMemberAccess(item, adapted), typeof(object)), item).Compile();
+                // Tried once: an object with one note property reads as just that.
+                PSObject sample = new PSObject();
+                sample.Properties.Add(new PSNoteProperty("TenantAttach", 1));
+                System.Collections.Specialized.OrderedDictionary own = InstanceMembersOf(sample);
+                fastPath = own != null && own.Count >= 1 && own["TenantAttach"] is PSNoteProperty && TypeNamesOf(sample) != null && AdaptedMembersOf(sample) == null;
             }
             catch (Exception)
             {
-                // (Where this PowerShell does not let compiled code read its internals: the general path.)
-                Array.Clear(own, 0, own.Length);
+                fastPath = false;
+            }
+        }
+
+        /// <summary>How many properties of a PSCustomObject, all its properties, are now in
+        /// <see cref="own"/> (the caller clears them); -1 where the general path is needed.</summary>
+        private int InstanceProperties(PSObject item)
+        {
+            if (!fastPath || !(item.BaseObject is PSCustomObject)) return -1;
+            System.Collections.Specialized.OrderedDictionary dictionary;
+            Collection<string> names;
+            try
+            {
+                if (AdaptedMembersOf(item) != null) return -1;
+                names = TypeNamesOf(item);
+                dictionary = InstanceMembersOf(item);
+            }
+            catch (Exception)
+            {
+                fastPath = false;
                 return -1;
             }
+            int count = 0;
+            if (dictionary != null)
+            {
+                lock (dictionary)
+                {
+                    int n = dictionary.Count;
+                    if (n > own.Length) own = new PSPropertyInfo[Math.Max(n, own.Length * 2)];
+                    for (int i = 0; i < n; i++)
+                    {
+                        PSPropertyInfo property = dictionary[i] as PSPropertyInfo;
+                        if (property != null) own[count++] = property;
+                    }
+                }
+            }
+            string typeName = names == null || names.Count == 0 ? "" : names[0];
             if ((object)typeName != (object)lastTypeName)
             {
-                lock (TypeTableAdds)
+                if (!typeTableAdds.TryGetValue(typeName, out lastTypeTableAdds))
                 {
-                    if (!TypeTableAdds.TryGetValue(typeName, out lastTypeTableAdds))
+                    // Once per type name and command: does PowerShell show a property the object does
+                    // not hold itself? (Its own members may include hidden ones, such as the
+                    // pstypenames PowerShell adds once an object has been shown.)
+                    HashSet<string> ownNames = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                    for (int i = 0; i < count; i++) ownNames.Add(own[i].Name);
+                    lastTypeTableAdds = false;
+                    foreach (PSPropertyInfo p in item.Properties)
                     {
-                        // Once per type name: are the properties PowerShell shows exactly the instance ones?
-                        int all = 0;
-                        foreach (PSPropertyInfo p in item.Properties) all++;
-                        lastTypeTableAdds = all != count;
-                        TypeTableAdds[typeName] = lastTypeTableAdds;
+                        if (!ownNames.Contains(p.Name)) { lastTypeTableAdds = true; break; }
                     }
+                    typeTableAdds[typeName] = lastTypeTableAdds;
                 }
                 lastTypeName = typeName;
             }

@@ -50,9 +50,10 @@ foreach ($part in @(
 }
 if ($sources.Count -gt 0) {
     # Optimised, as the Release build in bin/ is: PowerShell 7's Add-Type otherwise compiles for
-    # debugging, with the JIT's optimiser off (the per-object work ran 3 to 5 times slower).
-    # Windows PowerShell's Add-Type has no -CompilerOptions, and does not turn the optimiser off.
-    if ($PSVersionTable.PSEdition -eq 'Core') { Add-Type -Path $sources -CompilerOptions '-optimize+' }
+    # debugging, with the JIT's optimiser off (the per-object work ran 3 to 5 times slower); and as
+    # C# 5, the language Windows PowerShell's Add-Type compiles, which has no -CompilerOptions and
+    # does not turn the optimiser off.
+    if ($PSVersionTable.PSEdition -eq 'Core') { Add-Type -Path $sources -CompilerOptions '-optimize+', '-langversion:5' }
     else { Add-Type -Path $sources }
 }
 $nativePath = Get-TenantAttachNativeLibraryPath
