@@ -98,6 +98,7 @@ Describe 'The compiled per-object work of Sync-TenantAttachDevice' {
         $made = @(for ($i = 0; $i -lt 3; $i++) {
                 [pscustomobject]@{ PSTypeName = 'IResultObject#SMS_CombinedDeviceResources'; Name = "PC-$i"; ResourceID = [uint32](16777216 + $i); SMSID = "GUID:$i"; IsClient = $true; Domain = 'CONTOSO' }
             })
+        $selected = $made[2] | Select-Object -Property @('Name', 'SMSID', 'ResourceID')
         # More properties than the reader's first arrays hold, the known ones last.
         $wide = [ordered]@{}
         foreach ($n in 1..40) { $wide["Extra$n"] = $n }
@@ -111,7 +112,7 @@ Describe 'The compiled per-object work of Sync-TenantAttachDevice' {
             # Fresh name strings for every object, as ConvertFrom-Json makes them.
             '{"Name":"PC-J1","SMSID":"GUID:J1","IsClient":true,"CollectionIDs":["PS100012","SMS00001"]}' | ConvertFrom-Json
             '{"SMSID":"GUID:J2","Name":"PC-J2 \"quoted\" \u00e9\u4e2d\ud83d\ude00","ResourceID":12}' | ConvertFrom-Json
-            ($made[2] | Select-Object Name, SMSID, ResourceID)
+            $selected
             $made[2]
             [pscustomobject]$wide
         )
