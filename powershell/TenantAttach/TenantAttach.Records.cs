@@ -365,10 +365,10 @@ namespace TenantAttach.Interop
         private string[] shapeNames = new string[32];
         private int[] shapeSlots = new int[32];
         private PSPropertyInfo[] own = new PSPropertyInfo[32];
-        // Per first type name: whether PowerShell shows properties the object does not hold itself
-        // (type-table members), which only the general path reads.
+        // Per list of type names: whether the type table gives such objects properties, which only
+        // the general path reads.
         private readonly Dictionary<string, bool> typeTableAdds = new Dictionary<string, bool>(StringComparer.Ordinal);
-        private string lastTypeName;
+        private string[] lastTypeNames;
         private bool lastTypeTableAdds;
 
         /// <summary>A reader of the properties <paramref name="names"/>, into the slots of their index.</summary>
@@ -499,6 +499,28 @@ namespace TenantAttach.Interop
             }
         }
 
+        private static string[] ToArray(Collection<string> names)
+        {
+            string[] copy = new string[names.Count];
+            names.CopyTo(copy, 0);
+            return copy;
+        }
+
+        /// <summary>Whether the type names are those of the last object (objects made alike share the
+        /// very strings, so this is mostly reference comparisons).</summary>
+        private static bool SameNames(Collection<string> names, string[] last)
+        {
+            if (last == null) return false;
+            int n = names == null ? 0 : names.Count;
+            if (n != last.Length) return false;
+            for (int i = 0; i < n; i++)
+            {
+                string a = names[i];
+                if ((object)a != (object)last[i] && !string.Equals(a, last[i], StringComparison.Ordinal)) return false;
+            }
+            return true;
+        }
+
         /// <summary>How many properties of a PSCustomObject, all its properties, are now in
         /// <see cref="own"/> (the caller clears them); -1 where the general path is needed.</summary>
         private int InstanceProperties(PSObject item)
@@ -531,24 +553,27 @@ namespace TenantAttach.Interop
                     }
                 }
             }
-            string typeName = names == null || names.Count == 0 ? "" : names[0];
-            if ((object)typeName != (object)lastTypeName)
+            if (!SameNames(names, lastTypeNames))
             {
-                if (!typeTableAdds.TryGetValue(typeName, out lastTypeTableAdds))
+                // Once per list of type names and command: does the type table give objects of these
+                // types any property? (Asked of an object that has nothing else: what the object
+                // holds itself may hide a type-table property of the same name.)
+                string key = names == null ? "" : string.Join("\n", ToArray(names));
+                if (!typeTableAdds.TryGetValue(key, out lastTypeTableAdds))
                 {
-                    // Once per type name and command: does PowerShell show a property the object does
-                    // not hold itself? (Its own members may include hidden ones, such as the
-                    // pstypenames PowerShell adds once an object has been shown.)
-                    HashSet<string> ownNames = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-                    for (int i = 0; i < count; i++) ownNames.Add(own[i].Name);
+                    PSObject probe = new PSObject();
+                    Collection<string> probeNames = probe.TypeNames;
+                    probeNames.Clear();
+                    if (names != null) foreach (string n in names) probeNames.Add(n);
                     lastTypeTableAdds = false;
-                    foreach (PSPropertyInfo p in item.Properties)
+                    foreach (PSPropertyInfo p in probe.Properties)
                     {
-                        if (!ownNames.Contains(p.Name)) { lastTypeTableAdds = true; break; }
+                        lastTypeTableAdds = true;
+                        break;
                     }
-                    typeTableAdds[typeName] = lastTypeTableAdds;
+                    typeTableAdds[key] = lastTypeTableAdds;
                 }
-                lastTypeName = typeName;
+                lastTypeNames = names == null ? new string[0] : ToArray(names);
             }
             if (!lastTypeTableAdds) return count;
             Array.Clear(own, 0, count);

@@ -144,6 +144,30 @@ Describe 'The compiled per-object work of Sync-TenantAttachDevice' {
         finally { Remove-TypeData -TypeName $later }
     }
 
+    It 'reads type-table properties of every type name, also after an object that hides one with its own' {
+        $shadowed = 'TenantAttach.Tests.Shadowed' + [guid]::NewGuid().ToString('N')
+        $base = 'TenantAttach.Tests.Base' + [guid]::NewGuid().ToString('N')
+        $first = 'TenantAttach.Tests.First' + [guid]::NewGuid().ToString('N')
+        Update-TypeData -TypeName $shadowed -MemberType ScriptProperty -MemberName SMSID -Value { 'TT:' + $this.Name }
+        Update-TypeData -TypeName $base -MemberType ScriptProperty -MemberName SMSID -Value { 'TT2:' + $this.Name }
+        try {
+            $own = [pscustomobject]@{ Name = 'A'; SMSID = 'GUID:own' }
+            $own.PSObject.TypeNames.Insert(0, $shadowed)
+            $lookalike = [pscustomobject]@{ PSTypeName = $shadowed; Name = 'B' }
+            $plain = [pscustomobject]@{ PSTypeName = $first; Name = 'C' }
+            # The same first type name, and below it one the type table gives an SMSID.
+            $derived = [pscustomobject]@{ Name = 'D' }
+            $derived.PSObject.TypeNames.Insert(0, $base)
+            $derived.PSObject.TypeNames.Insert(0, $first)
+            Get-WrittenLine @($own, $lookalike, $plain, $derived) |
+                Should -Be @('{"Name":"A","SMSID":"GUID:own"}', '{"Name":"B","SMSID":"TT:B"}', '{"Name":"C"}', '{"Name":"D","SMSID":"TT2:D"}')
+        }
+        finally {
+            Remove-TypeData -TypeName $shadowed
+            Remove-TypeData -TypeName $base
+        }
+    }
+
     It 'reads deserialized objects (Import-Clixml) as PowerShell shows them' {
         $file = Join-Path $script:work 'devices.clixml'
         @([pscustomobject]@{ PSTypeName = 'IResultObject#SMS_CombinedDeviceResources'; Name = 'PC-X'; SMSID = 'GUID:X'; ResourceID = [uint32]9; IsClient = $true },
