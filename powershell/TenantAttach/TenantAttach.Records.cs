@@ -42,7 +42,6 @@ namespace TenantAttach.Interop
         private const int SmsUniqueIdentifierSlot = 3;
         private const int CollectionIdsSlot = 20;
 
-        // PowerShell's property names ignore case, and so does this lookup.
         private static readonly byte[][] Keys = NdjsonOutput.KeysOf(PropertyNames);
 
         private readonly object[] values = new object[PropertyNames.Length];
@@ -558,13 +557,14 @@ namespace TenantAttach.Interop
                 // Once per list of type names and command: does the type table give objects of these
                 // types any property? (Asked of an object that has nothing else: what the object
                 // holds itself may hide a type-table property of the same name.)
-                string key = names == null ? "" : string.Join("\n", ToArray(names));
+                string[] list = names == null ? new string[0] : ToArray(names);
+                string key = string.Join("\n", list);
                 if (!typeTableAdds.TryGetValue(key, out lastTypeTableAdds))
                 {
                     PSObject probe = new PSObject();
                     Collection<string> probeNames = probe.TypeNames;
                     probeNames.Clear();
-                    if (names != null) foreach (string n in names) probeNames.Add(n);
+                    foreach (string n in list) probeNames.Add(n);
                     lastTypeTableAdds = false;
                     foreach (PSPropertyInfo p in probe.Properties)
                     {
@@ -573,7 +573,7 @@ namespace TenantAttach.Interop
                     }
                     typeTableAdds[key] = lastTypeTableAdds;
                 }
-                lastTypeNames = names == null ? new string[0] : ToArray(names);
+                lastTypeNames = list;
             }
             if (!lastTypeTableAdds) return count;
             Array.Clear(own, 0, count);
