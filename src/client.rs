@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cmtrace::Logger;
 use crate::config::{AuthConfig, Config};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::redact;
 use crate::services::Services;
 
@@ -231,6 +231,7 @@ impl Client {
                         tenant_id: store.state().tenant_id.clone(),
                         scope,
                         scope_version: store.state().scope_version,
+                        cloud: None,
                     };
                     options.interval_minutes = self.config.sync_interval_minutes;
                     let mut uploader = crate::sync::DryRunUploader;
@@ -241,22 +242,37 @@ impl Client {
             }
         }
         let services = self.services()?;
+        let exists = crate::sync::state::StateStore::exists(state_dir, hierarchy);
         // The sign-in and the onboarding read wait on the network; the state (175,000 snapshot lines
         // at hierarchy scale) is read meanwhile on another thread. The onboarding's answer decides
         // first: a hierarchy that is not onboarded is reported as such even if the state is locked.
+        // A state that is not there is made only once the cloud has said it may be (below).
         let (onboarding, store) = std::thread::scope(|scope| {
-            let store = scope.spawn(|| crate::sync::state::StateStore::open(state_dir, hierarchy));
+            let store = exists.then(|| scope.spawn(|| crate::sync::state::StateStore::open(state_dir, hierarchy)));
             let onboarding = crate::onboarding::get(&services, hierarchy, cancelled);
-            let store = store.join().unwrap_or_else(|_| Err(Error::internal("reading the sync state failed unexpectedly (a bug, please report it)")));
+            let store =
+                store.map(|s| s.join().unwrap_or_else(|_| Err(Error::internal("reading the sync state failed unexpectedly (a bug, please report it)"))));
             (onboarding, store)
         });
         let onboarding = onboarding?.ok_or_else(|| crate::services::not_onboarded(hierarchy))?;
-        let mut store = store?;
+        let cloud = crate::sync::CloudView::from_onboarding(&onboarding);
+        let mut store = match store {
+            Some(store) => store?,
+            None => {
+                if let Some(c) =
+                    cloud.as_ref().filter(|c| (c.generation > 0 || c.devices > 0) && !options.guard.allow && options.mode != crate::sync::Mode::Partial)
+                {
+                    return Err(missing_state(&state_dir.join(hierarchy), hierarchy, c, &onboarding));
+                }
+                crate::sync::state::StateStore::open(state_dir, hierarchy)?
+            }
+        };
         let target = crate::sync::Target {
             hierarchy_id: hierarchy.to_owned(),
             tenant_id: onboarding["tenantId"].as_str().map(str::to_owned),
             scope: crate::sync::Scope::from_gateway(&onboarding["uploadScope"])?,
             scope_version: onboarding["scopeVersion"].as_u64().unwrap_or(1),
+            cloud,
         };
         options.interval_minutes = self.config.sync_interval_minutes;
         let log = self.log_file("CMGatewaySyncUploadWorker");
@@ -352,6 +368,27 @@ pub struct Status {
     pub local: Option<LocalSync>,
     /// RFC 3339: the last completed upload plus `syncIntervalMinutes`; null before the first upload.
     pub next_run_time: Option<String>,
+}
+
+/// The refusal of a run whose sync state is not where it is expected while the cloud already holds
+/// an earlier upload of the hierarchy: a state made afresh from this input could sweep devices the
+/// input lacks (a new server, a site recovery without the folder, a mistyped state directory).
+fn missing_state(dir: &Path, hierarchy: &str, cloud: &crate::sync::CloudView, onboarding: &serde_json::Value) -> Error {
+    let when = onboarding["lastSync"]["completedDateTime"].as_str().map(|t| format!(", last on {t}")).unwrap_or_default();
+    Error::new(
+        ErrorKind::DeletionRefused,
+        format!(
+            "the sync state of hierarchy {hierarchy} was expected in {} but is not there, while the cloud already holds {} of its devices from earlier \
+             uploads ({} full syncs{when}); nothing was sent and no state was made. If the state folder moved, give its place (stateDir; \
+             -StateDirectory in PowerShell). If this server starts afresh (a new server, a site recovery), run again allowing it \
+             (allowMassDeletion in the options; -Force in PowerShell): the run is a full sync, and the cloud still refuses to remove more \
+             devices than the deletion guard allows unless allowed",
+            dir.display(),
+            cloud.devices,
+            cloud.generation
+        ),
+    )
+    .with_details(serde_json::json!({ "stateDir": dir, "devicesKnown": cloud.devices, "generation": cloud.generation, "reason": "stateMissing" }))
 }
 
 /// The local sync state, as `local` in the status.

@@ -131,6 +131,8 @@ pub struct NdjsonReader<R> {
     pending: usize,
     line_number: u64,
     index: u64,
+    /// The input ended in the middle of a line (no line end after its last bytes).
+    unterminated: bool,
 }
 
 /// Where the line `next_raw` hands out lies.
@@ -143,7 +145,13 @@ enum Span {
 
 impl<R: BufRead> NdjsonReader<R> {
     pub fn new(input: R) -> Self {
-        NdjsonReader { input, line: Vec::with_capacity(1024), pending: 0, line_number: 0, index: 0 }
+        NdjsonReader { input, line: Vec::with_capacity(1024), pending: 0, line_number: 0, index: 0, unterminated: false }
+    }
+
+    /// Whether the input ended in the middle of a line: an export cut short (a full disk, a
+    /// copy interrupted), whose last record may be cut too and whose later records are missing.
+    pub fn unterminated(&self) -> bool {
+        self.unterminated
     }
 
     /// The next non-blank line as bytes (not yet checked to be UTF-8: a caller that recognises
@@ -166,6 +174,7 @@ impl<R: BufRead> NdjsonReader<R> {
                             return Some(Err(Error::io("cannot read the device file", &e)));
                         }
                         let (start, stop) = trimmed(&self.line);
+                        self.unterminated = start < stop && self.line.last() != Some(&b'\n');
                         (Span::Own, start, stop)
                     }
                 },
@@ -209,11 +218,14 @@ pub fn line_text(bytes: &[u8], line: u64) -> Result<&str> {
         .map_err(|_| Error::new(ErrorKind::InvalidUtf8, format!("line {line} of the device file is not valid UTF-8; save the file as UTF-8")))
 }
 
+/// The start of the reason of a line skipped for not being JSON at all.
+pub const NOT_JSON: &str = "not a JSON object";
+
 /// Parses one NDJSON line into an item.
 pub fn parse_line(text: &str, index: u64, line: u64) -> Item {
     match serde_json::from_str::<RawDevice>(text) {
         Ok(raw) => raw.into_record(index, Some(line)),
-        Err(e) => Err(Skipped { index, line: Some(line), name: None, sms_id: None, reason: format!("not a JSON object: {e}") }),
+        Err(e) => Err(Skipped { index, line: Some(line), name: None, sms_id: None, reason: format!("{NOT_JSON}: {e}") }),
     }
 }
 
@@ -225,10 +237,87 @@ impl<R: BufRead> Iterator for NdjsonReader<R> {
     }
 }
 
+/// The first bytes of the line `Get-TenantAttachInventory` ends its NDJSON files with:
+/// `{"@tenantAttachTrailer":{"records":N}}`, the count of the records before it. Not a record.
+pub const TRAILER_PREFIX: &[u8] = b"{\"@tenantAttachTrailer\":";
+
+/// Whether an NDJSON line (trimmed) is the trailer.
+pub fn is_trailer(line: &[u8]) -> bool {
+    line.starts_with(TRAILER_PREFIX)
+}
+
+/// Checks that an NDJSON device file is whole before anything is sent, and counts its records
+/// (the trailer excepted): its last line ends with a line end and is a whole JSON object, and
+/// where it ends with a trailer, the trailer's count is the file's. An export cut short would
+/// otherwise upload as a smaller fleet.
+pub fn check_ndjson_file(path: &std::path::Path) -> Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let shown = path.display();
+    let io = |e: std::io::Error| Error::io(&format!("cannot read the device file {shown}"), &e);
+    let file = std::fs::File::open(path).map_err(io)?;
+    let (records, unterminated) = scan_ndjson(std::io::BufReader::with_capacity(1 << 20, &file)).map_err(io)?;
+    if records == 0 {
+        return Ok(0);
+    }
+    let cut = |what: String| {
+        Err(Error::new(
+            ErrorKind::InvalidJson,
+            format!(
+                "the device file {shown} is incomplete: {what}. It looks cut short (a full disk, an interrupted copy or export), so its missing \
+                 devices would be removed from the cloud; nothing was sent. Export the devices again (Get-TenantAttachInventory) and upload the new file"
+            ),
+        ))
+    };
+    if unterminated {
+        return cut(format!("its last line (record {records}) has no line end"));
+    }
+    // The last line, from the file's end (a record is far shorter than this).
+    const TAIL: u64 = 1 << 16;
+    let mut file = file;
+    let len = file.metadata().map_err(io)?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).map_err(io)?;
+    let mut tail = Vec::with_capacity(TAIL as usize);
+    file.read_to_end(&mut tail).map_err(io)?;
+    let end = tail.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let Some(start) = tail[..end].iter().rposition(|b| *b == b'\n').map(|i| i + 1).or((len <= TAIL).then_some(0)) else {
+        return Ok(records); // a last line longer than the tail: read (and judged) as the upload reads it
+    };
+    let (from, to) = trimmed(&tail[start..end]);
+    let last = &tail[start..end][from..to];
+    if is_trailer(last) {
+        #[derive(serde::Deserialize)]
+        struct Trailer {
+            #[serde(rename = "@tenantAttachTrailer")]
+            trailer: Count,
+        }
+        #[derive(serde::Deserialize)]
+        struct Count {
+            records: u64,
+        }
+        let Ok(Trailer { trailer }) = serde_json::from_slice::<Trailer>(last) else {
+            return cut("its trailer line is damaged".to_owned());
+        };
+        let found = records - 1;
+        if trailer.records != found {
+            return cut(format!("its trailer says it holds {} records, but {found} were found", trailer.records));
+        }
+        return Ok(found);
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(last).is_err() {
+        return cut(format!("its last line (record {records}) is not a whole JSON object"));
+    }
+    Ok(records)
+}
+
 /// Counts the records of NDJSON text cheaply (non-blank lines), for progress totals: the input's
 /// buffer is scanned for line ends in place (a line's first non-blank byte settles it, usually its
 /// first), without copying lines out.
-pub fn count_ndjson_records<R: BufRead>(mut input: R) -> std::io::Result<u64> {
+pub fn count_ndjson_records<R: BufRead>(input: R) -> std::io::Result<u64> {
+    scan_ndjson(input).map(|(count, _)| count)
+}
+
+/// The count of records (non-blank lines), and whether the last one has no line end.
+fn scan_ndjson<R: BufRead>(mut input: R) -> std::io::Result<(u64, bool)> {
     let mut count = 0;
     // Whether the line in progress (begun in an earlier buffer) has a non-blank byte yet.
     let mut filled = false;
@@ -251,7 +340,7 @@ pub fn count_ndjson_records<R: BufRead>(mut input: R) -> std::io::Result<u64> {
         let used = buf.len();
         input.consume(used);
     }
-    Ok(count + u64::from(filled))
+    Ok((count + u64::from(filled), filled))
 }
 
 fn json_error(e: &serde_json::Error, what: &str) -> Error {
@@ -430,7 +519,7 @@ impl RawDevice {
                 return Err(Skipped { reason: too_long("SMSID", &s, MAX_SMS_ID_CHARS), ..skipped });
             }
             Some(Value::String(s)) if s.chars().any(char::is_control) => Err("SMSID holds control characters".to_owned()),
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(if s.trim().len() == s.len() { s } else { s.trim().to_owned() }),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(sms_key(if s.trim().len() == s.len() { s } else { s.trim().to_owned() })),
             Some(Value::String(_)) | None => Err("SMSID is missing: devices are identified by their SMSID (GUID:...)".to_owned()),
             Some(other) => Err(format!("SMSID must be a string, not {}", type_name(&other))),
         };
@@ -610,6 +699,16 @@ fn type_name(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// One SMSID whatever its letter case (ConfigMgr writes `GUID:` and upper-case hex digits; a
+/// hand-made export may not): the upper-case form, in the state, the batches and the cloud.
+pub fn sms_key(sms_id: String) -> String {
+    if sms_id.bytes().any(|b| b.is_ascii_lowercase()) {
+        sms_id.to_ascii_uppercase()
+    } else {
+        sms_id
     }
 }
 

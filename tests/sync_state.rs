@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tenant_attach::error::{ErrorKind, Result};
 use tenant_attach::inventory::{self, Item};
 use tenant_attach::sync::state::StateStore;
-use tenant_attach::sync::{self, Hooks, Mode, Options, Report, Scope, Target, Uploader};
+use tenant_attach::sync::{self, Ack, Hooks, Mode, Options, Report, Scope, Target, Uploader};
 
 const HIERARCHY: &str = "5f0c1a6e-0000-4000-8000-000000000001";
 
@@ -24,7 +24,7 @@ struct ModelGateway {
 }
 
 impl Uploader for ModelGateway {
-    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()> {
+    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<Ack> {
         if self.fail_at == Some(self.posts) {
             return Err(tenant_attach::Error::new(ErrorKind::Network, "connection dropped (test)"));
         }
@@ -35,10 +35,11 @@ impl Uploader for ModelGateway {
         assert_eq!(body["hierarchyId"], HIERARCHY);
         let devices = body["devices"].as_array().expect("devices");
         let deletions = body["deletions"].as_array().expect("deletions");
-        assert_eq!(devices.len() + deletions.len(), records);
+        let keep: Vec<Value> = body.get("keep").and_then(Value::as_array).cloned().unwrap_or_default();
+        assert_eq!(devices.len() + deletions.len() + keep.len(), records);
         assert!(records <= 5000);
         if !self.applied.insert((sync_id.clone(), sequence)) {
-            return Ok(()); // replay
+            return Ok(Ack::default()); // replay
         }
         let mentioned = self.mentioned.entry(sync_id.clone()).or_default();
         for d in devices {
@@ -46,6 +47,8 @@ impl Uploader for ModelGateway {
             mentioned.insert(id.clone());
             self.devices.insert(id, d.clone());
         }
+        mentioned.extend(keep.iter().map(|k| k.as_str().expect("smsId").to_owned()));
+        let before = self.devices.len();
         for id in deletions {
             self.devices.remove(id.as_str().expect("smsId"));
         }
@@ -53,7 +56,7 @@ impl Uploader for ModelGateway {
             let keep = self.mentioned.remove(&sync_id).unwrap_or_default();
             self.devices.retain(|id, _| keep.contains(id));
         }
-        Ok(())
+        Ok(Ack { removed: Some((before - self.devices.len()) as u64), ..Ack::default() })
     }
 }
 
@@ -68,7 +71,7 @@ fn inventory(n: usize) -> Vec<Value> {
 }
 
 fn target(scope: Scope, version: u64) -> Target {
-    Target { hierarchy_id: HIERARCHY.into(), tenant_id: Some("tenant-a".into()), scope, scope_version: version }
+    Target { hierarchy_id: HIERARCHY.into(), tenant_id: Some("tenant-a".into()), scope, scope_version: version, cloud: None }
 }
 
 fn run_with(dir: &std::path::Path, records: &[Value], target: &Target, options: &Options, gateway: &mut ModelGateway) -> Result<Report> {

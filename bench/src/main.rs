@@ -159,9 +159,9 @@ struct Counting {
 }
 
 impl Uploader for Counting {
-    fn post(&mut self, body: &[u8], _: u64, _: usize) -> tenant_attach::Result<()> {
+    fn post(&mut self, body: &[u8], _: u64, _: usize) -> tenant_attach::Result<tenant_attach::sync::Ack> {
         self.bytes += body.len() as u64;
-        Ok(())
+        Ok(tenant_attach::sync::Ack::default())
     }
 }
 
@@ -199,7 +199,7 @@ fn child(args: &[String]) -> tenant_attach::Result<()> {
             let (input, state) = (Path::new(&args[1]), Path::new(&args[2]));
             let mut store = StateStore::open(state, HIERARCHY)?;
             let mut input = BufReader::with_capacity(1 << 20, std::fs::File::open(input).map_err(|e| tenant_attach::Error::io("input", &e))?);
-            let target = Target { hierarchy_id: HIERARCHY.into(), tenant_id: Some(TENANT.into()), scope: Scope::All, scope_version: 1 };
+            let target = Target { hierarchy_id: HIERARCHY.into(), tenant_id: Some(TENANT.into()), scope: Scope::All, scope_version: 1, cloud: None };
             let mut uploader = Counting { bytes: 0 };
             let mut progress = |_: u64, _: u64| {};
             let mut hooks = Hooks { progress: &mut progress, cancelled: &never, logger: None };

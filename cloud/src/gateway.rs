@@ -145,11 +145,15 @@ async fn onboard(State(state): State<AppState>, Extension(RequestId(rid)): Exten
         onboarded_date_time: now.clone(),
         last_modified_date_time: now,
         last_sync: None,
+        epoch: uuid::Uuid::new_v4().to_string(),
+        generation: 0,
+        device_count: 0,
+        removed_last_24_hours: 0,
     };
     if let Err(r) = inner.mutate(json!({ "op": "putOnboarding", "onboarding": record })) {
         return r;
     }
-    (StatusCode::CREATED, Json(record)).into_response()
+    (StatusCode::CREATED, Json(inner.data.shown(&record, now_ms()))).into_response()
 }
 
 fn bad_code(rid: &str, code: &str, message: &str) -> Response {
@@ -180,7 +184,7 @@ async fn get_onboarding(
     };
     let hierarchy = q.get("hierarchyId").cloned().unwrap_or_default();
     match onboarding_for(&state, &c, &hierarchy, &rid) {
-        Ok(o) => Json(o).into_response(),
+        Ok(o) => Json(state.lock().data.shown(&o, now_ms())).into_response(),
         Err(r) => r,
     }
 }
@@ -199,13 +203,16 @@ async fn patch_onboarding(
         Ok(h) => h.to_owned(),
         Err(r) => return r,
     };
-    let mut o = match onboarding_for(&state, &c, &hierarchy, &rid) {
+    let o = match onboarding_for(&state, &c, &hierarchy, &rid) {
         Ok(o) => o,
         Err(r) => return r,
     };
     if let Err(r) = may_manage(&c, &o.tenant_id, &o.app_id, &rid) {
         return r;
     }
+    // Changed under the lock, from the record as it is now (an upload may have moved its generation).
+    let mut inner = state.lock();
+    let Some(mut o) = inner.data.onboardings.get(&hierarchy).cloned() else { return not_onboarded(&rid, &hierarchy) };
     if let Some(scope) = body.get("uploadScope") {
         if !valid_scope(scope) {
             return bad(&rid, "`uploadScope` must be {\"kind\":\"all\"} or {\"kind\":\"collection\",\"collectionId\":\"...\"}");
@@ -225,11 +232,10 @@ async fn patch_onboarding(
         o.app_id_uri = uri.to_owned();
     }
     o.last_modified_date_time = now_iso();
-    let mut inner = state.lock();
     if let Err(r) = inner.mutate(json!({ "op": "putOnboarding", "onboarding": o })) {
         return r;
     }
-    Json(o).into_response()
+    Json(inner.data.shown(&o, now_ms())).into_response()
 }
 
 async fn offboard(
@@ -307,6 +313,9 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
     let mut inner = state.lock();
     let duplicate = inner.data.batch_applied(&hierarchy, &sync_id, sequence);
     if !duplicate {
+        if let Err(refused) = check_batch(&inner.data, &o, &body, &sms_ids, &rid) {
+            return refused;
+        }
         let visible_after_ms = now_ms() + inner.ingestion_delay_ms as i64;
         let now = now_iso();
         // Journaled from the bytes received (valid JSON, just parsed; a raw line break can only be
@@ -320,8 +329,73 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
             return r;
         }
     }
-    Json(json!({ "syncId": sync_id, "sequence": sequence, "accepted": devices, "deleted": deletions, "duplicate": duplicate, "scopeVersion": o.scope_version }))
-        .into_response()
+    let removed = inner.data.removed_by(&hierarchy, &sync_id, sequence);
+    let now = inner.data.onboardings.get(&hierarchy).map(|o| inner.data.shown(o, now_ms())).unwrap_or(o);
+    Json(json!({ "syncId": sync_id, "sequence": sequence, "accepted": devices, "deleted": deletions, "removed": removed, "duplicate": duplicate,
+        "scopeVersion": now.scope_version, "epoch": now.epoch, "generation": now.generation, "deviceCount": now.device_count }))
+    .into_response()
+}
+
+fn conflict(rid: &str, code: &str, message: &str, extra: Value) -> Response {
+    let mut body = crate::server::graph_error_body(code, message, rid);
+    if let (Some(error), Some(extra)) = (body["error"].as_object_mut(), extra.as_object()) {
+        error.extend(extra.clone());
+    }
+    (StatusCode::CONFLICT, Json(body)).into_response()
+}
+
+/// What the gateway refuses before applying a batch, judged on its own data: a batch of another
+/// onboarding epoch, a full sync's sweep after another full sync completed, and removals beyond
+/// the deletion guard (counting those of the last 24 hours). Nothing of a refused batch is applied.
+fn check_batch(data: &crate::model::Data, o: &Onboarding, body: &crate::server::DevicePostBody<'_>, sms_ids: &[String], rid: &str) -> Result<(), Response> {
+    let hierarchy = &o.hierarchy_id;
+    if let Some(epoch) = body.epoch.as_deref().filter(|e| !e.is_empty() && !o.epoch.is_empty() && *e != o.epoch) {
+        return Err(conflict(
+            rid,
+            "EpochChanged",
+            &format!(
+                "Hierarchy {hierarchy} was onboarded again since this upload's sync state was made (epoch {epoch}, now {}); nothing of this batch was applied. Upload again: the next run is a full sync.",
+                o.epoch
+            ),
+            json!({ "epoch": o.epoch }),
+        ));
+    }
+    let sweeps = body.sweeps(data);
+    if let Some(based_on) = body.based_on_generation.filter(|g| sweeps && *g != o.generation) {
+        return Err(conflict(
+            rid,
+            "GenerationChanged",
+            &format!(
+                "Another full sync of hierarchy {hierarchy} completed while this one ran (generation {based_on} when it started, now {}), so this one does not remove anything; nothing of this batch was applied. Upload again.",
+                o.generation
+            ),
+            json!({ "generation": o.generation }),
+        ));
+    }
+    let would = body.would_remove(data, sms_ids);
+    if would == 0 || body.allow_mass_deletion {
+        return Ok(());
+    }
+    let table = data.devices.get(hierarchy).map_or(0, |t| t.len() as u64);
+    // A full sync is measured against what the hierarchy had when it began (its own new devices
+    // do not widen the limit).
+    let known = if sweeps { data.full_syncs.get(hierarchy).filter(|p| p.sync_id == body.sync_id).map_or(table, |p| p.devices_at_start) } else { table };
+    let (max, percent) = (body.max_deletions.unwrap_or(500), body.max_deletion_percent.unwrap_or(10));
+    let allowed = crate::server::deletions_allowed(known, max, percent);
+    let used = data.removed_since(hierarchy, now_ms() - crate::model::BUDGET_WINDOW_MS);
+    if used + would <= allowed {
+        return Ok(());
+    }
+    let what = if sweeps { "This full sync's sweep" } else { "This batch" };
+    let budget = if used > 0 { format!(" ({used} removed in the last 24 hours already count against it)") } else { String::new() };
+    Err(conflict(
+        rid,
+        "DeletionRefused",
+        &format!(
+            "{what} would remove {would} of the {known} devices hierarchy {hierarchy} has in the cloud, more than the {allowed} the deletion guard allows in 24 hours ({max} devices or {percent}% of them){budget}; nothing was removed. Check that the input is the whole upload scope; if the removal is intended, upload again allowing it (allowMassDeletion; -Force in PowerShell)."
+        ),
+        json!({ "wouldRemove": would, "devicesKnown": known, "allowed": allowed, "removedLast24Hours": used, "maxDeletions": max, "maxDeletionPercent": percent }),
+    ))
 }
 
 async fn notifications(

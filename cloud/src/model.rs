@@ -102,6 +102,20 @@ pub struct Onboarding {
     pub onboarded_date_time: String,
     pub last_modified_date_time: String,
     pub last_sync: Option<Value>,
+    /// A new id at every onboarding (also after an offboarding): a site's state made under
+    /// another epoch knows nothing of what the cloud holds now.
+    #[serde(default)]
+    pub epoch: String,
+    /// Completed full syncs of this epoch (0: none yet); each one's sweep made the device list.
+    #[serde(default)]
+    pub generation: u64,
+    /// Devices the gateway holds for the hierarchy; filled in when the record is shown.
+    #[serde(default)]
+    pub device_count: u64,
+    /// Devices removed in the last 24 hours without the override (the deletion budget's use);
+    /// filled in when the record is shown.
+    #[serde(default, rename = "removedLast24Hours")]
+    pub removed_last_24_hours: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -163,7 +177,30 @@ pub struct Notification {
 pub struct AppliedSync {
     pub sync_id: String,
     pub sequences: BTreeSet<u64>,
+    /// Devices each applied batch removed (its answer, given again to a replay).
+    #[serde(default)]
+    pub removed: BTreeMap<u64, u64>,
 }
+
+/// Devices removed from a hierarchy by one batch (a delta's deletions or a full sync's sweep).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removal {
+    pub sync_id: String,
+    pub kind: String,
+    /// `sweep` (a full sync's final batch) or `deletions`.
+    pub how: String,
+    pub date_time: String,
+    pub time_ms: i64,
+    pub count: u64,
+    /// Allowed beyond the deletion guard (`allowMassDeletion`): not counted against the budget.
+    pub forced: bool,
+}
+
+/// How long removals are remembered (the admin page's recent removals; the 24-hour budget).
+pub const REMOVALS_KEPT_MS: i64 = 30 * 24 * 3600 * 1000;
+/// The window of the deletion budget.
+pub const BUDGET_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// A full sync in progress: the SMSIDs its batches mentioned, swept against at its final batch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -171,6 +208,9 @@ pub struct AppliedSync {
 pub struct FullSyncProgress {
     pub sync_id: String,
     pub mentioned: HashSet<String>,
+    /// Devices the hierarchy had when the run's first batch came: what its sweep is measured against.
+    #[serde(default)]
+    pub devices_at_start: u64,
 }
 
 /// A refresh token's grant, stored under the SHA-256 of the token (never the token itself).
@@ -207,6 +247,9 @@ pub struct Data {
     #[serde(default)]
     pub full_syncs: HashMap<String, FullSyncProgress>,
     pub notifications: BTreeMap<String, Notification>,
+    /// hierarchy id → its removals of the last 30 days, oldest first.
+    #[serde(default)]
+    pub removals: HashMap<String, Vec<Removal>>,
     /// SHA-256 of a refresh token → its grant.
     #[serde(default)]
     pub refresh_grants: HashMap<String, RefreshGrant>,
@@ -245,11 +288,31 @@ impl Data {
         if let Some(run) = runs.iter_mut().find(|r| r.sync_id == sync_id) {
             return run.sequences.insert(sequence);
         }
-        runs.push(AppliedSync { sync_id: sync_id.to_owned(), sequences: BTreeSet::from([sequence]) });
+        runs.push(AppliedSync { sync_id: sync_id.to_owned(), sequences: BTreeSet::from([sequence]), removed: BTreeMap::new() });
         if runs.len() > REMEMBERED_SYNCS {
             runs.remove(0);
         }
         true
+    }
+
+    /// How many devices batch `sequence` of run `sync_id` removed when it was applied.
+    pub fn removed_by(&self, hierarchy: &str, sync_id: &str, sequence: u64) -> u64 {
+        let runs = self.applied_syncs.get(hierarchy);
+        runs.and_then(|r| r.iter().find(|r| r.sync_id == sync_id)).and_then(|r| r.removed.get(&sequence).copied()).unwrap_or(0)
+    }
+
+    /// Devices removed from `hierarchy` without the override since `since_ms`.
+    pub fn removed_since(&self, hierarchy: &str, since_ms: i64) -> u64 {
+        self.removals.get(hierarchy).into_iter().flatten().filter(|r| !r.forced && r.time_ms >= since_ms).map(|r| r.count).sum()
+    }
+
+    /// The onboarding record as the gateway shows it: with the hierarchy's device count and the
+    /// deletion budget used.
+    pub fn shown(&self, o: &Onboarding, now_ms: i64) -> Onboarding {
+        let mut shown = o.clone();
+        shown.device_count = self.devices.get(&o.hierarchy_id).map_or(0, |t| t.len() as u64);
+        shown.removed_last_24_hours = self.removed_since(&o.hierarchy_id, now_ms - BUDGET_WINDOW_MS);
+        shown
     }
 
     /// Stores a notification (new or changed) and keeps each device's history bounded: beyond
@@ -289,6 +352,7 @@ impl Data {
         }
         self.applied_syncs.remove(hierarchy);
         self.full_syncs.remove(hierarchy);
+        self.removals.remove(hierarchy);
         self.notifications.retain(|_, n| n.hierarchy_id != hierarchy);
     }
 }

@@ -1,7 +1,7 @@
 //! The shared server state, the mutations that change it (journaled, replayed on start), request
 //! ids, bearer-token checks, Graph-shaped errors and fault injection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::Request;
@@ -228,6 +228,36 @@ pub struct DevicePostBody<'a> {
     pub devices: Vec<&'a serde_json::value::RawValue>,
     #[serde(default)]
     pub deletions: Vec<String>,
+    /// Devices the run lists but does not send (their record could not be read this time): a
+    /// full sync's sweep keeps them as they are.
+    #[serde(default)]
+    pub keep: Vec<String>,
+    /// The onboarding epoch the uploader's state belongs to: another one is refused.
+    #[serde(default)]
+    pub epoch: Option<String>,
+    /// The generation a full sync builds on: its sweep is refused once another full sync completed.
+    #[serde(default)]
+    pub based_on_generation: Option<u64>,
+    /// The deletion guard: no batch removes more than this many devices (with those removed in
+    /// the last 24 hours), unless `allowMassDeletion`.
+    #[serde(default)]
+    pub max_deletions: Option<u64>,
+    #[serde(default)]
+    pub max_deletion_percent: Option<u64>,
+    #[serde(default)]
+    pub allow_mass_deletion: bool,
+}
+
+/// The deletion guard's rules (the library's `Guard`, Azure AD Connect's "prevent accidental
+/// deletes"): at most `max` devices, or `percent` of those known once more than 10 would go.
+pub fn deletions_allowed(known: u64, max: u64, percent: u64) -> u64 {
+    const SMALL: u64 = 10;
+    max.min((known.saturating_mul(percent) / 100).max(SMALL))
+}
+
+/// One SMSID whatever its letter case: the gateway keys devices by the upper-case form.
+pub fn sms_key(sms_id: &str) -> String {
+    sms_id.to_ascii_uppercase()
 }
 
 #[derive(serde::Deserialize)]
@@ -250,13 +280,35 @@ pub fn apply_device_post_raw(data: &mut Data, tenant: &str, now: &str, visible_a
 }
 
 impl DevicePostBody<'_> {
-    /// Each device's SMSID, or the index of the first device without one.
+    /// Each device's SMSID (upper case), or the index of the first device without one.
     pub fn sms_ids(&self) -> Result<Vec<String>, usize> {
-        self.devices.iter().enumerate().map(|(i, d)| sms_id_of(d).ok_or(i)).collect()
+        self.devices.iter().enumerate().map(|(i, d)| sms_id_of(d).map(|s| sms_key(&s)).ok_or(i)).collect()
+    }
+
+    /// Whether this batch ends a full sync that sweeps: the final batch of the full run the
+    /// gateway tracks (or of a new one), not of one superseded by a newer full run.
+    pub fn sweeps(&self, data: &Data) -> bool {
+        let hierarchy = self.hierarchy_id.as_str();
+        let known_run = data.applied_syncs.get(hierarchy).is_some_and(|runs| runs.iter().any(|r| r.sync_id == self.sync_id));
+        self.kind == "full" && self.is_final && (!known_run || data.full_syncs.get(hierarchy).is_some_and(|p| p.sync_id == self.sync_id))
+    }
+
+    /// The devices this batch would remove from `data` if applied now.
+    pub fn would_remove(&self, data: &Data, sms_ids: &[String]) -> u64 {
+        let Some(table) = data.devices.get(&self.hierarchy_id) else { return 0 };
+        let deleted: HashSet<String> = self.deletions.iter().map(|d| sms_key(d)).filter(|d| table.contains_key(d)).collect();
+        if !self.sweeps(data) {
+            return deleted.len() as u64;
+        }
+        let mentioned = data.full_syncs.get(&self.hierarchy_id).filter(|p| p.sync_id == self.sync_id).map(|p| &p.mentioned);
+        let here: HashSet<String> = sms_ids.iter().cloned().chain(self.keep.iter().map(|k| sms_key(k))).collect();
+        let swept = table.keys().filter(|k| !here.contains(*k) && !deleted.contains(*k) && !mentioned.is_some_and(|m| m.contains(*k))).count();
+        (deleted.len() + swept) as u64
     }
 }
 
 /// Applies an upload batch (idempotent by syncId and sequence); `sms_ids[i]` is `devices[i]`'s.
+/// Deterministic (journal replay gives the same data): what it removes is recorded with `now`.
 pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[String], tenant: &str, now: &str, visible_after_ms: i64) {
     let hierarchy = body.hierarchy_id.as_str();
     let sync_id = body.sync_id.as_str();
@@ -265,17 +317,19 @@ pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[
         return;
     }
     let full = body.kind == "full";
+    let table_len = data.devices.get(hierarchy).map_or(0, |t| t.len() as u64);
     if full && !known_run {
         // A new full run: an unfinished older one can no longer sweep (extra devices at worst,
         // removed by the next full run that finishes).
-        data.full_syncs.insert(hierarchy.to_owned(), crate::model::FullSyncProgress { sync_id: sync_id.to_owned(), mentioned: Default::default() });
+        let progress = crate::model::FullSyncProgress { sync_id: sync_id.to_owned(), mentioned: Default::default(), devices_at_start: table_len };
+        data.full_syncs.insert(hierarchy.to_owned(), progress);
     }
     // A late batch of a superseded full run only upserts.
     let tracked = full && data.full_syncs.get(hierarchy).is_some_and(|p| p.sync_id == sync_id);
     let table = data.devices.entry(hierarchy.to_owned()).or_default();
     let mut progress = if tracked { data.full_syncs.get_mut(hierarchy) } else { None };
     for (d, sms_id) in body.devices.iter().zip(sms_ids) {
-        let sms_id = sms_id.clone();
+        let sms_id = sms_key(sms_id);
         if let Some(p) = progress.as_mut() {
             p.mentioned.insert(sms_id.clone());
         }
@@ -283,27 +337,59 @@ pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[
         data.device_index.insert(id.clone(), (hierarchy.to_owned(), sms_id.clone()));
         table.insert(sms_id, Device { managed_device_id: id, record: (*d).to_owned(), last_sync_date_time: now.to_owned(), visible_after_ms });
     }
+    if let Some(p) = progress.as_mut() {
+        p.mentioned.extend(body.keep.iter().map(|k| sms_key(k)));
+    }
+    let mut removed = 0u64;
     for gone in &body.deletions {
-        if let Some(d) = table.remove(gone) {
+        if let Some(d) = table.remove(&sms_key(gone)) {
             data.device_index.remove(&d.managed_device_id);
+            removed += 1;
         }
     }
+    let mut swept = false;
     if tracked && body.is_final {
         if let Some(keep) = data.full_syncs.remove(hierarchy).map(|p| p.mentioned) {
+            swept = true;
             let index = &mut data.device_index;
             table.retain(|sms_id, d| {
                 let kept = keep.contains(sms_id);
                 if !kept {
                     index.remove(&d.managed_device_id);
+                    removed += 1;
                 }
                 kept
             });
         }
     }
+    let count = table.len();
+    if let Some(run) = data.applied_syncs.get_mut(hierarchy).and_then(|runs| runs.iter_mut().find(|r| r.sync_id == sync_id)) {
+        run.removed.insert(body.sequence, removed);
+    }
+    let time_ms = chrono::DateTime::parse_from_rfc3339(now).map(|t| t.timestamp_millis()).unwrap_or(0);
+    if removed > 0 {
+        let list = data.removals.entry(hierarchy.to_owned()).or_default();
+        list.retain(|r| r.time_ms >= time_ms - crate::model::REMOVALS_KEPT_MS);
+        let how = if swept { "sweep" } else { "deletions" };
+        list.push(crate::model::Removal {
+            sync_id: sync_id.to_owned(),
+            kind: body.kind.clone(),
+            how: how.to_owned(),
+            date_time: now.to_owned(),
+            time_ms,
+            count: removed,
+            forced: body.allow_mass_deletion,
+        });
+    }
     if body.is_final {
-        let count = table.len();
         if let Some(o) = data.onboardings.get_mut(hierarchy) {
-            o.last_sync = Some(json!({ "syncId": sync_id, "kind": body.kind, "completedDateTime": now, "deviceCount": count }));
+            if swept {
+                o.generation += 1;
+            }
+            let removed_by_run =
+                data.applied_syncs.get(hierarchy).and_then(|runs| runs.iter().find(|r| r.sync_id == sync_id)).map_or(0, |r| r.removed.values().sum::<u64>());
+            o.last_sync = Some(json!({ "syncId": sync_id, "kind": body.kind, "completedDateTime": now, "deviceCount": count,
+                "generation": o.generation, "removed": removed_by_run }));
         }
     }
 }

@@ -270,7 +270,7 @@ fn sync_options(json: Option<&str>) -> Result<crate::sync::Options> {
         max_records: o.max_records.unwrap_or(defaults.max_records),
         max_bytes: o.max_bytes.unwrap_or(defaults.max_bytes),
         collection_tree: o.collection_tree,
-        collection_members: o.collection_members.map(|m| m.into_iter().map(|id| id.trim().to_owned()).collect()),
+        collection_members: o.collection_members.map(|m| m.into_iter().map(|id| crate::inventory::sms_key(id.trim().to_owned())).collect()),
         guard: crate::sync::Guard {
             allow: o.allow_mass_deletion,
             max_deletions: o.max_deletions.unwrap_or(defaults.guard.max_deletions),
@@ -358,7 +358,8 @@ pub unsafe extern "C" fn ta_client_sync_devices_file(
             let total = items.len() as u64;
             c.sync_devices(crate::sync::Input::Items(&mut items.into_iter().map(Ok)), total, options, &mut |d, t| progress.report(d, t), cancelled)?
         } else {
-            let total = crate::inventory::count_ndjson_records(std::io::BufReader::with_capacity(1 << 20, open()?)).unwrap_or(0);
+            // The file must be whole before anything is sent (a cut export would upload as a smaller fleet).
+            let total = crate::inventory::check_ndjson_file(&path)?;
             let mut reader = std::io::BufReader::with_capacity(1 << 20, open()?);
             c.sync_devices(crate::sync::Input::Ndjson(&mut reader), total, options, &mut |d, t| progress.report(d, t), cancelled)?
         };

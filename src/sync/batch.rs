@@ -27,11 +27,14 @@ pub struct Batch {
     pub positions: Vec<u32>,
     pub deletions: Vec<String>,
     deletions_bytes: usize,
+    /// Devices listed but not sent (their record could not be read this time): a full sync's
+    /// sweep keeps them.
+    pub keep: Vec<String>,
 }
 
 impl Batch {
     pub fn records(&self) -> usize {
-        self.upserts.len() + self.deletions.len()
+        self.upserts.len() + self.deletions.len() + self.keep.len()
     }
 
     fn bytes(&self) -> usize {
@@ -39,8 +42,9 @@ impl Batch {
     }
 
     /// The DevicePost body, made from the device JSON in place (no copy of the batch's megabytes):
-    /// `devices` first, then the envelope. Taken once; the batch keeps what it commits.
-    pub fn take_body(&mut self, hierarchy_id: &str, sync_id: &str, kind: &str, is_final: bool) -> Vec<u8> {
+    /// `devices` first, then the envelope (and `extra`: further members as JSON text, each led by a
+    /// comma). Taken once; the batch keeps what it commits.
+    pub fn take_body(&mut self, hierarchy_id: &str, sync_id: &str, kind: &str, is_final: bool, extra: &[u8]) -> Vec<u8> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Head<'a> {
@@ -51,8 +55,10 @@ impl Batch {
             #[serde(rename = "final")]
             is_final: bool,
             deletions: &'a [String],
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            keep: &'a [String],
         }
-        let head = Head { hierarchy_id, sync_id, sequence: self.sequence, kind, is_final, deletions: &self.deletions };
+        let head = Head { hierarchy_id, sync_id, sequence: self.sequence, kind, is_final, deletions: &self.deletions, keep: &self.keep };
         let mut body = std::mem::take(&mut self.devices_json);
         if body.is_empty() {
             body.extend_from_slice(DEVICES_OPEN);
@@ -60,7 +66,10 @@ impl Batch {
         body.extend_from_slice(b"],");
         // Serialising plain strings and numbers into a Vec cannot fail.
         let head = serde_json::to_vec(&head).unwrap_or_default();
-        body.extend_from_slice(head.get(1..).unwrap_or_default()); // without its opening brace
+        // Without its braces: the extra members go inside.
+        body.extend_from_slice(head.get(1..head.len().saturating_sub(1)).unwrap_or_default());
+        body.extend_from_slice(extra);
+        body.push(b'}');
         body
     }
 }
@@ -94,6 +103,14 @@ impl Batcher {
         self.current.upserts.push((sms_id.to_owned(), hash));
         self.current.lines.push(line);
         self.current.positions.push(position);
+        done
+    }
+
+    /// Adds a device the run lists without sending it (see [`Batch::keep`]).
+    pub fn add_keep(&mut self, sms_id: &str) -> Option<Batch> {
+        let done = self.make_room(sms_id.len() + 3);
+        self.current.deletions_bytes += serde_json::to_string(sms_id).map_or(sms_id.len() + 3, |s| s.len() + 1);
+        self.current.keep.push(sms_id.to_owned());
         done
     }
 
@@ -134,7 +151,7 @@ mod tests {
         done.push(b.finish());
         let shape: Vec<(u64, usize)> = done.iter().map(|b| (b.sequence, b.records())).collect();
         assert_eq!(shape, [(0, 2), (1, 2), (2, 2)]);
-        let body: serde_json::Value = serde_json::from_slice(&done[2].take_body("h", "s", "delta", true)).expect("valid JSON");
+        let body: serde_json::Value = serde_json::from_slice(&done[2].take_body("h", "s", "delta", true, b"")).expect("valid JSON");
         assert_eq!(body["devices"][0]["smsId"], "GUID:4");
         assert_eq!(body["deletions"][0], "GUID:old");
         assert_eq!(body["final"], true);
@@ -152,12 +169,12 @@ mod tests {
         done.push(b.finish());
         assert!(done.len() >= 3);
         for batch in &mut done {
-            let body = batch.take_body("h", "s", "full", false);
+            let body = batch.take_body("h", "s", "full", false, b",\"epoch\":\"e\"");
             assert!(body.len() <= 4096);
             serde_json::from_slice::<serde_json::Value>(&body).expect("valid JSON");
         }
         let mut empty = Batcher::new(5, 4096).finish();
-        let body: serde_json::Value = serde_json::from_slice(&empty.take_body("h", "s", "full", true)).expect("an empty batch is valid JSON");
+        let body: serde_json::Value = serde_json::from_slice(&empty.take_body("h", "s", "full", true, b"")).expect("an empty batch is valid JSON");
         assert_eq!((body["devices"].as_array().map(Vec::len), body["final"].as_bool()), (Some(0), Some(true)));
     }
 }

@@ -68,12 +68,47 @@ impl Scope {
 }
 
 /// Where the run goes: the onboarded hierarchy as the gateway describes it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Target {
     pub hierarchy_id: String,
     pub tenant_id: Option<String>,
     pub scope: Scope,
     pub scope_version: u64,
+    /// What the gateway holds (`None` where it does not say: a dry run without signing in).
+    pub cloud: Option<CloudView>,
+}
+
+/// The gateway's own account of the hierarchy, read at the start of every run: the local state
+/// is a cache of it, checked against it before anything destructive is decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CloudView {
+    /// A new id at every onboarding.
+    pub epoch: Option<String>,
+    /// Completed full syncs of this epoch (0: none).
+    pub generation: u64,
+    /// Devices the gateway holds for the hierarchy now.
+    pub devices: u64,
+    /// Devices removed in the last 24 hours without the override (the deletion budget's use).
+    pub removed_last_24_hours: u64,
+}
+
+impl CloudView {
+    /// From the gateway's onboarding record; `None` from a gateway that says nothing of its devices.
+    pub fn from_onboarding(record: &Value) -> Option<CloudView> {
+        let devices = record.get("deviceCount").and_then(Value::as_u64)?;
+        Some(CloudView {
+            epoch: record.get("epoch").and_then(Value::as_str).filter(|e| !e.is_empty()).map(str::to_owned),
+            generation: record.get("generation").and_then(Value::as_u64).unwrap_or(0),
+            devices,
+            removed_last_24_hours: record.get("removedLast24Hours").and_then(Value::as_u64).unwrap_or(0),
+        })
+    }
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope::All
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -140,10 +175,21 @@ impl Guard {
     }
 }
 
+/// What the cloud answered to one batch it applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ack {
+    /// Devices the batch removed from the cloud (its deletions, or a full sync's final sweep);
+    /// `None` from a gateway that does not say.
+    pub removed: Option<u64>,
+    /// The onboarding epoch and full-sync generation after the batch (where the gateway says).
+    pub epoch: Option<String>,
+    pub generation: Option<u64>,
+}
+
 /// What sending a batch needs from the caller (HTTP to DevicePost in production).
 pub trait Uploader {
     /// Sends one DevicePost body; Ok means the cloud acknowledged (applied) it.
-    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()>;
+    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<Ack>;
 
     /// An uploader that posts from a thread of the run's own while the calling thread reads and
     /// batches the next devices, stopping (as cancelled) once `stop` is set; `None` (the default)
@@ -198,10 +244,22 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+/// What the deletion guard weighs.
+struct GuardFigures {
+    /// Devices the run would remove from the cloud (at least).
+    would_delete: u64,
+    /// Devices of the hierarchy: the larger of the local state's and the cloud's count.
+    known: u64,
+    /// Removed in the last 24 hours without the override (the cloud's count).
+    budget_used: u64,
+    considered: u64,
+    eligible: u64,
+}
+
 /// Why the deletion guard stopped a run: the error's details.
-fn guard_details(would_delete: u64, known: u64, guard: &Guard, considered: u64, eligible: u64) -> Value {
-    json!({ "wouldDelete": would_delete, "devicesKnown": known, "considered": considered, "eligible": eligible,
-        "maxDeletions": guard.max_deletions, "maxDeletionPercent": guard.max_percent })
+fn guard_details(f: &GuardFigures, guard: &Guard) -> Value {
+    json!({ "wouldDelete": f.would_delete, "devicesKnown": f.known, "considered": f.considered, "eligible": f.eligible,
+        "maxDeletions": guard.max_deletions, "maxDeletionPercent": guard.max_percent, "removedLast24Hours": f.budget_used, "decidedBy": "library" })
 }
 
 /// Progress and cancellation of a run.
@@ -238,7 +296,7 @@ pub fn run(
         // Room for every batch allowed in flight: queuing one never blocks the calling thread,
         // which must stay free to ask the caller's cancel callback.
         let (jobs, queued) = mpsc::sync_channel::<Job>(BATCHES_IN_FLIGHT);
-        let (answers, answered) = mpsc::channel::<(u64, Result<()>)>();
+        let (answers, answered) = mpsc::channel::<(u64, Result<Ack>)>();
         let stop = &stop;
         let thread = scope.spawn(move || {
             for job in queued {
@@ -288,8 +346,15 @@ fn run_with<'a>(
     let cache = run.sender.store.take_line_cache(context);
     let mut cache = if run.full { LineCache::default() } else { cache };
     let mut reader = crate::inventory::NdjsonReader::new(input);
+    // Whether the last line read was not JSON at all: with an unterminated last line, the sign
+    // of an export cut short.
+    let mut last_cut = (false, 0);
     while let Some(next) = reader.next_raw() {
         let (bytes, index, line) = next?;
+        if crate::inventory::is_trailer(bytes) {
+            continue;
+        }
+        last_cut = (false, line);
         let line_hash = xxhash_rust::xxh3::xxh3_64(bytes);
         match cache.recognise(line_hash) {
             // A line that produced a device the state holds as it is: unchanged, unless met
@@ -306,7 +371,21 @@ fn run_with<'a>(
         }
         // A line identical to one parsed before was valid UTF-8; only new lines are checked.
         let item = crate::inventory::parse_line(crate::inventory::line_text(bytes, line)?, index, line);
+        last_cut.0 = matches!(&item, Err(s) if s.reason.starts_with(crate::inventory::NOT_JSON));
         run.accept(item, Some(line_hash))?;
+    }
+    if reader.unterminated() || last_cut.0 {
+        // Read to its end, but not whole: nothing is deleted or swept on its word (what was
+        // uploaded already only added or updated devices; a full sync stays unfinished).
+        let what = if reader.unterminated() { "has no line end" } else { "is not a whole JSON object" };
+        return Err(Error::new(
+            ErrorKind::InvalidJson,
+            format!(
+                "the device input is incomplete: its last line (line {}) {what}, so it looks cut short and its missing devices would be \
+                 removed from the cloud; nothing was deleted. Export the devices again and upload the new input",
+                last_cut.1
+            ),
+        ));
     }
     let met_exactly = cache.met_exactly(run.sender.order.len() as u64) && run.parsed == 0;
     drop(cache);
@@ -341,6 +420,8 @@ struct Run<'a, 'h> {
     seen: Bits,
     /// Entries the state had when the run began; later ones were added by this run's batches.
     known_slots: u32,
+    /// Devices the state held when the run began.
+    known_at_start: u64,
     /// How many of the state's devices the input listed (set bits of `seen`): when all of them,
     /// nothing is to be deleted.
     seen_known: u64,
@@ -353,6 +434,8 @@ struct Run<'a, 'h> {
     membership_seen: bool,
     batcher: Batcher,
     json: Vec<u8>,
+    /// SMSIDs new to the state that a full sync listed in `keep` (skipped records).
+    kept: rustc_hash::FxHashSet<Box<str>>,
     sender: Sender<'a>,
     hooks: &'a mut Hooks<'h>,
 }
@@ -392,11 +475,13 @@ impl<'a, 'h> Run<'a, 'h> {
             membership_seen: options.collection_members.is_some(),
             seen: Bits::new(store.state().devices.slots()),
             known_slots: store.state().devices.slots() as u32,
+            known_at_start: store.state().devices.len() as u64,
             seen_known: 0,
             parsed: 0,
             position: u32::MAX,
             batcher: Batcher::new(options.max_records, options.max_bytes),
             json: Vec::with_capacity(1024),
+            kept: Default::default(),
             sender: Sender {
                 target,
                 kind,
@@ -411,6 +496,9 @@ impl<'a, 'h> Run<'a, 'h> {
                 decided,
                 began: false,
                 spool: None,
+                envelope: envelope(target, kind, &options.guard),
+                planned_deletions: 0,
+                cloud: Answers::default(),
             },
             sync_id,
             total,
@@ -475,6 +563,7 @@ impl<'a, 'h> Run<'a, 'h> {
         let record = match item {
             Ok(record) => record,
             Err(skipped) => {
+                self.keep_device_of(&skipped)?;
                 skip(&mut self.sender.report, skipped);
                 return Ok(());
             }
@@ -529,26 +618,69 @@ impl<'a, 'h> Run<'a, 'h> {
         self.maybe_release()
     }
 
+    /// A record skipped for being wrong (a field too long, a wrong type) whose SMSID is usable
+    /// still names a device that exists: it stays in the cloud as it was. A delta does not delete
+    /// it; a full sync lists it in `keep`, so its sweep leaves it (and the state keeps its entry).
+    fn keep_device_of(&mut self, skipped: &Skipped) -> Result<()> {
+        let Some(sms_id) = skipped.sms_id.as_deref() else { return Ok(()) };
+        let known = match self.sender.store.state().devices.find(sms_id) {
+            Some(entry) if entry < self.known_slots => Some(entry),
+            _ => None,
+        };
+        if let Some(entry) = known {
+            if self.seen.set(entry) {
+                return Ok(()); // listed already in this input
+            }
+            self.seen_known += 1;
+        } else if !self.full || !self.kept.insert(sms_id.into()) {
+            return Ok(());
+        }
+        if self.full {
+            if let Some(done) = self.batcher.add_keep(sms_id) {
+                self.sender.queue(done, self.hooks, self.total)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The guard's figures for this run so far: how many devices the cloud may have that the
+    /// input has not listed (at least), and how many it has in all. The local state counts them
+    /// exactly when it agrees with the cloud; when it does not (missing, damaged, made by another
+    /// server, a new onboarding), the cloud's own count is the floor.
+    fn unlisted(&self) -> (u64, u64) {
+        let local = self.known_at_start;
+        let cloud = self.sender.target.cloud.as_ref().map_or(0, |c| c.devices);
+        let listed = self.sender.report.eligible + self.kept.len() as u64;
+        (local.saturating_sub(self.seen_known).max(cloud.saturating_sub(listed)), local.max(cloud))
+    }
+
     /// Lets the held batches go once no input still to come can make the run delete more than the
     /// guard allows: the devices known that the input has not listed yet are at most that many.
     fn maybe_release(&mut self) -> Result<()> {
         if self.sender.decided || self.sender.report.eligible == 0 {
             return Ok(());
         }
-        let known = self.sender.store.state().devices.len() as u64;
-        if known.saturating_sub(self.seen_known) <= self.options.guard.allowed(known) {
+        let (unlisted, known) = self.unlisted();
+        if unlisted <= self.options.guard.allowed(known).saturating_sub(self.budget_used()) {
             self.sender.release(self.hooks, self.total)?;
         }
         Ok(())
     }
 
+    /// Devices the cloud removed from the hierarchy in the last 24 hours without the override.
+    fn budget_used(&self) -> u64 {
+        self.sender.target.cloud.as_ref().map_or(0, |c| c.removed_last_24_hours)
+    }
+
     /// Sends the deletions and the last batches, records the end of the run, reports; for NDJSON
     /// input (`cache_context`), writes the next run's line cache.
     fn finish(self, cache_context: Option<u64>, cache_still_true: bool) -> Result<Report> {
+        let (unlisted, cloud_known) = self.unlisted();
+        let budget_used = self.budget_used();
+        let known = self.known_at_start;
         let Run {
             started, kind, full, sync_id, total, options, seen, known_slots, seen_known, membership_seen, in_scope, mut batcher, mut sender, hooks, ..
         } = self;
-        let known = sender.store.state().devices.len() as u64;
         // The state's devices that the input did not list are deleted (by a delta's deletions, or
         // by a full sync's final sweep); none when it listed them all.
         let mut gone: Vec<String> = Vec::new();
@@ -563,8 +695,11 @@ impl<'a, 'h> Run<'a, 'h> {
         let report = &sender.report;
         let no_membership = in_scope.is_some() && !membership_seen && report.considered > 0;
         let why = report.reason.as_deref().map(|r| format!("{kind} sync because {r}")).unwrap_or_else(|| format!("{kind} sync"));
-        let refusal =
-            guard_refusal(&sender.target.scope, &options.guard, gone.len() as u64 + swept, known, report.considered, report.eligible, no_membership, &why);
+        // The cloud's count is the floor of what a full sync sweeps when the state does not know
+        // every device the cloud has.
+        let would_delete = (gone.len() as u64 + swept).max(if full { unlisted } else { 0 });
+        let figures = GuardFigures { would_delete, known: cloud_known.max(known), budget_used, considered: report.considered, eligible: report.eligible };
+        let refusal = guard_refusal(&sender.target.scope, &options.guard, &figures, no_membership, &why);
         if let Some(e) = refusal {
             if !options.dry_run {
                 if let Some(log) = hooks.logger {
@@ -575,6 +710,7 @@ impl<'a, 'h> Run<'a, 'h> {
             sender.report.warnings.push(format!("A real run would stop: {}", e.message));
         }
         sender.release(hooks, total)?;
+        let gone_count = gone.len() as u64;
         {
             for sms_id in gone {
                 if let Some(done) = batcher.add_deletion(&sms_id) {
@@ -591,8 +727,11 @@ impl<'a, 'h> Run<'a, 'h> {
         sender.settle(0, hooks, total)?;
         sender.begin(false)?;
 
-        let Sender { store, mut report, order, .. } = sender;
-        report.deleted += swept;
+        let Sender { store, mut report, order, planned_deletions, cloud, .. } = sender;
+        report.deleted = if options.dry_run { planned_deletions + would_delete.saturating_sub(gone_count) } else { cloud.removed };
+        if !options.dry_run && cloud.unsure && full {
+            report.deleted += swept;
+        }
         let now = chrono::Utc::now();
         report.next_run_time = (now + chrono::Duration::minutes(options.interval_minutes.into())).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         if !options.dry_run {
@@ -604,7 +743,8 @@ impl<'a, 'h> Run<'a, 'h> {
                 deleted: report.deleted,
                 device_count: if full { report.uploaded } else { store.state().devices.len() as u64 },
             };
-            let remap = store.finish(&sync_id, last_sync, full)?;
+            let baseline = state::Baseline { epoch: cloud.last.epoch.clone(), generation: cloud.last.generation };
+            let remap = store.finish_with(&sync_id, last_sync, full, baseline)?;
             if let Some(context) = cache_context.filter(|_| remap.is_some() || !cache_still_true) {
                 // The run succeeded: the table holds every acknowledged device with the line it
                 // came from, in the layout the next open reads; the order names its entries.
@@ -626,10 +766,15 @@ impl<'a, 'h> Run<'a, 'h> {
         report.duration_ms = started.elapsed().as_millis() as u64;
         (hooks.progress)(report.considered, total.max(report.considered));
         if let Some(log) = hooks.logger {
+            let label = if options.dry_run { "Dry run of" } else { "Finished" };
+            let removed = if options.dry_run { "would be removed" } else { "removed by the cloud" };
             log.info(format!(
-                "Finished {kind} upload {sync_id}: {} considered, {} uploaded, {} deleted, {} unchanged, {} skipped, {} batches in {} ms",
+                "{label} {kind} upload {sync_id}: {} considered, {} uploaded, {} {removed}, {} unchanged, {} skipped, {} batches in {} ms",
                 report.considered, report.uploaded, report.deleted, report.unchanged, report.skipped_count, report.batches, report.duration_ms
             ));
+            if let Some(generation) = cloud.last.generation.filter(|_| full && !options.dry_run) {
+                log.info(format!("The cloud's device list is generation {generation} of this onboarding now"));
+            }
             let next = now + chrono::Duration::minutes(options.interval_minutes.into());
             log.info(format!("Next run time will be at approximately: {}", next.with_timezone(&chrono::Local).format("%m/%d/%Y %H:%M:%S")));
         }
@@ -645,20 +790,10 @@ fn skip(report: &mut Report, skipped: Skipped) {
 }
 
 /// The deletion guard's verdict on a run about to send: the error that stops it, if any.
-#[allow(clippy::too_many_arguments)]
-fn guard_refusal(
-    scope: &Scope,
-    guard: &Guard,
-    would_delete: u64,
-    known: u64,
-    considered: u64,
-    eligible: u64,
-    no_membership: bool,
-    kind: &str,
-) -> Option<Error> {
-    let stop =
-        |message: String| Some(Error::new(ErrorKind::DeletionRefused, message).with_details(guard_details(would_delete, known, guard, considered, eligible)));
+fn guard_refusal(scope: &Scope, guard: &Guard, f: &GuardFigures, no_membership: bool, kind: &str) -> Option<Error> {
+    let stop = |message: String| Some(Error::new(ErrorKind::DeletionRefused, message).with_details(guard_details(f, guard)));
     let allow_hint = "If that is intended, run again allowing it (allowMassDeletion in the options; -Force in PowerShell).";
+    let (known, considered) = (f.known, f.considered);
     if no_membership {
         let Scope::Collection { collection_id } = scope else { return None };
         // Never forced: without membership nothing can be decided, so nothing is sent or deleted.
@@ -677,26 +812,31 @@ fn guard_refusal(
              Check the command or file that produced the input (a mistyped collection, a query that returned nothing). {allow_hint}"
         ));
     }
-    if eligible == 0 {
+    if f.eligible == 0 {
         return stop(format!(
             "none of the {considered} records is eligible (ConfigMgr clients, not obsolete, in the upload scope {}), so nothing was sent; a {kind} of \
              it would remove all {known} devices of this hierarchy from the cloud. Check the input and the upload scope. {allow_hint}",
             scope.to_gateway()
         ));
     }
-    if would_delete > guard.allowed(known) {
+    let allowed = guard.allowed(known);
+    if f.would_delete > allowed.saturating_sub(f.budget_used) {
+        let budget = if f.budget_used > 0 {
+            format!(" ({} were removed in the last 24 hours already, which count against the limit)", f.budget_used)
+        } else {
+            String::new()
+        };
         return stop(format!(
-            "this run ({kind}) would remove {would_delete} of the {known} devices this hierarchy has in the cloud, more than the {} allowed in \
-             one run ({} devices or {}% of them), so nothing was sent. Check that the input is the whole upload scope. {allow_hint}",
-            guard.allowed(known),
-            guard.max_deletions,
-            guard.max_percent
+            "this run ({kind}) would remove {} of the {known} devices this hierarchy has in the cloud, more than the {allowed} allowed in \
+             24 hours ({} devices or {}% of them){budget}, so nothing was sent. Check that the input is the whole upload scope. {allow_hint}",
+            f.would_delete, guard.max_deletions, guard.max_percent
         ));
     }
     None
 }
 
-/// Full or not, and why.
+/// Full or not, and why. The state is a cache of what the cloud acknowledged: it decides a delta
+/// only while it agrees with the cloud's own account (epoch, generation, device count).
 fn choose_kind(store: &StateStore, target: &Target, mode: Mode) -> (&'static str, Option<String>) {
     let state = store.state();
     let why_full = match mode {
@@ -705,14 +845,34 @@ fn choose_kind(store: &StateStore, target: &Target, mode: Mode) -> (&'static str
         Mode::Auto if !store.warnings().is_empty() => Some("the local sync state was repaired".to_owned()),
         Mode::Auto if state.full_sync_in_progress.is_some() => Some("the previous full sync did not finish".to_owned()),
         Mode::Auto if state.last_sync.is_none() => Some("first upload of this hierarchy".to_owned()),
+        Mode::Auto if state.baseline.is_none() => Some("no full sync has completed from this sync state yet".to_owned()),
         Mode::Auto if state.tenant_id != target.tenant_id => Some("the hierarchy is attached to another tenant now".to_owned()),
         Mode::Auto if state.scope != target.scope.to_gateway() || state.scope_version != target.scope_version => Some("the upload scope changed".to_owned()),
-        Mode::Auto => None,
+        Mode::Auto => target.cloud.as_ref().and_then(|cloud| disagreement(state, cloud)),
     };
     match why_full {
         Some(reason) => ("full", Some(reason)),
         None => ("delta", None),
     }
+}
+
+/// How the local state disagrees with the cloud's account of the hierarchy, if it does.
+fn disagreement(state: &state::SyncState, cloud: &CloudView) -> Option<String> {
+    let local = state.devices.len() as u64;
+    if cloud.epoch.is_some() && state.epoch != cloud.epoch {
+        return Some("the hierarchy was onboarded again since this sync state's last full sync (a new onboarding epoch)".to_owned());
+    }
+    if state.generation != Some(cloud.generation) {
+        let mine = state.generation.map_or("none".to_owned(), |g| g.to_string());
+        return Some(format!(
+            "the cloud's device list was last made by a full sync this sync state did not make (generation {}, this state's {mine})",
+            cloud.generation
+        ));
+    }
+    if cloud.devices != local {
+        return Some(format!("the cloud holds {} devices of this hierarchy but this sync state knows {local}", cloud.devices));
+    }
+    None
 }
 
 /// The collections whose members are in scope (the scope's collection and its descendants), or
@@ -752,6 +912,57 @@ struct Sender<'a> {
     began: bool,
     /// Batches made before the guard was satisfied, waiting.
     spool: Option<Spool>,
+    /// Members every batch carries besides its devices (epoch, generation, the guard), as JSON text.
+    envelope: Vec<u8>,
+    /// Deletions put in batches (what a dry run reports; a real run reports what the cloud removed).
+    planned_deletions: u64,
+    /// What the cloud answered.
+    cloud: Answers,
+}
+
+/// What the cloud answered to a run's batches.
+#[derive(Default)]
+struct Answers {
+    /// Devices the acknowledged batches removed, as the gateway counted them.
+    removed: u64,
+    /// The epoch and generation of the last answer.
+    last: Ack,
+    /// Some answer did not say what it removed (an older gateway): its deletions are counted.
+    unsure: bool,
+}
+
+impl Answers {
+    fn note(&mut self, ack: Ack, deletions: usize) {
+        self.unsure |= ack.removed.is_none();
+        self.removed += ack.removed.unwrap_or(deletions as u64);
+        self.last = ack;
+    }
+}
+
+/// The members every batch of a run carries besides its devices: the onboarding epoch its state
+/// belongs to, the generation a full sync builds on, and the deletion guard the gateway enforces.
+fn envelope(target: &Target, kind: &str, guard: &Guard) -> Vec<u8> {
+    let mut extra = serde_json::Map::new();
+    if let Some(cloud) = &target.cloud {
+        if let Some(epoch) = &cloud.epoch {
+            extra.insert("epoch".into(), json!(epoch));
+        }
+        if kind == "full" {
+            extra.insert("basedOnGeneration".into(), json!(cloud.generation));
+        }
+    }
+    if guard.allow {
+        extra.insert("allowMassDeletion".into(), json!(true));
+    } else {
+        extra.insert("maxDeletions".into(), json!(guard.max_deletions));
+        extra.insert("maxDeletionPercent".into(), json!(guard.max_percent));
+    }
+    let text = Value::Object(extra).to_string();
+    // `{"a":1,"b":2}` as `,"a":1,"b":2`.
+    let mut out = text.into_bytes();
+    out[0] = b',';
+    out.pop();
+    out
 }
 
 /// Batches held back, their bodies in a scratch file of the state folder (a full sync at hierarchy
@@ -805,7 +1016,8 @@ impl Sender<'_> {
         self.ensure_begun()?;
         let pipeline = match &mut self.post {
             Post::Direct(uploader) => {
-                uploader.post(&body, sequence, records)?;
+                let ack = uploader.post(&body, sequence, records)?;
+                self.cloud.note(ack, acked.deletions.len());
                 commit(self.store, &self.sync_id, acked, &mut self.order, &mut self.uncommitted)?;
                 (hooks.progress)(self.report.considered, total.max(self.report.considered));
                 return Ok(());
@@ -854,10 +1066,14 @@ impl Sender<'_> {
             if sequence != acked.sequence {
                 return Err(Error::internal(format!("batch {sequence} was answered in place of batch {} (a bug, please report it)", acked.sequence)));
             }
-            if let Err(e) = result {
-                pipeline.stop.store(true, Ordering::SeqCst);
-                return Err(cancelled_or(e, self.report.batches));
-            }
+            let ack = match result {
+                Ok(ack) => ack,
+                Err(e) => {
+                    pipeline.stop.store(true, Ordering::SeqCst);
+                    return Err(cancelled_or(e, self.report.batches));
+                }
+            };
+            self.cloud.note(ack, acked.deletions.len());
             commit(self.store, &self.sync_id, acked, &mut self.order, &mut self.uncommitted)?;
             (hooks.progress)(self.report.considered, total.max(self.report.considered));
         }
@@ -886,13 +1102,20 @@ impl Sender<'_> {
 
     fn flush(&mut self, is_final: bool, hooks: &mut Hooks<'_>, total: u64) -> Result<()> {
         let Some(mut batch) = self.pending.take() else { return Ok(()) };
-        let body = batch.take_body(&self.target.hierarchy_id, &self.sync_id, self.kind, is_final);
+        let body = batch.take_body(&self.target.hierarchy_id, &self.sync_id, self.kind, is_final, &self.envelope);
         self.report.batches += 1;
         self.report.bytes += body.len() as u64;
         self.report.uploaded += batch.upserts.len() as u64;
-        self.report.deleted += batch.deletions.len() as u64;
+        self.planned_deletions += batch.deletions.len() as u64;
         if self.decided {
-            let acked = Acked { sequence: batch.sequence, upserts: batch.upserts, lines: batch.lines, positions: batch.positions, deletions: batch.deletions };
+            let acked = Acked {
+                sequence: batch.sequence,
+                upserts: batch.upserts,
+                lines: batch.lines,
+                positions: batch.positions,
+                deletions: batch.deletions,
+                keep: batch.keep,
+            };
             return self.send(body, acked, hooks, total);
         }
         if (hooks.cancelled)() {
@@ -911,7 +1134,14 @@ impl Sender<'_> {
         }
         if let Some(spool) = self.spool.as_mut() {
             std::io::Write::write_all(&mut spool.file, &body).map_err(|e| Error::io("cannot write the upload spool", &e))?;
-            let acked = Acked { sequence: batch.sequence, upserts: batch.upserts, lines: batch.lines, positions: batch.positions, deletions: batch.deletions };
+            let acked = Acked {
+                sequence: batch.sequence,
+                upserts: batch.upserts,
+                lines: batch.lines,
+                positions: batch.positions,
+                deletions: batch.deletions,
+                keep: batch.keep,
+            };
             spool.held.push((body.len(), acked));
         }
         (hooks.progress)(self.report.considered, total.max(self.report.considered));
@@ -942,19 +1172,20 @@ struct Acked {
     /// Where each upsert of a new device stands in the run's order (`u32::MAX`: nowhere).
     positions: Vec<u32>,
     deletions: Vec<String>,
+    keep: Vec<String>,
 }
 
 /// Commits an acknowledged batch: its new devices are in the state now, their entries noted in
 /// the run's order.
 fn commit(store: &mut StateStore, sync_id: &str, acked: Acked, order: &mut [(u64, u32)], uncommitted: &mut rustc_hash::FxHashSet<Box<str>>) -> Result<()> {
-    let Acked { sequence, upserts, lines, positions, deletions } = acked;
+    let Acked { sequence, upserts, lines, positions, deletions, keep } = acked;
     let new: Vec<(usize, u32)> = positions.iter().enumerate().filter(|(_, p)| **p != u32::MAX).map(|(n, p)| (n, *p)).collect();
     if !uncommitted.is_empty() {
         for (sms_id, _) in &upserts {
             uncommitted.remove(sms_id.as_str());
         }
     }
-    let entries = store.commit_batch_lines(sync_id, sequence, upserts, deletions, &lines)?;
+    let entries = store.commit_batch_lines(sync_id, sequence, upserts, deletions, keep, &lines)?;
     for (n, position) in new {
         if let (Some(slot), Some(entry)) = (order.get_mut(position as usize), entries.get(n)) {
             slot.1 = *entry;
@@ -966,7 +1197,7 @@ fn commit(store: &mut StateStore, sync_id: &str, acked: Acked, order: &mut [(u64
 struct Pipeline<'a> {
     /// Closed (None) to end the sending thread.
     jobs: Option<mpsc::SyncSender<Job>>,
-    answered: mpsc::Receiver<(u64, Result<()>)>,
+    answered: mpsc::Receiver<(u64, Result<Ack>)>,
     in_flight: VecDeque<Acked>,
     stop: &'a AtomicBool,
 }
@@ -996,7 +1227,7 @@ fn cancelled_or(e: Error, batches: u64) -> Error {
 pub struct DryRunUploader;
 
 impl Uploader for DryRunUploader {
-    fn post(&mut self, _: &[u8], _: u64, _: usize) -> Result<()> {
+    fn post(&mut self, _: &[u8], _: u64, _: usize) -> Result<Ack> {
         Err(Error::internal("a dry run tried to send a batch (a bug, please report it)"))
     }
 }
@@ -1009,7 +1240,7 @@ pub struct GatewayUploader<'s> {
 }
 
 impl Uploader for GatewayUploader<'_> {
-    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()> {
+    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<Ack> {
         device_post(self.services, self.hierarchy, body, sequence, records, self.cancelled)
     }
 
@@ -1027,21 +1258,47 @@ struct ConcurrentGatewayUploader<'s> {
 }
 
 impl Uploader for ConcurrentGatewayUploader<'_> {
-    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<()> {
+    fn post(&mut self, body: &[u8], sequence: u64, records: usize) -> Result<Ack> {
         device_post(self.services, self.hierarchy, body, sequence, records, &|| self.stop.load(Ordering::SeqCst))
     }
 }
 
-fn device_post(services: &crate::services::Services, hierarchy: &str, body: &[u8], sequence: u64, records: usize, cancelled: &dyn Fn() -> bool) -> Result<()> {
+fn device_post(services: &crate::services::Services, hierarchy: &str, body: &[u8], sequence: u64, records: usize, cancelled: &dyn Fn() -> bool) -> Result<Ack> {
     let url = format!("{}/api/gateway/DevicePost", services.gateway);
     let token = services.auth.token(&services.transport, crate::config::GATEWAY_RESOURCE, cancelled)?;
     let what = format!("uploading batch {sequence} ({records} records)");
     let req = crate::http::Request::post_json(&url, body, &what).bearer(&token).idempotent();
     let res = services.transport.send(&req, cancelled)?;
     match res.status {
-        200 => Ok(()),
+        200 => {
+            let answer: Value = serde_json::from_slice(&res.body).unwrap_or(Value::Null);
+            Ok(Ack {
+                removed: answer.get("removed").and_then(Value::as_u64),
+                epoch: answer.get("epoch").and_then(Value::as_str).filter(|e| !e.is_empty()).map(str::to_owned),
+                generation: answer.get("generation").and_then(Value::as_u64),
+            })
+        }
         404 => Err(Error::new(ErrorKind::NotOnboarded, "the gateway says the hierarchy is not onboarded (any more); register it again, then upload")),
         401 => Err(crate::services::site_refused(&res, hierarchy, &what)),
+        409 => Err(gateway_refusal(&res, &what)),
         _ => Err(crate::http::service_error(&res, &what)),
+    }
+}
+
+/// A batch the gateway refused on its own data: its deletion guard (the same status as the
+/// library's own guard, with the gateway's figures) or a run made stale by another onboarding or
+/// full sync.
+fn gateway_refusal(res: &crate::http::Response, what: &str) -> Error {
+    let e = crate::http::service_error(res, what);
+    let body: Value = serde_json::from_slice(&res.body).unwrap_or(Value::Null);
+    let error = &body["error"];
+    match error["code"].as_str() {
+        Some("DeletionRefused") => {
+            let figures = json!({ "wouldDelete": error["wouldRemove"], "devicesKnown": error["devicesKnown"], "allowed": error["allowed"],
+                "removedLast24Hours": error["removedLast24Hours"], "maxDeletions": error["maxDeletions"], "maxDeletionPercent": error["maxDeletionPercent"],
+                "decidedBy": "gateway" });
+            Error { kind: ErrorKind::DeletionRefused, ..e }.with_details(figures)
+        }
+        _ => e,
     }
 }

@@ -59,6 +59,12 @@ pub struct SyncState {
     pub last_sync: Option<LastSync>,
     /// A full sync that started and did not finish: the next run must be full.
     pub full_sync_in_progress: Option<String>,
+    /// The baseline: the last full sync this state completed (only a completed full sync sets
+    /// the tenant, scope, epoch and generation above and below). `None`: the next run is full.
+    pub baseline: Option<String>,
+    /// The gateway's onboarding epoch and full-sync generation when that full sync completed.
+    pub epoch: Option<String>,
+    pub generation: Option<u64>,
     /// SMSID → xxh3 of the uploaded JSON, for every device the cloud acknowledged.
     pub devices: DeviceTable,
 }
@@ -73,6 +79,12 @@ struct Header {
     scope_version: u64,
     last_sync: Option<LastSync>,
     full_sync_in_progress: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    baseline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generation: Option<u64>,
     devices: u64,
     /// Format 1 only: the body's checksum (format 2 puts one over header and body on the first line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,9 +105,33 @@ enum JournalRecord {
     #[serde(rename_all = "camelCase")]
     Begin { sync_id: String, kind: String, tenant_id: Option<String>, scope: Value, scope_version: u64 },
     #[serde(rename_all = "camelCase")]
-    Batch { sync_id: String, sequence: u64, upserts: Vec<(String, u64)>, deletions: Vec<String> },
+    Batch {
+        sync_id: String,
+        sequence: u64,
+        upserts: Vec<(String, u64)>,
+        deletions: Vec<String>,
+        /// Devices a full sync listed without sending (a record unreadable this time): kept.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        keep: Vec<String>,
+    },
     #[serde(rename_all = "camelCase")]
-    End { sync_id: String, last_sync: LastSync, full: bool },
+    End {
+        sync_id: String,
+        last_sync: LastSync,
+        full: bool,
+        /// What the gateway answered to the final batch of a full sync: the baseline's epoch and generation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        generation: Option<u64>,
+    },
+}
+
+/// What the gateway said of the hierarchy when a full sync completed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Baseline {
+    pub epoch: Option<String>,
+    pub generation: Option<u64>,
 }
 
 pub struct StateStore {
@@ -117,6 +153,12 @@ impl StateStore {
     /// Also starts reading the line cache an upload uses, on another thread.
     pub fn open(state_dir: &Path, hierarchy_id: &str) -> Result<StateStore> {
         Self::open_with(state_dir, hierarchy_id, true)
+    }
+
+    /// Whether `state_dir` holds a sync state of `hierarchy_id` (a snapshot or a journal).
+    pub fn exists(state_dir: &Path, hierarchy_id: &str) -> bool {
+        let dir = state_dir.join(hierarchy_id);
+        [SNAPSHOT, JOURNAL].iter().any(|f| dir.join(f).exists())
     }
 
     /// As [`open`](Self::open), without the line cache: for reading the state or resetting it.
@@ -207,7 +249,7 @@ impl StateStore {
 
     /// Records a batch the cloud acknowledged; durable when this returns.
     pub fn commit_batch(&mut self, sync_id: &str, sequence: u64, upserts: Vec<(String, u64)>, deletions: Vec<String>) -> Result<()> {
-        self.commit_batch_lines(sync_id, sequence, upserts, deletions, &[]).map(drop)
+        self.commit_batch_lines(sync_id, sequence, upserts, deletions, Vec::new(), &[]).map(drop)
     }
 
     /// As [`commit_batch`](Self::commit_batch), with the hash of the NDJSON line each upsert came
@@ -219,9 +261,10 @@ impl StateStore {
         sequence: u64,
         upserts: Vec<(String, u64)>,
         deletions: Vec<String>,
+        keep: Vec<String>,
         lines: &[u64],
     ) -> Result<Vec<u32>> {
-        let record = JournalRecord::Batch { sync_id: sync_id.to_owned(), sequence, upserts, deletions };
+        let record = JournalRecord::Batch { sync_id: sync_id.to_owned(), sequence, upserts, deletions, keep };
         self.append(&record)?;
         let mut entries = Vec::new();
         apply(&mut self.state, record, Some((lines, &mut entries)));
@@ -233,7 +276,13 @@ impl StateStore {
     /// When the snapshot was rewritten, the table is in the snapshot's sorted layout now: the new
     /// number of each old entry (`u32::MAX`: gone).
     pub fn finish(&mut self, sync_id: &str, last_sync: LastSync, full: bool) -> Result<Option<Vec<u32>>> {
-        let record = JournalRecord::End { sync_id: sync_id.to_owned(), last_sync, full };
+        self.finish_with(sync_id, last_sync, full, Baseline::default())
+    }
+
+    /// As [`finish`](Self::finish), with the epoch and generation the gateway answered to a full
+    /// sync's final batch: the baseline the next runs are checked against.
+    pub fn finish_with(&mut self, sync_id: &str, last_sync: LastSync, full: bool, baseline: Baseline) -> Result<Option<Vec<u32>>> {
+        let record = JournalRecord::End { sync_id: sync_id.to_owned(), last_sync, full, epoch: baseline.epoch, generation: baseline.generation };
         self.append(&record)?;
         apply(&mut self.state, record, None);
         // Folding rewrites every entry: worth it after a full sync or once the journal has grown;
@@ -271,6 +320,9 @@ impl StateStore {
             scope_version: self.state.scope_version,
             last_sync: self.state.last_sync.clone(),
             full_sync_in_progress: self.state.full_sync_in_progress.clone(),
+            baseline: self.state.baseline.clone(),
+            epoch: self.state.epoch.clone(),
+            generation: self.state.generation,
             devices: self.state.devices.len() as u64,
             checksum: None,
         };
@@ -327,15 +379,18 @@ impl StateStore {
 fn apply(state: &mut SyncState, record: JournalRecord, live: Option<(&[u64], &mut Vec<u32>)>) {
     match record {
         JournalRecord::Begin { sync_id, kind, tenant_id, scope, scope_version } => {
-            state.tenant_id = tenant_id;
-            state.scope = scope;
-            state.scope_version = scope_version;
+            // Only a full sync sets the baseline: a delta runs under it, and a partial run (or
+            // a failed one) on a fresh state leaves the next automatic run a full sync.
             if kind == "full" {
+                state.tenant_id = tenant_id;
+                state.scope = scope;
+                state.scope_version = scope_version;
                 state.full_sync_in_progress = Some(sync_id);
+                state.baseline = None;
                 state.devices.clear_mentioned();
             }
         }
-        JournalRecord::Batch { sync_id, upserts, deletions, .. } => {
+        JournalRecord::Batch { sync_id, upserts, deletions, keep, .. } => {
             let full = state.full_sync_in_progress.as_deref() == Some(sync_id.as_str());
             let (lines, mut entries) = match live {
                 Some((lines, entries)) => (lines, Some(entries)),
@@ -353,11 +408,21 @@ fn apply(state: &mut SyncState, record: JournalRecord, live: Option<(&[u64], &mu
             for sms_id in deletions {
                 state.devices.remove(sms_id.as_str());
             }
+            if full {
+                for sms_id in keep {
+                    if let Some(entry) = state.devices.find(&sms_id) {
+                        state.devices.mark_mentioned(entry);
+                    }
+                }
+            }
         }
-        JournalRecord::End { sync_id, last_sync, full } => {
+        JournalRecord::End { sync_id, last_sync, full, epoch, generation } => {
             if full && state.full_sync_in_progress.as_deref() == Some(sync_id.as_str()) {
                 state.devices.retain_mentioned();
                 state.full_sync_in_progress = None;
+                state.baseline = Some(sync_id);
+                state.epoch = epoch;
+                state.generation = generation;
             }
             state.last_sync = Some(last_sync);
         }
@@ -439,6 +504,9 @@ fn parse_snapshot(bytes: &[u8], hierarchy_id: &str, shown: &str) -> std::result:
         scope_version: header.scope_version,
         last_sync: header.last_sync,
         full_sync_in_progress: header.full_sync_in_progress,
+        baseline: header.baseline,
+        epoch: header.epoch,
+        generation: header.generation,
         devices,
     }))
 }
@@ -499,7 +567,9 @@ fn parse_journal_line(line: &[u8]) -> Option<JournalRecord> {
     // An SMSID longer than any the inventory accepts is damage, not a device.
     let too_long = |id: &String| id.len() > super::table::MAX_SMS_ID_BYTES;
     match &record {
-        JournalRecord::Batch { upserts, deletions, .. } if upserts.iter().any(|(id, _)| too_long(id)) || deletions.iter().any(too_long) => None,
+        JournalRecord::Batch { upserts, deletions, keep, .. } if upserts.iter().any(|(id, _)| too_long(id)) || deletions.iter().chain(keep).any(too_long) => {
+            None
+        }
         _ => Some(record),
     }
 }
