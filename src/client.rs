@@ -259,9 +259,9 @@ impl Client {
         let mut store = match store {
             Some(store) => store?,
             None => {
-                if let Some(c) =
-                    cloud.as_ref().filter(|c| (c.generation > 0 || c.devices > 0) && !options.guard.allow && options.mode != crate::sync::Mode::Partial)
-                {
+                let earlier = |c: &&crate::sync::CloudView| c.generation > 0 || c.devices > 0;
+                let allowed = options.guard.allow || options.take_over || options.mode == crate::sync::Mode::Partial;
+                if let Some(c) = cloud.as_ref().filter(earlier).filter(|_| !allowed) {
                     return Err(missing_state(&state_dir.join(hierarchy), hierarchy, c, &onboarding));
                 }
                 crate::sync::state::StateStore::open(state_dir, hierarchy)?
@@ -276,6 +276,7 @@ impl Client {
         };
         options.interval_minutes = self.config.sync_interval_minutes;
         let log = self.log_file("CMGatewaySyncUploadWorker");
+        check_uploader(&onboarding, hierarchy, store.instance_id(), options.take_over, log.as_ref())?;
         let mut uploader = crate::sync::GatewayUploader { services: &services, hierarchy, cancelled };
         let mut hooks = crate::sync::Hooks { progress, cancelled, logger: log.as_ref() };
         crate::sync::run(&mut store, input, total, &target, &options, &mut uploader, &mut hooks)
@@ -368,6 +369,33 @@ pub struct Status {
     pub local: Option<LocalSync>,
     /// RFC 3339: the last completed upload plus `syncIntervalMinutes`; null before the first upload.
     pub next_run_time: Option<String>,
+}
+
+/// One site instance uploads a hierarchy (the gateway binds it): another is refused before
+/// anything is read or sent, naming the holder, unless it takes over (a server migration), which
+/// is logged here as the gateway records it there.
+fn check_uploader(onboarding: &serde_json::Value, hierarchy: &str, instance: &str, take_over: bool, log: Option<&Logger>) -> Result<()> {
+    let holder = &onboarding["uploader"];
+    let Some(holder_id) = holder["siteInstanceId"].as_str().filter(|h| *h != instance) else { return Ok(()) };
+    let machine = holder["machineName"].as_str().unwrap_or("an unknown machine");
+    let last = holder["lastUploadDateTime"].as_str().unwrap_or("unknown");
+    if take_over {
+        if let Some(log) = log {
+            log.warning(format!(
+                "Taking over the uploads of hierarchy {hierarchy} from {machine} (site instance {holder_id}, last upload {last}) for this site instance {instance}"
+            ));
+        }
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "hierarchy {hierarchy} is uploaded by another site instance: {machine} (site instance {holder_id}), last upload {last}; nothing was \
+             sent. One server uploads a hierarchy. If this server replaces that one (a migration, a site recovery), run again taking over \
+             (takeOver in the options; -TakeOver in PowerShell) and stop the uploads on {machine}; if {machine} still uploads, stop this one"
+        ),
+    )
+    .with_details(serde_json::json!({ "uploader": holder, "siteInstanceId": instance, "reason": "uploaderConflict" })))
 }
 
 /// The refusal of a run whose sync state is not where it is expected while the cloud already holds

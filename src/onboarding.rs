@@ -113,6 +113,35 @@ pub struct OnboardingRecord {
     /// The last upload the gateway acknowledged, when there was one.
     #[serde(default)]
     pub last_sync: Option<GatewayLastSync>,
+    /// A new id at every onboarding (also after an offboarding): a sync state made under another
+    /// epoch knows nothing of what the cloud holds now (docs/GATEWAY.md).
+    #[serde(default)]
+    pub epoch: Option<String>,
+    /// Completed full syncs of this onboarding (0: none yet).
+    #[serde(default)]
+    pub generation: Option<u64>,
+    /// Devices the gateway holds for the hierarchy now.
+    #[serde(default)]
+    pub device_count: Option<u64>,
+    /// Devices removed in the last 24 hours without the override: the deletion budget's use.
+    #[serde(default, rename = "removedLast24Hours")]
+    pub removed_last_24_hours: Option<u64>,
+    /// The site instance the uploads are bound to, once one has uploaded.
+    #[serde(default)]
+    pub uploader: Option<GatewayUploader>,
+}
+
+/// The site instance a hierarchy's uploads are bound to.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayUploader {
+    /// The id kept in the state folder (`DeviceSync.instance`).
+    pub site_instance_id: String,
+    pub machine_name: String,
+    /// RFC 3339: since when it uploads the hierarchy.
+    pub since_date_time: String,
+    /// RFC 3339.
+    pub last_upload_date_time: String,
 }
 
 /// The last upload as the gateway records it.
@@ -126,6 +155,12 @@ pub struct GatewayLastSync {
     pub completed_date_time: String,
     /// Devices the hierarchy has in the cloud after it.
     pub device_count: u64,
+    /// The onboarding's full-sync generation after it.
+    #[serde(default)]
+    pub generation: Option<u64>,
+    /// Devices the run removed from the cloud (its deletions, or a full sync's sweep).
+    #[serde(default)]
+    pub removed: Option<u64>,
 }
 
 /// Result of `ta_client_register`.

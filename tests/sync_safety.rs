@@ -5,9 +5,10 @@
 //! tenant-attach-cloud, and the cloud is read back through Graph as the admin center reads it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tenant_attach::sync::{Guard, Input, Mode, Options, Report};
+use tenant_attach::sync::{Input, Mode, Options, Report};
 use tenant_attach::{Client, ErrorKind};
 use tenant_attach_cloud::{CloudHandle, TestCloud, CONTOSO_AUTOMATION_APP, CONTOSO_AUTOMATION_SECRET, CONTOSO_TENANT};
 
@@ -17,7 +18,7 @@ const SITE_APP: &str = "e0000000-0000-4000-8000-0000000027e5";
 const SITE_SECRET: &str = "safety~site.secret.0027";
 
 struct Site {
-    cloud: CloudHandle,
+    cloud: Arc<CloudHandle>,
     dir: tempfile::TempDir,
     admin: Client,
 }
@@ -33,7 +34,7 @@ fn config(cloud: &CloudHandle, state: &std::path::Path, logs: &std::path::Path, 
 impl Site {
     /// A cloud with the site's app, the hierarchy onboarded by importing it.
     fn onboarded() -> Site {
-        let cloud = TestCloud::start().expect("cloud");
+        let cloud = Arc::new(TestCloud::start().expect("cloud"));
         let dir = tempfile::tempdir().expect("tempdir");
         cloud
             .seed(
@@ -62,6 +63,20 @@ impl Site {
             .iter()
             .map(|d| d["configurationManagerClientInformation"]["clientIdentifier"].as_str().expect("client id").to_owned())
             .collect()
+    }
+
+    /// A helpdesk operator signed in by device code (approved at once).
+    fn helpdesk(&self) -> Client {
+        let text = config(&self.cloud, &self.dir.path().join("helpdesk"), &self.dir.path().join("logs"), SITE_APP, SITE_SECRET);
+        let mut value: Value = serde_json::from_str(&text).expect("config");
+        value["auth"] = json!({ "kind": "deviceCode" });
+        let client = Client::open_json(&value.to_string()).expect("helpdesk");
+        let cloud = self.cloud.clone();
+        client.set_device_code_prompt(Arc::new(move |p| {
+            cloud.approve_device_code(&p.user_code, "helpdesk@contoso.onmicrosoft.com").expect("approve");
+            Ok(())
+        }));
+        client
     }
 
     fn onboarding(&self) -> Value {
@@ -93,10 +108,6 @@ fn sync(site: &Client, devices: &[Value], options: Options) -> tenant_attach::Re
     site.sync_devices(Input::Items(&mut items.into_iter().map(Ok)), total, options, &mut |_, _| {}, NEVER)
 }
 
-fn allowed() -> Options {
-    Options { guard: Guard { allow: true, ..Guard::default() }, ..Options::default() }
-}
-
 #[test]
 fn a_wiped_state_folder_with_partial_input_is_refused_and_the_cloud_keeps_every_device() {
     let site = Site::onboarded();
@@ -118,11 +129,17 @@ fn a_wiped_state_folder_with_partial_input_is_refused_and_the_cloud_keeps_every_
 }
 
 #[test]
-fn a_new_server_allowed_to_start_afresh_with_the_whole_fleet_loses_nothing() {
+fn a_new_server_taking_over_with_the_whole_fleet_loses_nothing_and_with_part_of_it_removes_nothing() {
     let site = Site::onboarded();
     let all = fleet(40);
     sync(&site.server("state"), &all, Options::default()).expect("full sync");
-    let fresh = sync(&site.server("new-server"), &all, allowed()).expect("the new server's first run");
+    let taking_over = Options { take_over: true, ..Options::default() };
+    // Taking over lets a run start from a missing state; the cloud's own count still guards it.
+    let partial = sync(&site.server("new-server"), &all[..10], taking_over.clone()).expect_err("a quarter of the fleet");
+    assert_eq!(partial.kind, ErrorKind::DeletionRefused);
+    assert!(partial.message.contains("would remove 30 of the 40 devices"), "{}", partial.message);
+    assert_eq!(site.in_graph(), ids(&all));
+    let fresh = sync(&site.server("new-server"), &all, taking_over).expect("the new server's first run");
     assert_eq!((fresh.kind, fresh.deleted), ("full", 0));
     assert_eq!(site.in_graph(), ids(&all));
 }
@@ -160,8 +177,9 @@ fn the_gateway_refuses_a_sweep_beyond_the_guard_on_its_own_count() {
     let post = |body: Value| services.gateway("POST", "/api/gateway/DevicePost", Some(&body), true, "a test batch", NEVER).expect("answered");
     // A full sync of 20 of the 60 devices, as a caller that skips the library's own guard would send it.
     let devices: Vec<Value> = (0..20).map(|i| json!({ "smsId": format!("GUID:27000000-0000-4000-8000-{i:012}"), "name": format!("PC-{i:04}") })).collect();
+    let instance = std::fs::read_to_string(site.dir.path().join("state").join(HIERARCHY).join("DeviceSync.instance")).expect("instance id");
     let body = json!({ "hierarchyId": HIERARCHY, "syncId": "1b1b1b1b-0000-4000-8000-000000000001", "sequence": 0, "kind": "full", "final": true,
-        "devices": devices, "deletions": [] });
+        "devices": devices, "deletions": [], "siteInstanceId": instance.trim() });
     let refused = post(body.clone());
     assert_eq!(refused.status, 409);
     let answer: Value = serde_json::from_slice(&refused.body).expect("JSON");
@@ -203,22 +221,33 @@ fn reonboarding_from_another_console_brings_every_unchanged_device_back() {
 }
 
 #[test]
-fn a_cloud_whose_count_disagrees_with_the_state_makes_the_run_a_full_sync() {
+fn a_second_server_is_refused_by_name_until_it_takes_over_and_then_the_first_is() {
     let site = Site::onboarded();
     let all = fleet(30);
     let server = site.server("state");
     sync(&server, &all, Options::default()).expect("full sync");
-    // A second state folder uploads five more devices as a partial run (a copied runbook).
+    // A copied runbook on another server uploads five devices of its own.
     let extra: Vec<Value> = (100..105).map(device).collect();
-    sync(&site.server("copy"), &extra, allowed_partial()).expect("partial upload from another state");
-    let next = sync(&server, &all, Options::default()).expect("the site's next run");
+    let copy = site.server("copy");
+    let refused = sync(&copy, &extra, Options { mode: Mode::Partial, ..Options::default() }).expect_err("another site instance");
+    assert_eq!(refused.kind, ErrorKind::Conflict);
+    let machine = tenant_attach::sync::machine_name();
+    assert!(refused.message.contains(&machine) && refused.message.contains("-TakeOver"), "{}", refused.message);
+    assert_eq!(site.in_graph(), ids(&all), "nothing was sent");
+
+    // A migration: the new server takes over (and the cloud records it).
+    sync(&copy, &extra, Options { mode: Mode::Partial, take_over: true, ..Options::default() }).expect("taken over");
+    assert_eq!(site.onboarding()["takeovers"].as_array().map(Vec::len), Some(1));
+    let old = sync(&server, &all, Options::default()).expect_err("the old server is refused now");
+    assert_eq!(old.kind, ErrorKind::Conflict);
+
+    // Taking it back: its state disagrees with the cloud's count, so the run is a full sync.
+    let next = sync(&server, &all, Options { take_over: true, ..Options::default() }).expect("the site's next run");
     assert_eq!(next.kind, "full");
     assert!(next.reason.as_deref().is_some_and(|r| r.contains("the cloud holds 35 devices")), "{:?}", next.reason);
     assert_eq!((next.deleted, site.in_graph()), (5, ids(&all)), "the full sync makes the cloud exact again");
-}
-
-fn allowed_partial() -> Options {
-    Options { mode: Mode::Partial, ..allowed() }
+    let log = tenant_attach::cmtrace::read_entries(&site.dir.path().join("logs/CMGatewaySyncUploadWorker.log")).expect("log");
+    assert!(log.iter().any(|e| e.message.starts_with("Taking over the uploads of hierarchy")), "the takeover is logged");
 }
 
 #[test]
@@ -332,4 +361,34 @@ fn the_report_and_the_log_say_what_the_cloud_removed() {
     let log = tenant_attach::cmtrace::read_entries(&site.dir.path().join("logs/CMGatewaySyncUploadWorker.log")).expect("log");
     assert!(log.iter().any(|e| e.message.contains("3 removed by the cloud")), "the log says what the cloud removed");
     assert!(log.iter().any(|e| e.message.contains("generation 2 of this onboarding")), "and the generation");
+}
+
+#[test]
+fn a_removed_device_comes_back_with_its_id_and_action_history() {
+    let site = Site::onboarded();
+    let all = fleet(20);
+    let server = site.server("state");
+    sync(&server, &all, Options::default()).expect("full sync");
+    let helpdesk = site.helpdesk();
+    let pc3 = || helpdesk.list_devices(Some("deviceName eq 'PC-0003'"), NEVER).expect("list");
+    let id = pc3()[0]["id"].as_str().expect("id").to_owned();
+    helpdesk.trigger_action(std::slice::from_ref(&id), "SyncMachinePolicy", NEVER).expect("an action");
+
+    // PC-0003 leaves ConfigMgr's input, then is back (a client reinstalled keeps its SMSID).
+    let without: Vec<Value> = all.iter().filter(|d| d["Name"] != "PC-0003").cloned().collect();
+    assert_eq!(sync(&server, &without, Options::default()).expect("delta").deleted, 1);
+    assert!(pc3().is_empty());
+    assert_eq!(sync(&server, &all, Options::default()).expect("back").uploaded, 1);
+    let back = pc3();
+    assert_eq!(back[0]["id"], id.as_str(), "the same id");
+    assert_eq!(back[0]["deviceActionResults"].as_array().map(Vec::len), Some(1), "and its action history: {}", back[0]);
+
+    // A sweep, put back through /_admin.
+    let full = sync(&server, &all[..18], Options { mode: Mode::Full, ..Options::default() }).expect("a full sync of 18");
+    assert_eq!(full.deleted, 2);
+    let removals = site.cloud.restore_removal(HIERARCHY, &full.sync_id).expect("restored");
+    assert_eq!(removals, 2);
+    assert_eq!(site.in_graph(), ids(&all), "the sweep is undone");
+    let next = sync(&server, &all, Options::default()).expect("the site's next run");
+    assert_eq!((next.kind, next.deleted), ("full", 0), "the state disagrees with the cloud's count, so the run is full: {:?}", next.reason);
 }

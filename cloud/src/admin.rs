@@ -37,6 +37,8 @@ pub fn routes() -> Router<AppState> {
         .route("/_admin/notifications", get(list_notifications))
         .route("/_admin/auto-approve", post(auto_approve))
         .route("/_admin/certificates", post(new_certificate))
+        .route("/_admin/removals", get(list_removals))
+        .route("/_admin/removals/restore", post(restore_removal))
 }
 
 /// A test certificate made now (RSA 2048, self-signed): `{"subject", "password", "validDays"
@@ -223,6 +225,43 @@ async fn auto_approve(State(state): State<AppState>, Json(body): Json<Value>) ->
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Each hierarchy's removals of the last 30 days (newest last) and how many removed devices are kept.
+async fn list_removals(State(state): State<AppState>) -> Response {
+    let inner = state.lock();
+    let data = &inner.data;
+    let out: serde_json::Map<String, Value> = data
+        .onboardings
+        .keys()
+        .map(|h| (h.clone(), json!({ "removals": data.removals.get(h).cloned().unwrap_or_default(), "kept": data.tombstones.get(h).map_or(0, |t| t.len()) })))
+        .collect();
+    Json(Value::Object(out)).into_response()
+}
+
+/// Puts back what one removal (a sweep or a delta's deletions, by its sync id) took, as long as
+/// the devices are kept (30 days) and were not uploaded again: `{"hierarchyId":"…","syncId":"…"}`.
+async fn restore_removal(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
+    let (Some(hierarchy), Some(sync_id)) = (body["hierarchyId"].as_str(), body["syncId"].as_str()) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "give hierarchyId and syncId" }))).into_response();
+    };
+    match restore(&state, hierarchy, sync_id) {
+        Ok(restored) => Json(json!({ "hierarchyId": hierarchy, "syncId": sync_id, "restored": restored })).into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, Json(json!({ "error": e }))).into_response(),
+    }
+}
+
+/// Restores a removal (journaled); the count of devices put back.
+pub fn restore(state: &AppState, hierarchy: &str, sync_id: &str) -> Result<u64, String> {
+    let mut inner = state.lock();
+    let waiting = inner.data.tombstones.get(hierarchy).map_or(0, |t| t.values().filter(|t| t.sync_id == sync_id).count());
+    if waiting == 0 {
+        return Err(format!("no removed device of hierarchy {hierarchy} from sync {sync_id} is kept"));
+    }
+    inner
+        .mutate(json!({ "op": "restoreRemoval", "hierarchyId": hierarchy, "syncId": sync_id, "now": crate::server::now_iso() }))
+        .map_err(|_| "cannot store the restore".to_owned())?;
+    Ok(waiting as u64)
+}
+
 async fn list_notifications(State(state): State<AppState>) -> Response {
     let inner = state.lock();
     Json(json!(inner.data.notifications.values().collect::<Vec<_>>())).into_response()
@@ -293,6 +332,7 @@ async fn device_list(State(state): State<AppState>, Query(q): Query<HashMap<Stri
         inner.data.onboardings.values().filter(|o| o.tenant_id == tenant).filter_map(|o| inner.data.devices.get(&o.hierarchy_id)).map(|t| t.len()).sum();
     let tenant_name = inner.data.tenants.get(&tenant).map(|t| t.display_name.clone()).unwrap_or_default();
     let shown = found.len();
+    let removals = recent_removals(&inner.data, &tenant);
     drop(inner);
     let mut more = String::new();
     if let Some(cursor) = next {
@@ -310,7 +350,7 @@ async fn device_list(State(state): State<AppState>, Query(q): Query<HashMap<Stri
              <form method=\"get\" action=\"/\"><input type=\"hidden\" name=\"tenant\" value=\"{}\"><input type=\"hidden\" name=\"user\" value=\"{}\">\
              <label>Search by device name <input name=\"search\" value=\"{}\"></label> <button type=\"submit\">Search</button></form>\
              <p>{total} devices in the tenant; {} shown</p>\
-             <table id=\"devices\"><thead><tr><th>Device name</th><th>Managed by</th><th>OS</th><th>OS version</th><th>Last check-in</th></tr></thead><tbody>{rows}</tbody></table>{more}",
+             <table id=\"devices\"><thead><tr><th>Device name</th><th>Managed by</th><th>OS</th><th>OS version</th><th>Last check-in</th></tr></thead><tbody>{rows}</tbody></table>{more}{removals}",
             esc(&tenant_name),
             esc(&user.user_principal_name),
             esc(&tenant),
@@ -320,6 +360,44 @@ async fn device_list(State(state): State<AppState>, Query(q): Query<HashMap<Stri
         ),
     )
     .into_response()
+}
+
+/// The tenant's removals of the last 30 days, newest first: when, which upload, how many.
+fn recent_removals(data: &crate::model::Data, tenant: &str) -> String {
+    let mut list: Vec<(&String, &crate::model::Removal)> = data
+        .onboardings
+        .values()
+        .filter(|o| o.tenant_id == tenant)
+        .flat_map(|o| data.removals.get(&o.hierarchy_id).into_iter().flatten().map(move |r| (&o.hierarchy_id, r)))
+        .collect();
+    if list.is_empty() {
+        return "<h2>Recent removals</h2><p id=\"removals\">No device was removed in the last 30 days.</p>".to_owned();
+    }
+    list.sort_by(|a, b| b.1.time_ms.cmp(&a.1.time_ms));
+    let rows: String = list
+        .iter()
+        .take(50)
+        .map(|(h, r)| {
+            let how = if r.how == "sweep" { "full sync sweep" } else { "deletions" };
+            let note = match (&r.restored_date_time, r.forced) {
+                (Some(t), _) => format!("restored {}", esc(t)),
+                (None, true) => "allowed beyond the deletion guard".to_owned(),
+                (None, false) => String::new(),
+            };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{} ({how})</td><td>{}</td><td>{}</td><td>{note}</td></tr>",
+                esc(&r.date_time),
+                esc(h),
+                esc(&r.kind),
+                esc(&r.sync_id),
+                r.count
+            )
+        })
+        .collect();
+    format!(
+        "<h2>Recent removals</h2><p>Removed devices are kept 30 days: uploading one again, or restoring its removal, brings it back with its id and action history.</p>\
+         <table id=\"removals\"><thead><tr><th>When</th><th>Hierarchy</th><th>Upload</th><th>Sync id</th><th>Devices removed</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 }
 
 async fn device_page(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {

@@ -149,6 +149,8 @@ async fn onboard(State(state): State<AppState>, Extension(RequestId(rid)): Exten
         generation: 0,
         device_count: 0,
         removed_last_24_hours: 0,
+        uploader: None,
+        takeovers: Vec::new(),
     };
     if let Err(r) = inner.mutate(json!({ "op": "putOnboarding", "onboarding": record })) {
         return r;
@@ -359,6 +361,23 @@ fn check_batch(data: &crate::model::Data, o: &Onboarding, body: &crate::server::
             ),
             json!({ "epoch": o.epoch }),
         ));
+    }
+    if let Some(holder) = o.uploader.as_ref() {
+        // A batch that names no instance is another uploader too (it cannot be told apart).
+        let instance = body.site_instance_id.as_deref().unwrap_or("(none)");
+        if holder.site_instance_id != instance && !body.take_over {
+            return Err(conflict(
+                rid,
+                "UploaderConflict",
+                &format!(
+                    "Hierarchy {hierarchy} is uploaded by another site instance: {} ({}), last upload {}; nothing of this batch was applied. \
+                     One server uploads a hierarchy. If this server replaces that one (a migration, a site recovery), upload with takeOver \
+                     (-TakeOver in PowerShell), then stop the uploads of the other.",
+                    holder.machine_name, holder.site_instance_id, holder.last_upload_date_time
+                ),
+                json!({ "uploader": holder }),
+            ));
+        }
     }
     let sweeps = body.sweeps(data);
     if let Some(based_on) = body.based_on_generation.filter(|g| sweeps && *g != o.generation) {

@@ -333,6 +333,11 @@ impl CloudHandle {
         self.state.lock().data.devices.get(hierarchy_id).map(|t| t.keys().cloned().collect()).unwrap_or_default()
     }
 
+    /// Puts back the devices one removal (by its sync id) took, as `/_admin/removals/restore` does.
+    pub fn restore_removal(&self, hierarchy_id: &str, sync_id: &str) -> Result<u64, String> {
+        admin::restore(&self.state, hierarchy_id, sync_id)
+    }
+
     /// The notifications (device actions) the cloud holds, as JSON.
     pub fn notifications(&self) -> Vec<Value> {
         self.state.lock().data.notifications.values().filter_map(|n| serde_json::to_value(n).ok()).collect()

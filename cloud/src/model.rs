@@ -116,6 +116,23 @@ pub struct Onboarding {
     /// filled in when the record is shown.
     #[serde(default, rename = "removedLast24Hours")]
     pub removed_last_24_hours: u64,
+    /// The site instance the hierarchy's uploads are bound to (the first to upload, or the last
+    /// to take over): uploads from any other are refused.
+    #[serde(default)]
+    pub uploader: Option<Uploader>,
+    /// Takeovers, newest last (at most 10): who moved the uploads from whom, and when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub takeovers: Vec<Value>,
+}
+
+/// The site instance that uploads a hierarchy.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Uploader {
+    pub site_instance_id: String,
+    pub machine_name: String,
+    pub since_date_time: String,
+    pub last_upload_date_time: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -195,6 +212,20 @@ pub struct Removal {
     pub count: u64,
     /// Allowed beyond the deletion guard (`allowMassDeletion`): not counted against the budget.
     pub forced: bool,
+    /// Put back by `/_admin` (the devices of this removal still kept were restored then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_date_time: Option<String>,
+}
+
+/// A device removed from a hierarchy, kept [`REMOVALS_KEPT_MS`] so that uploading it again (or a
+/// restore through `/_admin`) brings it back with its id and its action history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tombstone {
+    pub device: Device,
+    pub sync_id: String,
+    pub removed_date_time: String,
+    pub time_ms: i64,
 }
 
 /// How long removals are remembered (the admin page's recent removals; the 24-hour budget).
@@ -250,6 +281,9 @@ pub struct Data {
     /// hierarchy id → its removals of the last 30 days, oldest first.
     #[serde(default)]
     pub removals: HashMap<String, Vec<Removal>>,
+    /// hierarchy id → SMSID → a device removed in the last 30 days.
+    #[serde(default)]
+    pub tombstones: HashMap<String, BTreeMap<String, Tombstone>>,
     /// SHA-256 of a refresh token → its grant.
     #[serde(default)]
     pub refresh_grants: HashMap<String, RefreshGrant>,
@@ -353,6 +387,7 @@ impl Data {
         self.applied_syncs.remove(hierarchy);
         self.full_syncs.remove(hierarchy);
         self.removals.remove(hierarchy);
+        self.tombstones.remove(hierarchy);
         self.notifications.retain(|_, n| n.hierarchy_id != hierarchy);
     }
 }

@@ -193,6 +193,10 @@ pub fn apply(data: &mut Data, m: &Value) {
                 (m["tenantId"].as_str().unwrap_or_default(), m["now"].as_str().unwrap_or_default(), m["visibleAfterMs"].as_i64().unwrap_or(0));
             let _ = apply_device_post_raw(data, tenant, now, visible, raw.as_bytes());
         }
+        "restoreRemoval" => {
+            let text = |key: &str| m[key].as_str().unwrap_or_default();
+            restore_removal(data, text("hierarchyId"), text("syncId"), text("now"));
+        }
         "putNotification" => {
             if let Ok(n) = serde_json::from_value::<Notification>(from("notification")) {
                 data.put_notification(n);
@@ -246,6 +250,14 @@ pub struct DevicePostBody<'a> {
     pub max_deletion_percent: Option<u64>,
     #[serde(default)]
     pub allow_mass_deletion: bool,
+    /// The site instance that sends the batch, and its machine's name: uploads are bound to one.
+    #[serde(default)]
+    pub site_instance_id: Option<String>,
+    #[serde(default)]
+    pub machine_name: Option<String>,
+    /// Moves the binding to this instance (a server migration).
+    #[serde(default)]
+    pub take_over: bool,
 }
 
 /// The deletion guard's rules (the library's `Guard`, Azure AD Connect's "prevent accidental
@@ -316,6 +328,9 @@ pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[
     if !data.mark_batch_applied(hierarchy, sync_id, body.sequence) {
         return;
     }
+    if let (Some(o), Some(instance)) = (data.onboardings.get_mut(hierarchy), body.site_instance_id.as_deref()) {
+        bind_uploader(o, instance, body.machine_name.as_deref().unwrap_or("unknown"), now);
+    }
     let full = body.kind == "full";
     let table_len = data.devices.get(hierarchy).map_or(0, |t| t.len() as u64);
     if full && !known_run {
@@ -326,6 +341,9 @@ pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[
     }
     // A late batch of a superseded full run only upserts.
     let tracked = full && data.full_syncs.get(hierarchy).is_some_and(|p| p.sync_id == sync_id);
+    let time_ms = chrono::DateTime::parse_from_rfc3339(now).map(|t| t.timestamp_millis()).unwrap_or(0);
+    let tombstones = data.tombstones.entry(hierarchy.to_owned()).or_default();
+    tombstones.retain(|_, t| t.time_ms >= time_ms - crate::model::REMOVALS_KEPT_MS);
     let table = data.devices.entry(hierarchy.to_owned()).or_default();
     let mut progress = if tracked { data.full_syncs.get_mut(hierarchy) } else { None };
     for (d, sms_id) in body.devices.iter().zip(sms_ids) {
@@ -335,15 +353,22 @@ pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[
         }
         let id = managed_device_id(tenant, hierarchy, &sms_id);
         data.device_index.insert(id.clone(), (hierarchy.to_owned(), sms_id.clone()));
+        // Uploaded again: back with its id (and so its action history).
+        tombstones.remove(&sms_id);
         table.insert(sms_id, Device { managed_device_id: id, record: (*d).to_owned(), last_sync_date_time: now.to_owned(), visible_after_ms });
     }
     if let Some(p) = progress.as_mut() {
         p.mentioned.extend(body.keep.iter().map(|k| sms_key(k)));
     }
     let mut removed = 0u64;
+    let bury =
+        |sms_id: String, device: Device| (sms_id, crate::model::Tombstone { device, sync_id: sync_id.to_owned(), removed_date_time: now.to_owned(), time_ms });
     for gone in &body.deletions {
-        if let Some(d) = table.remove(&sms_key(gone)) {
+        let key = sms_key(gone);
+        if let Some(d) = table.remove(&key) {
             data.device_index.remove(&d.managed_device_id);
+            let (k, t) = bury(key, d);
+            tombstones.insert(k, t);
             removed += 1;
         }
     }
@@ -352,21 +377,21 @@ pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[
         if let Some(keep) = data.full_syncs.remove(hierarchy).map(|p| p.mentioned) {
             swept = true;
             let index = &mut data.device_index;
-            table.retain(|sms_id, d| {
-                let kept = keep.contains(sms_id);
-                if !kept {
+            let swept: Vec<String> = table.keys().filter(|k| !keep.contains(*k)).cloned().collect();
+            for key in swept {
+                if let Some(d) = table.remove(&key) {
                     index.remove(&d.managed_device_id);
+                    let (k, t) = bury(key, d);
+                    tombstones.insert(k, t);
                     removed += 1;
                 }
-                kept
-            });
+            }
         }
     }
     let count = table.len();
     if let Some(run) = data.applied_syncs.get_mut(hierarchy).and_then(|runs| runs.iter_mut().find(|r| r.sync_id == sync_id)) {
         run.removed.insert(body.sequence, removed);
     }
-    let time_ms = chrono::DateTime::parse_from_rfc3339(now).map(|t| t.timestamp_millis()).unwrap_or(0);
     if removed > 0 {
         let list = data.removals.entry(hierarchy.to_owned()).or_default();
         list.retain(|r| r.time_ms >= time_ms - crate::model::REMOVALS_KEPT_MS);
@@ -379,6 +404,7 @@ pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[
             time_ms,
             count: removed,
             forced: body.allow_mass_deletion,
+            restored_date_time: None,
         });
     }
     if body.is_final {
@@ -390,6 +416,57 @@ pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[
                 data.applied_syncs.get(hierarchy).and_then(|runs| runs.iter().find(|r| r.sync_id == sync_id)).map_or(0, |r| r.removed.values().sum::<u64>());
             o.last_sync = Some(json!({ "syncId": sync_id, "kind": body.kind, "completedDateTime": now, "deviceCount": count,
                 "generation": o.generation, "removed": removed_by_run }));
+        }
+    }
+}
+
+/// Puts back the devices that removal `sync_id` took from `hierarchy` and that are still kept
+/// (not uploaded again since), with their ids and action history; how many.
+pub fn restore_removal(data: &mut Data, hierarchy: &str, sync_id: &str, now: &str) -> u64 {
+    let (Some(tombstones), Some(o)) = (data.tombstones.get_mut(hierarchy), data.onboardings.get(hierarchy)) else { return 0 };
+    let tenant = o.tenant_id.clone();
+    let back: Vec<String> = tombstones.iter().filter(|(_, t)| t.sync_id == sync_id).map(|(k, _)| k.clone()).collect();
+    let table = data.devices.entry(hierarchy.to_owned()).or_default();
+    for key in &back {
+        if let Some(t) = tombstones.remove(key) {
+            let mut device = t.device;
+            device.managed_device_id = managed_device_id(&tenant, hierarchy, key);
+            data.device_index.insert(device.managed_device_id.clone(), (hierarchy.to_owned(), key.clone()));
+            table.insert(key.clone(), device);
+        }
+    }
+    for r in data.removals.get_mut(hierarchy).into_iter().flatten().filter(|r| r.sync_id == sync_id) {
+        r.restored_date_time = Some(now.to_owned());
+    }
+    back.len() as u64
+}
+
+/// Binds the hierarchy's uploads to `instance` (the first to upload, or one taking over; the
+/// gateway checked the takeover before), noting when it last uploaded.
+fn bind_uploader(o: &mut Onboarding, instance: &str, machine: &str, now: &str) {
+    match o.uploader.as_mut() {
+        Some(u) if u.site_instance_id == instance => {
+            u.last_upload_date_time = now.to_owned();
+            u.machine_name = machine.to_owned();
+        }
+        previous => {
+            if let Some(p) = previous {
+                o.takeovers.push(json!({ "dateTime": now, "from": { "siteInstanceId": p.site_instance_id, "machineName": p.machine_name,
+                    "lastUploadDateTime": p.last_upload_date_time }, "to": { "siteInstanceId": instance, "machineName": machine } }));
+                if o.takeovers.len() > 10 {
+                    o.takeovers.remove(0);
+                }
+                eprintln!(
+                    "tenant-attach-cloud: hierarchy {}: uploads taken over by {machine} ({instance}) from {} ({})",
+                    o.hierarchy_id, p.machine_name, p.site_instance_id
+                );
+            }
+            o.uploader = Some(crate::model::Uploader {
+                site_instance_id: instance.to_owned(),
+                machine_name: machine.to_owned(),
+                since_date_time: now.to_owned(),
+                last_upload_date_time: now.to_owned(),
+            });
         }
     }
 }

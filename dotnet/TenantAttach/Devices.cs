@@ -89,6 +89,9 @@ namespace TenantAttach
         public long? MaxDeletions { get; set; }
         /// <summary>The largest share of known devices a run may delete, in percent (default 10).</summary>
         public int? MaxDeletionPercent { get; set; }
+        /// <summary>Move the hierarchy's uploads to this site instance (a server migration): the cloud otherwise refuses
+        /// uploads from any instance but the one uploading it (<see cref="TenantAttachStatus.Conflict"/>).</summary>
+        public bool? TakeOver { get; set; }
     }
 
     /// <summary>An upload's progress: records handled so far of the total (0 when unknown).</summary>

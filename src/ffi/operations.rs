@@ -237,6 +237,11 @@ pub struct SyncOptions {
     #[serde(default)]
     #[schemars(range(max = 100))]
     max_deletion_percent: Option<u32>,
+    /// Moves the hierarchy's uploads to this site instance (a server migration, a site
+    /// recovery): the gateway otherwise refuses uploads from any instance but the one uploading
+    /// it. Also lets a run start from a missing state folder.
+    #[serde(default)]
+    take_over: bool,
 }
 
 /// `mode` of the sync options.
@@ -280,6 +285,7 @@ fn sync_options(json: Option<&str>) -> Result<crate::sync::Options> {
                 None => defaults.guard.max_percent,
             },
         },
+        take_over: o.take_over,
         ..defaults
     })
 }

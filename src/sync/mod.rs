@@ -126,6 +126,9 @@ pub struct Options {
     pub collection_members: Option<HashSet<String>>,
     /// The deletion guard (see [`Guard`]).
     pub guard: Guard,
+    /// Move the hierarchy's uploads to this site instance (a server migration): the gateway
+    /// otherwise refuses uploads from any instance but the one that uploads it now.
+    pub take_over: bool,
 }
 
 impl Default for Options {
@@ -139,6 +142,7 @@ impl Default for Options {
             interval_minutes: 15,
             collection_members: None,
             guard: Guard::default(),
+            take_over: false,
         }
     }
 }
@@ -467,6 +471,7 @@ impl<'a, 'h> Run<'a, 'h> {
         // batches made before then wait in a spool file. A partial run never deletes; a dry run
         // sends nothing; an allowed run has nothing to wait for.
         let decided = options.dry_run || kind == "partial" || options.guard.allow;
+        let envelope = envelope(target, kind, options, store.instance_id());
         Ok(Run {
             started: std::time::Instant::now(),
             kind,
@@ -496,7 +501,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 decided,
                 began: false,
                 spool: None,
-                envelope: envelope(target, kind, &options.guard),
+                envelope,
                 planned_deletions: 0,
                 cloud: Answers::default(),
             },
@@ -939,10 +944,30 @@ impl Answers {
     }
 }
 
+/// This machine's name, as the gateway shows the hierarchy's uploader to an administrator.
+pub fn machine_name() -> String {
+    let name = std::env::var("COMPUTERNAME").ok().filter(|n| !n.trim().is_empty());
+    #[cfg(unix)]
+    let name = name.or_else(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        (rc == 0 && end > 0).then(|| String::from_utf8_lossy(&buf[..end]).into_owned())
+    });
+    name.unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// The members every batch of a run carries besides its devices: the onboarding epoch its state
 /// belongs to, the generation a full sync builds on, and the deletion guard the gateway enforces.
-fn envelope(target: &Target, kind: &str, guard: &Guard) -> Vec<u8> {
+fn envelope(target: &Target, kind: &str, options: &Options, instance_id: &str) -> Vec<u8> {
+    let guard = &options.guard;
     let mut extra = serde_json::Map::new();
+    extra.insert("siteInstanceId".into(), json!(instance_id));
+    extra.insert("machineName".into(), json!(machine_name()));
+    if options.take_over {
+        extra.insert("takeOver".into(), json!(true));
+    }
     if let Some(cloud) = &target.cloud {
         if let Some(epoch) = &cloud.epoch {
             extra.insert("epoch".into(), json!(epoch));

@@ -34,6 +34,8 @@ const MIN_DEVICE_LINE: usize = 19;
 const SNAPSHOT: &str = "DeviceSync.state";
 const JOURNAL: &str = "DeviceSync.journal";
 const LOCK: &str = "DeviceSync.lock";
+/// This site instance's id (a UUID): the gateway binds a hierarchy's uploads to one instance.
+const INSTANCE: &str = "DeviceSync.instance";
 /// The journal is folded into the snapshot beyond this size (or 16 bytes per device, if more).
 const COMPACT_JOURNAL_BYTES: u64 = 1 << 20;
 
@@ -144,6 +146,7 @@ pub struct StateStore {
     state: SyncState,
     warnings: Vec<String>,
     line_cache: super::linecache::Pending,
+    instance_id: String,
 }
 
 impl StateStore {
@@ -170,6 +173,7 @@ impl StateStore {
         let dir = state_dir.join(hierarchy_id);
         std::fs::create_dir_all(&dir).map_err(|e| io_error("create the sync state folder", &dir, &e))?;
         let lock = lock(&dir.join(LOCK), hierarchy_id)?;
+        let instance_id = instance_id(&dir)?;
         // Joined when dropped, also when this open fails below.
         let line_cache = if line_cache { LineCache::read_in_background(&dir) } else { super::linecache::Pending::none() };
         let mut warnings = Vec::new();
@@ -197,7 +201,7 @@ impl StateStore {
             // The torn record's batch was never recorded (it is simply sent again): cut it off.
             journal.set_len(len).and_then(|_| journal.sync_all()).map_err(|e| io_error("cut the torn end of the sync journal", &dir, &e))?;
         }
-        Ok(StateStore { dir, hierarchy_id: hierarchy_id.to_owned(), _lock: lock, journal, state, warnings, line_cache })
+        Ok(StateStore { dir, hierarchy_id: hierarchy_id.to_owned(), _lock: lock, journal, state, warnings, line_cache, instance_id })
     }
 
     pub fn state(&self) -> &SyncState {
@@ -225,6 +229,12 @@ impl StateStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The id of this site instance (this state folder), made when the folder was first used:
+    /// the gateway lets one instance upload a hierarchy at a time.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
     }
 
     /// Records the start of a run. A full run forgets nothing yet: its final batch's sweep does.
@@ -572,6 +582,25 @@ fn parse_journal_line(line: &[u8]) -> Option<JournalRecord> {
         }
         _ => Some(record),
     }
+}
+
+/// The instance id kept in `dir`, made (atomically) when there is none or it is unreadable. It is
+/// not part of the state: a damaged state set aside keeps its instance, a wiped folder does not.
+fn instance_id(dir: &Path) -> Result<String> {
+    let path = dir.join(INSTANCE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(id) = uuid::Uuid::parse_str(text.trim()) {
+            return Ok(id.to_string());
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let temp = dir.join(format!("{INSTANCE}.tmp"));
+    std::fs::write(&temp, format!("{id}\n"))
+        .and_then(|_| File::open(&temp).and_then(|f| f.sync_all()))
+        .and_then(|_| std::fs::rename(&temp, &path))
+        .map_err(|e| io_error("write the site instance id", &path, &e))?;
+    sync_dir(dir);
+    Ok(id)
 }
 
 /// Moves a damaged file aside (never deletes it) and says what happened.

@@ -20,7 +20,13 @@ function Sync-TenantAttachDevice {
     (SMSID or ResourceID of each), or SMSID strings.
     .PARAMETER Force
     Goes ahead although the run would delete more devices than the deletion guard allows, or its
-    input is empty.
+    input is empty. The cloud checks the same limit against its own device list (and the devices
+    removed in the last 24 hours) and refuses a removal beyond it unless -Force is given.
+    .PARAMETER TakeOver
+    Moves the hierarchy's uploads to this server (a server migration, a site recovery without the
+    state folder). The cloud binds a hierarchy's uploads to one site instance (the state folder's
+    DeviceSync.instance) and refuses another, naming the server that uploads it; -TakeOver moves
+    it, and is logged on both sides. Stop the uploads on the old server.
     .EXAMPLE
     Get-CMDevice -CollectionId SMS00001 | Sync-TenantAttachDevice
     .EXAMPLE
@@ -40,7 +46,8 @@ function Sync-TenantAttachDevice {
         [hashtable] $CollectionTree,
         [AllowEmptyCollection()]
         [psobject[]] $CollectionMember,
-        [switch] $Force
+        [switch] $Force,
+        [switch] $TakeOver
     )
     begin {
         $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
@@ -67,6 +74,7 @@ function Sync-TenantAttachDevice {
             }
             $mode = if ($Full) { 'full' } elseif ($Partial) { 'partial' } else { 'auto' }
             $options = @{ mode = $mode; allowMassDeletion = [bool]$Force }
+            if ($TakeOver) { $options.takeOver = $true }
             if ($CollectionTree) { $options.collectionTree = $CollectionTree }
             # (Not under -WhatIf: learning the scope would sign in; the dry run compares with the state
             # folder offline and says when membership is missing.)
