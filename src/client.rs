@@ -403,20 +403,27 @@ fn check_uploader(onboarding: &serde_json::Value, hierarchy: &str, instance: &st
 /// input lacks (a new server, a site recovery without the folder, a mistyped state directory).
 fn missing_state(dir: &Path, hierarchy: &str, cloud: &crate::sync::CloudView, onboarding: &serde_json::Value) -> Error {
     let when = onboarding["lastSync"]["completedDateTime"].as_str().map(|t| format!(", last on {t}")).unwrap_or_default();
+    let holder = &onboarding["uploader"];
+    let by = holder["machineName"]
+        .as_str()
+        .map(|m| format!(" by {m} (last upload {})", holder["lastUploadDateTime"].as_str().unwrap_or("unknown")))
+        .unwrap_or_default();
     Error::new(
         ErrorKind::DeletionRefused,
         format!(
             "the sync state of hierarchy {hierarchy} was expected in {} but is not there, while the cloud already holds {} of its devices from earlier \
-             uploads ({} full syncs{when}); nothing was sent and no state was made. If the state folder moved, give its place (stateDir; \
-             -StateDirectory in PowerShell). If this server starts afresh (a new server, a site recovery), run again allowing it \
-             (allowMassDeletion in the options; -Force in PowerShell): the run is a full sync, and the cloud still refuses to remove more \
-             devices than the deletion guard allows unless allowed",
+             uploads{by} ({} full syncs{when}); nothing was sent and no state was made. If the state folder moved, give its place (stateDir; \
+             -StateDirectory in PowerShell). If this server starts afresh or replaces the one that uploads (a new server, a site recovery), run \
+             again taking over (takeOver in the options; -TakeOver in PowerShell): the run is a full sync, and the cloud still refuses to remove \
+             more devices than the deletion guard allows",
             dir.display(),
             cloud.devices,
             cloud.generation
         ),
     )
-    .with_details(serde_json::json!({ "stateDir": dir, "devicesKnown": cloud.devices, "generation": cloud.generation, "reason": "stateMissing" }))
+    .with_details(
+        serde_json::json!({ "stateDir": dir, "devicesKnown": cloud.devices, "generation": cloud.generation, "uploader": holder, "reason": "stateMissing" }),
+    )
 }
 
 /// The local sync state, as `local` in the status.

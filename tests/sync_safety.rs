@@ -392,3 +392,82 @@ fn a_removed_device_comes_back_with_its_id_and_action_history() {
     let next = sync(&server, &all, Options::default()).expect("the site's next run");
     assert_eq!((next.kind, next.deleted), ("full", 0), "the state disagrees with the cloud's count, so the run is full: {:?}", next.reason);
 }
+
+const GUARD_CHILD: &str = "TA_GUARD_CHILD";
+
+fn spec_config(url: &str, ca: &str, state: &str, hierarchy: &str) -> String {
+    json!({ "tenantId": CONTOSO_TENANT, "siteCode": "PS1", "hierarchyId": hierarchy,
+        "endpoints": { "authority": url, "graph": url, "gateway": url }, "trustedCaFile": ca, "stateDir": state,
+        "auth": { "kind": "clientSecret", "clientId": SITE_APP, "clientSecret": SITE_SECRET } })
+    .to_string()
+}
+
+/// A's devices 0..n, and B's (new to the cloud) n..n+m.
+fn range(from: usize, to: usize) -> Vec<Value> {
+    (from..to).map(device).collect()
+}
+
+/// Not a test of its own: a new server's full sync of the wrong input, killed by the test
+/// (`TA_GUARD_CHILD=url|ca|state|hierarchy`): 900 of the cloud's 1,200 devices and 300 new ones.
+#[test]
+fn guarded_full_sync_child() {
+    let Ok(spec) = std::env::var(GUARD_CHILD) else { return };
+    let p: Vec<&str> = spec.split('|').collect();
+    let client = Client::open_json(&spec_config(p[0], p[1], p[2], p[3])).expect("child opens");
+    let wrong: Vec<Value> = range(0, 900).into_iter().chain(range(1200, 1500)).collect();
+    let options = Options { mode: Mode::Full, take_over: true, max_records: 25, ..Options::default() };
+    match sync(&client, &wrong, options) {
+        Ok(r) => println!("CHILD DONE {}", r.deleted),
+        Err(e) => println!("CHILD ERROR {:?} {}", e.kind, e.message),
+    }
+}
+
+#[test]
+fn a_guarded_full_sync_killed_at_any_step_loses_no_device_and_the_next_run_converges() {
+    // The wrong input lists as many devices as the cloud holds (900 of its 1,200 and 300 new ones),
+    // so only the gateway, counting its own list, can see that its sweep would remove 300.
+    let mut hit_running = 0;
+    let mut refused_by_gateway = 0;
+    for point in 0..12u64 {
+        let site = Site::onboarded();
+        let a = range(0, 1200);
+        sync(&site.server("state"), &a, Options::default()).expect("the fleet");
+        let hierarchy_state = site.dir.path().join(format!("new-server-{point}"));
+        let spec = format!("{}|{}|{}|{HIERARCHY}", site.cloud.url(), site.cloud.ca_file().display(), hierarchy_state.display());
+        let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["guarded_full_sync_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env(GUARD_CHILD, &spec)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        if point < 11 {
+            std::thread::sleep(std::time::Duration::from_millis(40 + point * 45));
+            if child.try_wait().ok().flatten().is_none() {
+                hit_running += 1;
+            }
+            let _ = child.kill(); // SIGKILL
+        }
+        // (The last one is not killed: it runs to the gateway's refusal and ends.)
+        let out = child.wait_with_output().expect("wait");
+        let said = String::from_utf8_lossy(&out.stdout);
+        refused_by_gateway += usize::from(said.contains("CHILD ERROR DeletionRefused") && said.contains("sweep"));
+        assert!(!said.contains("CHILD DONE"), "the wrong full sync never completes: {said}");
+        let held: BTreeSet<String> = site.cloud.device_ids(HIERARCHY).into_iter().collect();
+        assert!(ids(&a).is_subset(&held), "after a kill at point {point}, every device of the fleet is still in the cloud");
+
+        // The administrator fixes the input (the new server now lists every device) and runs again.
+        let whole: Vec<Value> = range(0, 1500);
+        let new_server =
+            Client::open_json(&spec_config(site.cloud.url(), &site.cloud.ca_file().display().to_string(), &hierarchy_state.display().to_string(), HIERARCHY))
+                .expect("new server");
+        let report = sync(&new_server, &whole, Options { take_over: true, ..Options::default() })
+            .unwrap_or_else(|e| panic!("after a kill at point {point}: {}", e.message));
+        assert_eq!(report.deleted, 0);
+        let held: BTreeSet<String> = site.cloud.device_ids(HIERARCHY).into_iter().collect();
+        assert_eq!(held, ids(&whole), "after a kill at point {point}, the next run converges ({} run)", report.kind);
+    }
+    println!("guarded full sync kill figures: 11 kill points, {hit_running} during the run; {refused_by_gateway} runs refused by the gateway (one left to finish)");
+    assert!(hit_running >= 4, "only {hit_running} kills hit a running upload");
+    assert!(refused_by_gateway >= 1, "no run got as far as the gateway's refusal");
+}

@@ -79,11 +79,16 @@ function Write-Run([double] $Milliseconds, [long] $Records) {
 switch ($Scenario) {
     'sync' {
         $fleet = New-CMDeviceFleet
+        # (A module of an earlier revision, TA_BENCH_MODULE, may not have it.)
+        $canTakeOver = (Get-Command -Name Sync-TenantAttachDevice).Parameters.ContainsKey('TakeOver')
         foreach ($folder in $State.Split([char]"|")) {
             Connect-Bench $folder
+            # A fresh state folder is a new server's first upload: it takes the uploads over.
+            $takeOver = @{}
+            if ($canTakeOver -and -not (Test-Path -LiteralPath (Join-Path $folder "$HierarchyId/DeviceSync.state"))) { $takeOver.TakeOver = $true }
             $watch = [System.Diagnostics.Stopwatch]::StartNew()
             # As an administrator types it (README): no -Confirm:$false, so a run that deletes would ask.
-            $report = $fleet | Sync-TenantAttachDevice
+            $report = $fleet | Sync-TenantAttachDevice @takeOver
             $watch.Stop()
             Write-Run $watch.Elapsed.TotalMilliseconds ([long]$report.uploaded + [long]$report.deleted)
         }

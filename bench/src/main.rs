@@ -211,7 +211,10 @@ fn child(args: &[String]) -> tenant_attach::Result<()> {
             let (input, state) = (Path::new(&args[1]), Path::new(&args[2]));
             let site = client(&cloud_env(), HIERARCHY, state, site_auth())?;
             let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(input).map_err(|e| tenant_attach::Error::io("input", &e))?);
-            let report = site.sync_devices(sync::Input::Ndjson(&mut reader), 0, Options::default(), &mut |_, _| {}, &never)?;
+            // A fresh state folder is a new server's first upload of a hierarchy the cloud already
+            // holds: it takes the uploads over (the gateway binds them to one site instance).
+            let options = Options { take_over: !state.join(HIERARCHY).exists(), ..Options::default() };
+            let report = site.sync_devices(sync::Input::Ndjson(&mut reader), 0, options, &mut |_, _| {}, &never)?;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             println!("RESULT {ms:.1} {} {} {}", report.bytes, report.uploaded + report.deleted, peak_kb());
         }
@@ -567,12 +570,11 @@ fn powershell_scenarios(args: &Args, work: &Path, inventory: &Path, env: &[(&str
         keep(full, n, "<= 5 s, peak <= 1 GB", run_pwsh(&host, env, "sync", &with(&site, &[("State", states("ps-full", None))])));
     }
     if args.wants(unchanged) {
-        let synced = work.join("ps-full-0");
-        let prepared = if synced.join(HIERARCHY).join("DeviceSync.state").exists() {
-            Ok(Vec::new())
-        } else {
-            run_pwsh(&host, env, "sync", &with(&site, &[("State", synced.display().to_string()), ("Runs", "1".into())]))
-        };
+        // Made now (a new server taking the uploads over), so that the copies are the cloud's
+        // uploader and made its generation.
+        let synced = work.join("ps-synced");
+        let _ = std::fs::remove_dir_all(&synced);
+        let prepared = run_pwsh(&host, env, "sync", &with(&site, &[("State", synced.display().to_string()), ("Runs", "1".into())]));
         let samples = prepared.and_then(|_| run_pwsh(&host, env, "sync", &with(&site, &[("State", states("ps-unchanged", Some(&synced)))])));
         keep(unchanged, n, "<= 3 s, no records", samples);
     }
@@ -632,8 +634,10 @@ fn main() {
     let os = |p: &Path| p.as_os_str().to_owned();
     let synced_engine = work.path().join("engine-synced");
     run_child(&[std::ffi::OsStr::new("engine"), &os(&base), &os(&synced_engine)], &env);
+    // The synced state of the delta and no-change runs is made after the full syncs (each a new
+    // server taking the uploads over), so that it is the cloud's uploader and made its generation.
     let synced = work.path().join("cloud-synced");
-    run_child(&[std::ffi::OsStr::new("sync"), &os(&base), &os(&synced)], &env);
+    let mut synced_made = false;
 
     let devices = args.devices as f64;
     let mut rows = Vec::new();
@@ -648,6 +652,10 @@ fn main() {
             continue;
         }
         let mut samples = Vec::new();
+        if kind == "sync" && start.is_some() && !synced_made {
+            run_child(&[std::ffi::OsStr::new("sync"), &os(&base), &os(&synced)], &env);
+            synced_made = true;
+        }
         for run in 0..args.runs {
             let state = work.path().join(format!("state-{kind}-{run}"));
             match start {

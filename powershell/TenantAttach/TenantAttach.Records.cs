@@ -630,7 +630,20 @@ namespace TenantAttach.Interop
             }
             Put((byte)'}');
             Put((byte)'\n');
+            Lines++;
             if (used > buffer.Length - 4096) Drain();
+        }
+
+        /// <summary>The object lines written so far.</summary>
+        public long Lines { get; private set; }
+
+        /// <summary>The last line of an inventory export: {"@tenantAttachTrailer":{"records":N}}, the count of the
+        /// lines before it, which the upload checks, so that an export cut short is never taken for a smaller fleet.</summary>
+        public void WriteTrailer()
+        {
+            if (stream == null) throw new ObjectDisposedException("NdjsonOutput");
+            PutBytes(Encoding.ASCII.GetBytes("{\"@tenantAttachTrailer\":{\"records\":" + Lines.ToString(CultureInfo.InvariantCulture) + "}}\n"));
+            Drain();
         }
 
         public void Flush()

@@ -374,7 +374,8 @@ Describe 'Get-TenantAttachInventory on a site server' {
         $file = Join-Path $script:work 'inventory.ndjson'
         Get-TenantAttachInventory -SiteCode PS1 -CollectionId PS100012 -Path $file
         $lines = @(Get-Content -LiteralPath $file -Encoding utf8)
-        $lines.Count | Should -Be 1000
+        $lines.Count | Should -Be 1001
+        $lines[-1] | Should -Be '{"@tenantAttachTrailer":{"records":1000}}' -Because 'the export ends with its record count'
         ($lines[0] | ConvertFrom-Json).Model | Should -Be 'Surface Laptop 6'
         Connect-SiteApp
         $report = Sync-TenantAttachDevice -Path $file -Force -Confirm:$false
@@ -398,9 +399,38 @@ Describe 'Get-TenantAttachInventory -Path over an earlier export' {
         (Get-Content -LiteralPath $file -TotalCount 1 | ConvertFrom-Json).CollectionIDs | Should -Be @('PS100012')
         Get-TenantAttachInventory -SiteCode PS1 -Path $file
         $lines = @(Get-Content -LiteralPath $file -Encoding utf8)
-        $lines.Count | Should -Be 1000
+        $lines.Count | Should -Be 1001
         ($lines[0] | ConvertFrom-Json).PSObject.Properties['CollectionIDs'] | Should -BeNullOrEmpty -Because 'the second export replaced the first'
         @(Get-ChildItem -LiteralPath $script:work -Filter 'inventory-again.ndjson.partial-*') | Should -BeNullOrEmpty
+    }
+
+    It 'stops and keeps the earlier export when a source it joins cannot be read' {
+        $file = Join-Path $script:work 'inventory-kept.ndjson'
+        Get-TenantAttachInventory -SiteCode PS1 -Path $file
+        $before = Get-FileHash -LiteralPath $file
+        Mock -ModuleName TenantAttach -CommandName Get-CimInstance -MockWith { throw 'Access denied (0x80041003)' } -ParameterFilter { $ClassName -eq 'SMS_G_System_PC_BIOS' }
+        { Get-TenantAttachInventory -SiteCode PS1 -Path $file } |
+            Should -Throw -ErrorId 'TenantAttach.InventorySourceUnreadable,Get-TenantAttachInventory' -ExpectedMessage '*SMS_G_System_PC_BIOS*Access denied*was not changed*'
+        (Get-FileHash -LiteralPath $file).Hash | Should -Be $before.Hash
+        @(Get-ChildItem -LiteralPath $script:work -Filter 'inventory-kept.ndjson.partial-*') | Should -BeNullOrEmpty
+    }
+
+    It 'an export cut short is refused by Sync-TenantAttachDevice -Path, and nothing is sent' {
+        $file = Join-Path $script:work 'inventory-cut.ndjson'
+        Get-TenantAttachInventory -SiteCode PS1 -CollectionId PS100012 -Path $file
+        $before = Get-CloudName
+        Connect-SiteApp
+        $bytes = [System.IO.File]::ReadAllBytes($file)
+        # A copy that stopped at a line end: every line whole, the trailer and the last records missing.
+        $cut = [System.Text.Encoding]::UTF8.GetString($bytes, 0, [int]($bytes.Length * 0.6))
+        [System.IO.File]::WriteAllText($file, $cut.Substring(0, $cut.LastIndexOf("`n") + 1) + (Get-Content -LiteralPath $file -Tail 1) + "`n")
+        { Sync-TenantAttachDevice -Path $file -Confirm:$false } |
+            Should -Throw -ErrorId 'TenantAttach.TA_STATUS_INVALID_JSON,Sync-TenantAttachDevice' -ExpectedMessage '*trailer says it holds 1000 records*'
+        # And one cut in the middle of a line.
+        [System.IO.File]::WriteAllText($file, $cut)
+        { Sync-TenantAttachDevice -Path $file -Confirm:$false } |
+            Should -Throw -ErrorId 'TenantAttach.TA_STATUS_INVALID_JSON,Sync-TenantAttachDevice' -ExpectedMessage '*incomplete*'
+        Get-CloudName | Should -Be $before
     }
 }
 

@@ -97,7 +97,11 @@ function Write-TenantAttachSyncWarning {
     foreach ($skipped in @(Get-TenantAttachMember $Report 'skipped')) {
         if ($null -eq $skipped) { continue }
         $name = Get-TenantAttachMember $skipped 'name'
-        Write-Warning ('Skipped record {0}{1}: {2}' -f (Get-TenantAttachMember $skipped 'index'), $(if ($name) { " ($name)" } else { '' }), (Get-TenantAttachMember $skipped 'reason'))
+        $smsId = Get-TenantAttachMember $skipped 'smsId'
+        $what = @($name, $smsId) | Where-Object { $_ }
+        # A record with a usable SMSID keeps its device in the cloud as it was (the library lists it as seen).
+        $kept = if ($smsId) { ' Its device stays in the cloud as last uploaded.' } else { '' }
+        Write-Warning ('Skipped record {0}{1}: {2}.{3}' -f (Get-TenantAttachMember $skipped 'index'), $(if ($what) { ' (' + ($what -join ', ') + ')' } else { '' }), ((Get-TenantAttachMember $skipped 'reason') -replace '\.$', ''), $kept)
     }
 }
 

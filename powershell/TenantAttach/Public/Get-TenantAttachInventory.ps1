@@ -18,6 +18,12 @@ function Get-TenantAttachInventory {
     A property ConfigMgr does not have for a device is left out, never guessed. Obsolete records are
     kept (IsObsolete) and Sync-TenantAttachDevice does not upload them. Writes objects for
     Sync-TenantAttachDevice, or NDJSON (-Path) for Sync-TenantAttachDevice -Path.
+
+    A source that cannot be read (the provider unreachable, a class denied) stops the command with
+    the error id TenantAttach.InventorySourceUnreadable, and an earlier export at -Path is kept as it
+    was: an inventory missing part of the site would upload as a smaller fleet. An export ends with
+    a trailer line holding its record count ({"@tenantAttachTrailer":{"records":N}}), which
+    Sync-TenantAttachDevice -Path checks: a file cut short is refused and nothing is sent.
     .PARAMETER SiteCode
     The site whose provider namespace (root/SMS/site_<code>) is read; default: the connected session's.
     .PARAMETER ComputerName
@@ -56,8 +62,9 @@ function Get-TenantAttachInventory {
         if ($filter) { $query.Filter = $filter }
         try { @(Get-CimInstance @query) }
         catch {
-            Write-Warning "Could not read $class from $($wmi.Namespace): $($_.Exception.Message). Its properties are left out."
-            @()
+            $kept = if ($Path) { " The export at $Path was not changed." } else { '' }
+            $exception = New-Object System.InvalidOperationException("Could not read $class from $($wmi.Namespace) on $(if ($ComputerName) { $ComputerName } else { 'this computer' }): $($_.Exception.Message). An inventory without it would upload as a smaller or different fleet, so none was written.$kept Check that the SMS Provider is reachable and that this account may read the class (ConfigMgr Read-only Analyst or more), then run again.")
+            $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.InventorySourceUnreadable', 'ReadError', $class)))
         }
     }
     Write-Progress -Activity $activity -Status 'Devices'
@@ -114,6 +121,7 @@ function Get-TenantAttachInventory {
             else { $joiner.Join($device, $null) }
         }
         if ($writer) {
+            $writer.WriteTrailer()
             $writer.Flush()
             $writer.Dispose()
             $writer = $null
