@@ -467,7 +467,9 @@ fn a_guarded_full_sync_killed_at_any_step_loses_no_device_and_the_next_run_conve
         let held: BTreeSet<String> = site.cloud.device_ids(HIERARCHY).into_iter().collect();
         assert_eq!(held, ids(&whole), "after a kill at point {point}, the next run converges ({} run)", report.kind);
     }
-    println!("guarded full sync kill figures: 11 kill points, {hit_running} during the run; {refused_by_gateway} runs refused by the gateway (one left to finish)");
+    println!(
+        "guarded full sync kill figures: 11 kill points, {hit_running} during the run; {refused_by_gateway} runs refused by the gateway (one left to finish)"
+    );
     assert!(hit_running >= 4, "only {hit_running} kills hit a running upload");
     assert!(refused_by_gateway >= 1, "no run got as far as the gateway's refusal");
 }

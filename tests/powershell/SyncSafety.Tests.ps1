@@ -68,6 +68,27 @@ Describe 'An administrator''s bad days never lose a device' {
         Get-CloudName | Should -Be $script:everyName
     }
 
+    It 'a command feeding it that writes an error half way stops the upload; an earlier, unrelated error does not' {
+        function Get-FailingCMDevice {
+            [CmdletBinding()]
+            param()
+            $script:fleet[0..49]
+            Write-Error -Message 'Get-CMDevice: the SMS Provider stopped answering' -Category ConnectionError
+        }
+        Connect-Site
+        $before = Get-TenantAttachStatus
+        Connect-Site
+        { Get-FailingCMDevice -ErrorAction Continue 2>$null | Sync-TenantAttachDevice -Confirm:$false } |
+            Should -Throw -ErrorId 'TenantAttach.PipelineError,Sync-TenantAttachDevice' -ExpectedMessage '*SMS Provider stopped answering*nothing was uploaded*'
+        Connect-Site
+        (Get-TenantAttachStatus).LastSyncTime | Should -Be $before.LastSyncTime -Because 'no upload ran'
+        # An error handled before the pipeline, or written by another statement, does not stop it.
+        Write-Error 'an earlier, unrelated error' -ErrorAction SilentlyContinue
+        Connect-Site
+        ($script:fleet | Sync-TenantAttachDevice -Confirm:$false).uploaded | Should -Be 0
+        Get-CloudName | Should -Be $script:everyName
+    }
+
     It 'a record that turned bad keeps its device, and the warning names the record and the field' {
         Connect-Site
         $records = @($script:fleet | Select-Object -Property *)
@@ -134,6 +155,51 @@ Describe 'An administrator''s bad days never lose a device' {
         Connect-Site -Server 'THIRD'
         $next = $script:fleet | Sync-TenantAttachDevice -Confirm:$false
         $next.kind | Should -Be 'full'
+        Get-CloudName | Should -Be $script:everyName
+    }
+
+    It 'SMSIDs written in another letter case are the same devices' {
+        Connect-Site -Server 'THIRD'
+        $lower = @($script:fleet | Select-Object -Property * | ForEach-Object { $_.SMSID = $_.SMSID.ToLowerInvariant(); $_ })
+        $report = $lower | Sync-TenantAttachDevice -Confirm:$false
+        $report.kind | Should -Be 'delta'
+        $report.uploaded | Should -Be 0
+        $report.deleted | Should -Be 0
+    }
+
+    It 'partial input run after run cannot sweep the cloud a few devices at a time' {
+        Connect-Admin 2
+        $script:id100 = (Get-TenantAttachDevice -Name 'SAFE-PC-100').id
+        Connect-Site -Server 'THIRD'
+        $first = $script:fleet[0..91] | Sync-TenantAttachDevice -Confirm:$false
+        $first.deleted | Should -Be 8
+        $script:removedBy = $first.syncId
+        Connect-Site -Server 'THIRD'
+        { $script:fleet[0..83] | Sync-TenantAttachDevice -Confirm:$false } |
+            Should -Throw -ErrorId 'TenantAttach.TA_STATUS_DELETION_REFUSED,Sync-TenantAttachDevice' -ExpectedMessage '*8 were removed in the last 24 hours*'
+        (Get-CloudName).Count | Should -Be 92
+    }
+
+    It 'the cloud keeps what it removed: a removal is put back with the devices'' ids' {
+        $body = @{ hierarchyId = $script:hierarchyId; syncId = $script:removedBy } | ConvertTo-Json
+        # (The local cloud's test API; its certificate is the test CA's.)
+        $answer = Invoke-RestMethod -Method Post -Uri "$env:TA_CLOUD_URL/_admin/removals/restore" -Body $body -ContentType 'application/json' -SkipCertificateCheck
+        $answer.restored | Should -Be 8
+        Get-CloudName | Should -Be $script:everyName
+        (Get-TenantAttachDevice -Name 'SAFE-PC-100').id | Should -Be $script:id100
+    }
+
+    It 'onboarding again from another console brings every unchanged device back at the next run' {
+        Connect-Admin 1
+        Unregister-TenantAttach -Confirm:$false
+        Register-TenantAttach -ImportClientId $script:app.UserName -ImportClientSecret $script:app.Password -SecretExpiry (Get-Date).AddYears(1) `
+            -AppIdUri "api://$($script:tenant)/ConfigMgrService" -Confirm:$false | Out-Null
+        @(Get-CloudName).Count | Should -Be 0 -Because 'offboarding removed the devices from the cloud'
+        Connect-Site -Server 'THIRD'
+        $next = $script:fleet | Sync-TenantAttachDevice -Confirm:$false
+        $next.kind | Should -Be 'full'
+        $next.reason | Should -BeLike '*onboarded again*'
+        $next.uploaded | Should -Be 100
         Get-CloudName | Should -Be $script:everyName
     }
 }

@@ -128,3 +128,22 @@ function Resolve-TenantAttachResourceId {
     $Known[$key] = [uint32]$record.ResourceID
     return $Known[$key]
 }
+
+# The first error written since $Mark (the newest error when this command's input started) by a
+# command of the same statement: while this command reads its input, only the commands feeding it
+# run, so such an error means the input may be partial. An error record carries the writing
+# command's invocation (the same history id and script as this one's; for Write-Error in a
+# function, its position in the pipeline is not kept, so it is not compared).
+function Get-TenantAttachPipelineError {
+    param($Mark, [Parameter(Mandatory)] [System.Management.Automation.InvocationInfo] $Invocation)
+    foreach ($record in $global:Error) {
+        if ([object]::ReferenceEquals($record, $Mark)) { break }
+        if ($record -isnot [System.Management.Automation.ErrorRecord] -or $null -eq $record.InvocationInfo) { continue }
+        $info = $record.InvocationInfo
+        if ($info.HistoryId -eq $Invocation.HistoryId -and $info.ScriptName -eq $Invocation.ScriptName -and $null -ne $info.MyCommand -and
+            $info.MyCommand.Name -ne $Invocation.MyCommand.Name) {
+            return $record
+        }
+    }
+    $null
+}

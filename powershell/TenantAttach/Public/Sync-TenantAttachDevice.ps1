@@ -15,12 +15,17 @@ function Sync-TenantAttachDevice {
     ahead. A run that deletes devices asks for confirmation as a high-impact change (unattended
     runbooks pass -Confirm:$false). -WhatIf reports what would be uploaded and deleted without
     sending anything, and without signing in when the state folder has a previous upload.
+
+    A command before it in the pipeline that fails half way (Get-CMDevice losing the SMS Provider)
+    must not make a partial input look like the fleet: a terminating error stops the pipeline before
+    anything is sent, and a non-terminating error written by a command of the same pipeline stops
+    the upload with the error id TenantAttach.PipelineError (-Force uploads anyway).
     .PARAMETER CollectionMember
     The members of the upload scope's collection: Get-CMCollectionMember -CollectionId X output
     (SMSID or ResourceID of each), or SMSID strings.
     .PARAMETER Force
     Goes ahead although the run would delete more devices than the deletion guard allows, or its
-    input is empty. The cloud checks the same limit against its own device list (and the devices
+    input is empty, or a command before it in the pipeline wrote an error. The cloud checks the same limit against its own device list (and the devices
     removed in the last 24 hours) and refuses a removal beyond it unless -Force is given.
     .PARAMETER TakeOver
     Moves the hierarchy's uploads to this server (a server migration, a site recovery without the
@@ -62,12 +67,20 @@ function Sync-TenantAttachDevice {
             $toJson = [Func[object, string]] { param($value) ConvertTo-Json -InputObject $value -Depth 2 -Compress }
             $writer = New-Object TenantAttach.Interop.DeviceRecordWriter($toJson, $keepResourceIds)
         }
+        # The newest error before the pipeline's input starts: errors written after it by the
+        # commands feeding this one mean the input may be partial.
+        $errorMark = if ($global:Error.Count -gt 0) { $global:Error[0] } else { $null }
     }
     process {
         if ($writer) { $writer.Add($InputObject) }
     }
     end {
         try {
+            $failedUpstream = if ($writer -and -not $Force) { Get-TenantAttachPipelineError -Mark $errorMark -Invocation $MyInvocation } else { $null }
+            if ($failedUpstream) {
+                $exception = New-Object System.InvalidOperationException("A command feeding Sync-TenantAttachDevice wrote an error ($failedUpstream), so the devices it passed on may be only part of the fleet, and uploading them could remove the rest from the admin center; nothing was uploaded. Fix the error and run again, or add -Force to upload what came.")
+                $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.PipelineError', 'InvalidData', $failedUpstream)))
+            }
             if ($Full -and $Partial) {
                 $exception = New-Object System.ArgumentException('-Full and -Partial cannot be used together.')
                 $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.FullAndPartial', 'InvalidArgument', $null)))
