@@ -392,7 +392,8 @@ fn check_uploader(onboarding: &serde_json::Value, hierarchy: &str, instance: &st
         format!(
             "hierarchy {hierarchy} is uploaded by another site instance: {machine} (site instance {holder_id}), last upload {last}; nothing was \
              sent. One server uploads a hierarchy. If this server replaces that one (a migration, a site recovery), run again taking over \
-             (takeOver in the options; -TakeOver in PowerShell) and stop the uploads on {machine}; if {machine} still uploads, stop this one"
+             (takeOver in the options; -TakeOver in PowerShell) and stop the uploads on {machine}; if {machine} still uploads, stop this one. \
+             (This instance is {instance}; a server rebuilt under the same name without its state folder is another instance: take over.)"
         ),
     )
     .with_details(serde_json::json!({ "uploader": holder, "siteInstanceId": instance, "reason": "uploaderConflict" })))

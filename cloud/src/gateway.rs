@@ -313,6 +313,12 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
         Err(i) => return bad(&rid, &format!("devices[{i}] has no smsId (or is not an object); the batch was not applied")),
     };
     let mut inner = state.lock();
+    // The record as it is now (an offboarding, a takeover or another upload may have changed it
+    // since it was read): what the batch is checked against.
+    let o = match inner.data.onboardings.get(&hierarchy) {
+        Some(now) if now.tenant_id == o.tenant_id && now.app_id == o.app_id => now.clone(),
+        _ => return broken_onboarding(),
+    };
     let duplicate = inner.data.batch_applied(&hierarchy, &sync_id, sequence);
     if !duplicate {
         if let Err(refused) = check_batch(&inner.data, &o, &body, &sms_ids, &rid) {
@@ -398,7 +404,13 @@ fn check_batch(data: &crate::model::Data, o: &Onboarding, body: &crate::server::
     let table = data.devices.get(hierarchy).map_or(0, |t| t.len() as u64);
     // A full sync is measured against what the hierarchy had when it began (its own new devices
     // do not widen the limit).
-    let known = if sweeps { data.full_syncs.get(hierarchy).filter(|p| p.sync_id == body.sync_id).map_or(table, |p| p.devices_at_start) } else { table };
+    let at_start = if sweeps {
+        data.full_syncs.get(hierarchy).filter(|p| p.sync_id == body.sync_id).map(|p| p.devices_at_start)
+    } else {
+        data.applied_syncs.get(hierarchy).and_then(|runs| runs.iter().find(|r| r.sync_id == body.sync_id)).map(|r| r.devices_at_start)
+    };
+    // (0: a run recorded by an earlier version, which did not keep it.)
+    let known = at_start.filter(|n| *n > 0).unwrap_or(table);
     let (max, percent) = (body.max_deletions.unwrap_or(500), body.max_deletion_percent.unwrap_or(10));
     let allowed = crate::server::deletions_allowed(known, max, percent);
     let used = data.removed_since(hierarchy, now_ms() - crate::model::BUDGET_WINDOW_MS);

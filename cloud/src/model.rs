@@ -197,6 +197,9 @@ pub struct AppliedSync {
     /// Devices each applied batch removed (its answer, given again to a replay).
     #[serde(default)]
     pub removed: BTreeMap<u64, u64>,
+    /// Devices the hierarchy had when the run's first batch came: what its removals are measured against.
+    #[serde(default)]
+    pub devices_at_start: u64,
 }
 
 /// Devices removed from a hierarchy by one batch (a delta's deletions or a full sync's sweep).
@@ -322,7 +325,9 @@ impl Data {
         if let Some(run) = runs.iter_mut().find(|r| r.sync_id == sync_id) {
             return run.sequences.insert(sequence);
         }
-        runs.push(AppliedSync { sync_id: sync_id.to_owned(), sequences: BTreeSet::from([sequence]), removed: BTreeMap::new() });
+        let devices_at_start = self.devices.get(hierarchy).map_or(0, |t| t.len() as u64);
+        let runs = self.applied_syncs.entry(hierarchy.to_owned()).or_default();
+        runs.push(AppliedSync { sync_id: sync_id.to_owned(), sequences: BTreeSet::from([sequence]), removed: BTreeMap::new(), devices_at_start });
         if runs.len() > REMEMBERED_SYNCS {
             runs.remove(0);
         }
@@ -337,7 +342,8 @@ impl Data {
 
     /// Devices removed from `hierarchy` without the override since `since_ms`.
     pub fn removed_since(&self, hierarchy: &str, since_ms: i64) -> u64 {
-        self.removals.get(hierarchy).into_iter().flatten().filter(|r| !r.forced && r.time_ms >= since_ms).map(|r| r.count).sum()
+        let counted = |r: &&Removal| !r.forced && r.restored_date_time.is_none() && r.time_ms >= since_ms;
+        self.removals.get(hierarchy).into_iter().flatten().filter(counted).map(|r| r.count).sum()
     }
 
     /// The onboarding record as the gateway shows it: with the hierarchy's device count and the

@@ -329,7 +329,7 @@ pub fn apply_device_post(data: &mut Data, body: &DevicePostBody<'_>, sms_ids: &[
         return;
     }
     if let (Some(o), Some(instance)) = (data.onboardings.get_mut(hierarchy), body.site_instance_id.as_deref()) {
-        bind_uploader(o, instance, body.machine_name.as_deref().unwrap_or("unknown"), now);
+        bind_uploader(o, instance, body.machine_name.as_deref().unwrap_or("unknown"), body.take_over, now);
     }
     let full = body.kind == "full";
     let table_len = data.devices.get(hierarchy).map_or(0, |t| t.len() as u64);
@@ -443,12 +443,14 @@ pub fn restore_removal(data: &mut Data, hierarchy: &str, sync_id: &str, now: &st
 
 /// Binds the hierarchy's uploads to `instance` (the first to upload, or one taking over; the
 /// gateway checked the takeover before), noting when it last uploaded.
-fn bind_uploader(o: &mut Onboarding, instance: &str, machine: &str, now: &str) {
+fn bind_uploader(o: &mut Onboarding, instance: &str, machine: &str, take_over: bool, now: &str) {
     match o.uploader.as_mut() {
         Some(u) if u.site_instance_id == instance => {
             u.last_upload_date_time = now.to_owned();
             u.machine_name = machine.to_owned();
         }
+        // Only a takeover moves the binding (the gateway refused other instances before).
+        Some(_) if !take_over => {}
         previous => {
             if let Some(p) = previous {
                 o.takeovers.push(json!({ "dateTime": now, "from": { "siteInstanceId": p.site_instance_id, "machineName": p.machine_name,

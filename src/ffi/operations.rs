@@ -293,10 +293,17 @@ fn sync_options(json: Option<&str>) -> Result<crate::sync::Options> {
 /// Uploads devices (`Sync-TenantAttachDevice`): `devices_json` is a JSON array of Get-CMDevice-shaped
 /// objects. `options_json` (NULL for defaults): `{"mode":"auto"|"full"|"partial","dryRun":false,
 /// "maxRecords":2500,"maxBytes":4194304,"collectionTree":{"PS100012":["PS100020"]},
-/// "collectionMembers":["GUID:..."],"allowMassDeletion":false,"maxDeletions":500,"maxDeletionPercent":10}`.
-/// A run whose input is empty or holds no eligible device, or that would delete more devices than
-/// allowed, returns `TA_STATUS_DELETION_REFUSED` before sending anything (docs/SYNC.md, "Deletion
-/// guard"). Progress is reported as (records considered, total). The result is the run's report.
+/// "collectionMembers":["GUID:..."],"allowMassDeletion":false,"maxDeletions":500,"maxDeletionPercent":10,
+/// "takeOver":false}`.
+/// A run whose input is empty or holds no eligible device, or that would remove more devices than
+/// allowed in 24 hours (counted against the larger of the state's and the cloud's device count),
+/// returns `TA_STATUS_DELETION_REFUSED` before sending anything; the gateway checks the same limit on
+/// its own device list and refuses the batch that would remove them (`details.decidedBy`:
+/// `gateway`; nothing is removed). A missing state folder while the cloud holds an earlier upload is
+/// `TA_STATUS_DELETION_REFUSED` too (`details.reason`: `stateMissing`; `takeOver` goes ahead), and an
+/// upload while another site instance uploads the hierarchy is `TA_STATUS_CONFLICT` (`takeOver`
+/// moves it) (docs/SYNC.md, "Deletion guard"). Progress is reported as (records considered, total).
+/// The result is the run's report; its `deleted` is what the cloud removed.
 ///
 /// # Safety
 /// Pointers NULL or valid for the call; `client` live; `progress` callable with `user` on this thread.

@@ -66,8 +66,10 @@ pub const TA_STATUS_EXPIRED: ta_status = 21;
 pub const TA_STATUS_INTERNAL: ta_status = 22;
 /// A Rust panic was caught at the boundary; the process is unaffected.
 pub const TA_STATUS_PANIC: ta_status = 23;
-/// An upload stopped before sending anything by the deletion guard (empty or wholly
-/// ineligible input, or more deletions than allowed); the details say how many and how to allow it.
+/// An upload stopped by the deletion guard (empty or wholly ineligible input, more removals than
+/// allowed in 24 hours, decided by the library before sending anything or by the gateway before
+/// removing anything; or a missing state folder while the cloud holds an earlier upload); the
+/// details say how many and how to allow it.
 pub const TA_STATUS_DELETION_REFUSED: ta_status = 24;
 /// A call on a client from inside one of that client's own callbacks (device code, progress),
 /// which would deadlock or corrupt the running call; return from the callback first (docs/FFI.md,

@@ -440,6 +440,8 @@ struct Run<'a, 'h> {
     json: Vec<u8>,
     /// SMSIDs new to the state that a full sync listed in `keep` (skipped records).
     kept: rustc_hash::FxHashSet<Box<str>>,
+    /// Devices the state knows that a skipped record kept (listed, though not eligible).
+    kept_known: u64,
     sender: Sender<'a>,
     hooks: &'a mut Hooks<'h>,
 }
@@ -487,6 +489,7 @@ impl<'a, 'h> Run<'a, 'h> {
             batcher: Batcher::new(options.max_records, options.max_bytes),
             json: Vec::with_capacity(1024),
             kept: Default::default(),
+            kept_known: 0,
             sender: Sender {
                 target,
                 kind,
@@ -637,6 +640,7 @@ impl<'a, 'h> Run<'a, 'h> {
                 return Ok(()); // listed already in this input
             }
             self.seen_known += 1;
+            self.kept_known += 1;
         } else if !self.full || !self.kept.insert(sms_id.into()) {
             return Ok(());
         }
@@ -655,7 +659,7 @@ impl<'a, 'h> Run<'a, 'h> {
     fn unlisted(&self) -> (u64, u64) {
         let local = self.known_at_start;
         let cloud = self.sender.target.cloud.as_ref().map_or(0, |c| c.devices);
-        let listed = self.sender.report.eligible + self.kept.len() as u64;
+        let listed = self.sender.report.eligible + self.kept.len() as u64 + self.kept_known;
         (local.saturating_sub(self.seen_known).max(cloud.saturating_sub(listed)), local.max(cloud))
     }
 

@@ -158,10 +158,19 @@ impl StateStore {
         Self::open_with(state_dir, hierarchy_id, true)
     }
 
-    /// Whether `state_dir` holds a sync state of `hierarchy_id` (a snapshot or a journal).
+    /// Whether `state_dir` holds a sync state of `hierarchy_id`: a snapshot, a journal that
+    /// recorded something (reading the status or a dry run leaves an empty one: not a state), or a
+    /// damaged one set aside (this server's state, repaired by a full sync checked against the cloud).
     pub fn exists(state_dir: &Path, hierarchy_id: &str) -> bool {
         let dir = state_dir.join(hierarchy_id);
-        [SNAPSHOT, JOURNAL].iter().any(|f| dir.join(f).exists())
+        let set_aside = |entry: std::fs::DirEntry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            [SNAPSHOT, JOURNAL].iter().any(|f| name.starts_with(&format!("{f}.corrupt-")))
+        };
+        dir.join(SNAPSHOT).exists()
+            || std::fs::metadata(dir.join(JOURNAL)).is_ok_and(|m| m.len() > 0)
+            || std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(set_aside)))
     }
 
     /// As [`open`](Self::open), without the line cache: for reading the state or resetting it.

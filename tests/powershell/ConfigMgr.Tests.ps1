@@ -413,6 +413,11 @@ Describe 'Get-TenantAttachInventory -Path over an earlier export' {
             Should -Throw -ErrorId 'TenantAttach.InventorySourceUnreadable,Get-TenantAttachInventory' -ExpectedMessage '*SMS_G_System_PC_BIOS*Access denied*was not changed*'
         (Get-FileHash -LiteralPath $file).Hash | Should -Be $before.Hash
         @(Get-ChildItem -LiteralPath $script:work -Filter 'inventory-kept.ndjson.partial-*') | Should -BeNullOrEmpty
+        # Get-CMDevice losing the provider half way (a non-terminating error after some devices).
+        Mock -ModuleName TenantAttach -CommandName Get-CMDevice -MockWith { $global:CMFleet[0..99]; Write-Error 'The SMS Provider stopped answering' }
+        { Get-TenantAttachInventory -SiteCode PS1 -Path $file } |
+            Should -Throw -ErrorId 'TenantAttach.InventorySourceUnreadable,Get-TenantAttachInventory' -ExpectedMessage '*Get-CMDevice*stopped answering*was not changed*'
+        (Get-FileHash -LiteralPath $file).Hash | Should -Be $before.Hash
     }
 
     It 'an export cut short is refused by Sync-TenantAttachDevice -Path, and nothing is sent' {

@@ -54,6 +54,15 @@ function Get-TenantAttachInventory {
     $wmi = @{ Namespace = "root/SMS/site_$SiteCode" }
     if ($ComputerName) { $wmi.ComputerName = $ComputerName }
     $activity = "Reading the inventory of site $SiteCode"
+    # A source that cannot be read (wholly or half way) stops the command: an inventory without it
+    # would upload as a smaller or different fleet.
+    $unreadable = {
+        param([string] $what, $failure)
+        $kept = if ($Path) { " The export at $Path was not changed." } else { '' }
+        $where = if ($ComputerName) { $ComputerName } else { 'this computer' }
+        $exception = New-Object System.InvalidOperationException("Could not read $what on $($where): $($failure.Exception.Message). An inventory without it would upload as a smaller or different fleet, so none was written.$kept Check that the SMS Provider is reachable and that this account may read it (ConfigMgr Read-only Analyst or more), then run again.")
+        $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.InventorySourceUnreadable', 'ReadError', $what)))
+    }
     $read = {
         param([string] $class, [string[]] $property, [string] $filter)
         Write-Progress -Activity $activity -Status $class
@@ -61,14 +70,15 @@ function Get-TenantAttachInventory {
         if ($property) { $query.Property = $property }
         if ($filter) { $query.Filter = $filter }
         try { @(Get-CimInstance @query) }
-        catch {
-            $kept = if ($Path) { " The export at $Path was not changed." } else { '' }
-            $exception = New-Object System.InvalidOperationException("Could not read $class from $($wmi.Namespace) on $(if ($ComputerName) { $ComputerName } else { 'this computer' }): $($_.Exception.Message). An inventory without it would upload as a smaller or different fleet, so none was written.$kept Check that the SMS Provider is reachable and that this account may read the class (ConfigMgr Read-only Analyst or more), then run again.")
-            $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.InventorySourceUnreadable', 'ReadError', $class)))
-        }
+        catch { & $unreadable "$class from $($wmi.Namespace)" $_ }
     }
     Write-Progress -Activity $activity -Status 'Devices'
-    $devices = if (Get-Command -Name Get-CMDevice -ErrorAction SilentlyContinue) { @(Get-CMDevice -Fast) } else { & $read 'SMS_CombinedDeviceResources' $null $null }
+    # (-ErrorAction Stop: a caller's preference does not reach a module's commands, and Get-CMDevice
+    # losing the provider half way must not give a partial list.)
+    $devices = if (Get-Command -Name Get-CMDevice -ErrorAction SilentlyContinue) {
+        try { @(Get-CMDevice -Fast -ErrorAction Stop) } catch { & $unreadable 'the devices (Get-CMDevice)' $_ }
+    }
+    else { & $read 'SMS_CombinedDeviceResources' $null $null }
     # The joins run in compiled code (TenantAttach.Records.cs): at 175,000 devices a script loop per
     # row and per device takes minutes.
     $join = [TenantAttach.Interop.InventoryJoin]
@@ -76,7 +86,9 @@ function Get-TenantAttachInventory {
     $members = [System.Collections.Generic.HashSet[uint32]]::new()
     if ($CollectionId) {
         Write-Progress -Activity $activity -Status "Members of $CollectionId"
-        $rows = if (Get-Command -Name Get-CMCollectionMember -ErrorAction SilentlyContinue) { @(Get-CMCollectionMember -CollectionId $CollectionId) }
+        $rows = if (Get-Command -Name Get-CMCollectionMember -ErrorAction SilentlyContinue) {
+            try { @(Get-CMCollectionMember -CollectionId $CollectionId -ErrorAction Stop) } catch { & $unreadable "the members of $CollectionId (Get-CMCollectionMember)" $_ }
+        }
         else { & $read 'SMS_FullCollectionMembership' @('ResourceID', 'CollectionID') "CollectionID = '$CollectionId'" }
         $members = $join::ResourceIds(@($rows))
     }

@@ -19,13 +19,16 @@ function Sync-TenantAttachDevice {
     A command before it in the pipeline that fails half way (Get-CMDevice losing the SMS Provider)
     must not make a partial input look like the fleet: a terminating error stops the pipeline before
     anything is sent, and a non-terminating error written by a command of the same pipeline stops
-    the upload with the error id TenantAttach.PipelineError (-Force uploads anyway).
+    the upload with the error id TenantAttach.PipelineError (-IgnorePipelineError uploads anyway).
     .PARAMETER CollectionMember
     The members of the upload scope's collection: Get-CMCollectionMember -CollectionId X output
     (SMSID or ResourceID of each), or SMSID strings.
     .PARAMETER Force
     Goes ahead although the run would delete more devices than the deletion guard allows, or its
-    input is empty, or a command before it in the pipeline wrote an error. The cloud checks the same limit against its own device list (and the devices
+    input is empty.
+    .PARAMETER IgnorePipelineError
+    Uploads although a command feeding this one in the pipeline wrote an error (an error that is
+    known not to leave the input partial). The deletion guard still applies. The cloud checks the same limit against its own device list (and the devices
     removed in the last 24 hours) and refuses a removal beyond it unless -Force is given.
     .PARAMETER TakeOver
     Moves the hierarchy's uploads to this server (a server migration, a site recovery without the
@@ -52,7 +55,8 @@ function Sync-TenantAttachDevice {
         [AllowEmptyCollection()]
         [psobject[]] $CollectionMember,
         [switch] $Force,
-        [switch] $TakeOver
+        [switch] $TakeOver,
+        [switch] $IgnorePipelineError
     )
     begin {
         $session = Get-TenantAttachSession -Cmdlet $PSCmdlet
@@ -76,9 +80,10 @@ function Sync-TenantAttachDevice {
     }
     end {
         try {
-            $failedUpstream = if ($writer -and -not $Force) { Get-TenantAttachPipelineError -Mark $errorMark -Invocation $MyInvocation } else { $null }
+            $failedUpstream = if ($writer -and -not $IgnorePipelineError) { Get-TenantAttachPipelineError -Mark $errorMark -Invocation $MyInvocation } else { $null }
             if ($failedUpstream) {
-                $exception = New-Object System.InvalidOperationException("A command feeding Sync-TenantAttachDevice wrote an error ($failedUpstream), so the devices it passed on may be only part of the fleet, and uploading them could remove the rest from the admin center; nothing was uploaded. Fix the error and run again, or add -Force to upload what came.")
+                $command = $failedUpstream.InvocationInfo.MyCommand.Name
+                $exception = New-Object System.InvalidOperationException("$command, which feeds Sync-TenantAttachDevice, wrote an error ($failedUpstream), so the devices it passed on may be only part of the fleet, and uploading them could remove the rest from the admin center; nothing was uploaded. Fix the error and run again, or add -IgnorePipelineError if the error leaves the input whole (the deletion guard still applies).")
                 $PSCmdlet.ThrowTerminatingError((New-Object System.Management.Automation.ErrorRecord($exception, 'TenantAttach.PipelineError', 'InvalidData', $failedUpstream)))
             }
             if ($Full -and $Partial) {
@@ -119,8 +124,9 @@ function Sync-TenantAttachDevice {
             # recorded an upload for this hierarchy, so that nothing can be deleted (the devices a
             # run deletes are those the state knows and the input lacks).
             $plan = $null
+            # (A takeover starts from a state the cloud may hold more than: it can delete.)
             $planNeeded = $WhatIfPreference -or ($ConfirmPreference -ne 'None' -and
-                ($ConfirmPreference -ne 'High' -or -not (Test-TenantAttachStateEmpty -Session $session)))
+                ($ConfirmPreference -ne 'High' -or $TakeOver -or -not (Test-TenantAttachStateEmpty -Session $session)))
             if ($planNeeded) {
                 $options.dryRun = $true
                 $planJson = Invoke-TenantAttachNative -Cmdlet $PSCmdlet -Target $target -Operation $operation -Argument $input0, ($options | ConvertTo-Json -Depth 4 -Compress) `
