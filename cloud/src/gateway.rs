@@ -300,7 +300,7 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
         return bad(&rid, "`kind` must be \"full\", \"delta\" or \"partial\"");
     }
     let (devices, deletions) = (body.devices.len(), body.deletions.len());
-    if devices + deletions > MAX_RECORDS {
+    if devices + deletions + body.keep.len() > MAX_RECORDS {
         return graph_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestTooLarge",
@@ -338,9 +338,12 @@ async fn device_post(State(state): State<AppState>, Extension(RequestId(rid)): E
         }
     }
     let removed = inner.data.removed_by(&hierarchy, &sync_id, sequence);
+    // Of the devices the batch kept, those the gateway holds: the uploader records them.
+    let table = inner.data.devices.get(&hierarchy);
+    let kept: Vec<String> = body.keep.iter().map(|k| crate::server::sms_key(k)).filter(|k| table.is_some_and(|t| t.contains_key(k))).collect();
     let now = inner.data.onboardings.get(&hierarchy).map(|o| inner.data.shown(o, now_ms())).unwrap_or(o);
     Json(json!({ "syncId": sync_id, "sequence": sequence, "accepted": devices, "deleted": deletions, "removed": removed, "duplicate": duplicate,
-        "scopeVersion": now.scope_version, "epoch": now.epoch, "generation": now.generation, "deviceCount": now.device_count }))
+        "scopeVersion": now.scope_version, "epoch": now.epoch, "generation": now.generation, "deviceCount": now.device_count, "kept": kept }))
     .into_response()
 }
 

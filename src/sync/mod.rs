@@ -90,6 +90,9 @@ pub struct CloudView {
     pub devices: u64,
     /// Devices removed in the last 24 hours without the override (the deletion budget's use).
     pub removed_last_24_hours: u64,
+    /// The last upload the gateway completed, and how many devices it removed.
+    pub last_sync_id: Option<String>,
+    pub last_sync_removed: u64,
 }
 
 impl CloudView {
@@ -101,6 +104,8 @@ impl CloudView {
             generation: record.get("generation").and_then(Value::as_u64).unwrap_or(0),
             devices,
             removed_last_24_hours: record.get("removedLast24Hours").and_then(Value::as_u64).unwrap_or(0),
+            last_sync_id: record.pointer("/lastSync/syncId").and_then(Value::as_str).map(str::to_owned),
+            last_sync_removed: record.pointer("/lastSync/removed").and_then(Value::as_u64).unwrap_or(0),
         })
     }
 }
@@ -188,6 +193,8 @@ pub struct Ack {
     /// The onboarding epoch and full-sync generation after the batch (where the gateway says).
     pub epoch: Option<String>,
     pub generation: Option<u64>,
+    /// Of the batch's `keep`, the devices the cloud holds (kept by a full sync's sweep).
+    pub kept: Vec<String>,
 }
 
 /// What sending a batch needs from the caller (HTTP to DevicePost in production).
@@ -676,9 +683,14 @@ impl<'a, 'h> Run<'a, 'h> {
         Ok(())
     }
 
-    /// Devices the cloud removed from the hierarchy in the last 24 hours without the override.
+    /// Devices the cloud removed from the hierarchy in the last 24 hours without the override. A
+    /// full sync of this state that the gateway completed although the state did not record it (a
+    /// crash, an answer lost) removed devices this state still holds: they count once, as this
+    /// run's, not also in the budget.
     fn budget_used(&self) -> u64 {
-        self.sender.target.cloud.as_ref().map_or(0, |c| c.removed_last_24_hours)
+        let Some(cloud) = self.sender.target.cloud.as_ref() else { return 0 };
+        let unrecorded = self.sender.store.state().full_sync_in_progress.is_some() && self.sender.store.state().full_sync_in_progress == cloud.last_sync_id;
+        cloud.removed_last_24_hours.saturating_sub(if unrecorded { cloud.last_sync_removed } else { 0 })
     }
 
     /// Sends the deletions and the last batches, records the end of the run, reports; for NDJSON
@@ -941,10 +953,13 @@ struct Answers {
 }
 
 impl Answers {
-    fn note(&mut self, ack: Ack, deletions: usize) {
+    /// Notes an answer; the kept devices the cloud said it holds.
+    fn note(&mut self, mut ack: Ack, deletions: usize) -> Vec<String> {
         self.unsure |= ack.removed.is_none();
         self.removed += ack.removed.unwrap_or(deletions as u64);
+        let kept = std::mem::take(&mut ack.kept);
         self.last = ack;
+        kept
     }
 }
 
@@ -1046,8 +1061,8 @@ impl Sender<'_> {
         let pipeline = match &mut self.post {
             Post::Direct(uploader) => {
                 let ack = uploader.post(&body, sequence, records)?;
-                self.cloud.note(ack, acked.deletions.len());
-                commit(self.store, &self.sync_id, acked, &mut self.order, &mut self.uncommitted)?;
+                let kept = self.cloud.note(ack, acked.deletions.len());
+                commit(self.store, &self.sync_id, acked, &kept, &mut self.order, &mut self.uncommitted)?;
                 (hooks.progress)(self.report.considered, total.max(self.report.considered));
                 return Ok(());
             }
@@ -1102,8 +1117,8 @@ impl Sender<'_> {
                     return Err(cancelled_or(e, self.report.batches));
                 }
             };
-            self.cloud.note(ack, acked.deletions.len());
-            commit(self.store, &self.sync_id, acked, &mut self.order, &mut self.uncommitted)?;
+            let kept = self.cloud.note(ack, acked.deletions.len());
+            commit(self.store, &self.sync_id, acked, &kept, &mut self.order, &mut self.uncommitted)?;
             (hooks.progress)(self.report.considered, total.max(self.report.considered));
         }
     }
@@ -1206,8 +1221,19 @@ struct Acked {
 
 /// Commits an acknowledged batch: its new devices are in the state now, their entries noted in
 /// the run's order.
-fn commit(store: &mut StateStore, sync_id: &str, acked: Acked, order: &mut [(u64, u32)], uncommitted: &mut rustc_hash::FxHashSet<Box<str>>) -> Result<()> {
-    let Acked { sequence, upserts, lines, positions, deletions, keep } = acked;
+/// A kept device the state does not know but the cloud holds (a record that could not be read on a
+/// state that is new or was repaired) is recorded too, with no hash, so that the state counts what
+/// the cloud has and its next good record is sent.
+fn commit(
+    store: &mut StateStore,
+    sync_id: &str,
+    acked: Acked,
+    kept: &[String],
+    order: &mut [(u64, u32)],
+    uncommitted: &mut rustc_hash::FxHashSet<Box<str>>,
+) -> Result<()> {
+    let Acked { sequence, upserts, lines, positions, deletions, mut keep } = acked;
+    keep.retain(|k| store.state().devices.contains(k) || kept.iter().any(|c| c == k));
     let new: Vec<(usize, u32)> = positions.iter().enumerate().filter(|(_, p)| **p != u32::MAX).map(|(n, p)| (n, *p)).collect();
     if !uncommitted.is_empty() {
         for (sms_id, _) in &upserts {
@@ -1305,6 +1331,7 @@ fn device_post(services: &crate::services::Services, hierarchy: &str, body: &[u8
                 removed: answer.get("removed").and_then(Value::as_u64),
                 epoch: answer.get("epoch").and_then(Value::as_str).filter(|e| !e.is_empty()).map(str::to_owned),
                 generation: answer.get("generation").and_then(Value::as_u64),
+                kept: answer.get("kept").and_then(Value::as_array).map(|k| k.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default(),
             })
         }
         404 => Err(Error::new(ErrorKind::NotOnboarded, "the gateway says the hierarchy is not onboarded (any more); register it again, then upload")),

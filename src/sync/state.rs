@@ -34,6 +34,9 @@ const MIN_DEVICE_LINE: usize = 19;
 const SNAPSHOT: &str = "DeviceSync.state";
 const JOURNAL: &str = "DeviceSync.journal";
 const LOCK: &str = "DeviceSync.lock";
+/// The hash of a device the state records without its record (a skipped record the cloud holds):
+/// no record hashes to it in practice, so its next good record is sent.
+pub const KEPT_UNKNOWN: u64 = 0;
 /// This site instance's id (a UUID): the gateway binds a hierarchy's uploads to one instance.
 const INSTANCE: &str = "DeviceSync.instance";
 /// The journal is folded into the snapshot beyond this size (or 16 bytes per device, if more).
@@ -429,9 +432,12 @@ fn apply(state: &mut SyncState, record: JournalRecord, live: Option<(&[u64], &mu
             }
             if full {
                 for sms_id in keep {
-                    if let Some(entry) = state.devices.find(&sms_id) {
-                        state.devices.mark_mentioned(entry);
-                    }
+                    // (One the state does not know is one the cloud holds: recorded with no hash.)
+                    let entry = match state.devices.find(&sms_id) {
+                        Some(entry) => entry,
+                        None => state.devices.insert(&sms_id, KEPT_UNKNOWN, 0),
+                    };
+                    state.devices.mark_mentioned(entry);
                 }
             }
         }
