@@ -664,6 +664,14 @@ fn main() {
                     let _ = std::fs::remove_dir_all(&state);
                 }
             }
+            // A full sync end to end is the hierarchy's first upload: onboarded afresh (an empty
+            // cloud) before each run, untimed. (Into a cloud that holds the devices already, a
+            // new server's full sync waits for its input to prove that nothing would be swept.)
+            if kind == "sync" && start.is_none() {
+                let onboarding = client(&cloud_env, HIERARCHY, &work.path().join("onboarding"), site_auth()).expect("client");
+                onboarding.unregister(&|| false).expect("offboarded");
+                onboarding.register(&import, &|| false).expect("onboarded again");
+            }
             samples.push(run_child(&[std::ffi::OsStr::new(kind), &os(input), &os(&state)], &env));
         }
         rows.push(Row { name, samples, units: devices, target });
