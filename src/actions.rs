@@ -550,9 +550,9 @@ mod tests {
         }
     }
 
-    /// Found by a 30-minute run of the `notification` fuzz target: `"aadUserId": "both "` matched
-    /// the discovered user `both` (ids are compared trimmed), and the action was authorized in the
-    /// name of `both `, an id no discovery holds.
+    /// Found 12 minutes into a 30-minute run of the `notification` fuzz target: `"aadUserId":
+    /// "both "` matched the discovered user `both` (ids are compared trimmed), and the action was
+    /// authorized in the name of `both `, an id no discovery holds.
     #[test]
     fn an_action_is_authorized_in_the_name_of_the_discovered_user_never_of_the_padding_around_it() {
         for padded in ["both ", " both", "\tBOTH\n"] {
