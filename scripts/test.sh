@@ -13,7 +13,7 @@
 #             (dotnet add package --source) and runs the whole job against a local cloud (tests/nuget)
 #   Interop   tests/interop/run.sh (MSAL for Python, MSAL.NET, Graph SDK, Chromium against the local cloud)
 #   Format    cargo fmt --all --check (rustfmt.toml)
-#   Fuzz      scripts/fuzz.sh: each cargo fuzz target for FUZZ_SECONDS (default 20)
+#   Fuzz      scripts/fuzz.sh: each cargo fuzz target for FUZZ_SECONDS (default 60)
 #   Demo      cargo run --example demo
 # New tests are found without editing this file: any tests/c/test_*.c, any tests/csharp/*.cs (its
 # public static Run(Action<bool,string>) is called), any tests/powershell/*.Tests.ps1, any Rust test.
@@ -368,8 +368,8 @@ else
 fi
 
 # --- Fuzzing --------------------------------------------------------------------------------------
-section "Fuzz (cargo fuzz: configuration, device records, notifications, state files; FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
-run_tap "$BUILD/fuzz.out" $(( 4 * ${FUZZ_SECONDS:-20} + 900 )) bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+section "Fuzz (cargo fuzz: configuration, device records, notifications, state files; FUZZ_SECONDS=${FUZZ_SECONDS:-60} each)"
+run_tap "$BUILD/fuzz.out" $(( 4 * ${FUZZ_SECONDS:-60} + 900 )) bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 record "Fuzz" "$TAP_OK" "$TAP_NOT_OK" 0
 
 if [ -f tests/interop/run.sh ]; then

@@ -353,7 +353,9 @@ pub fn validate(n: &Notification, hierarchy_id: &str, users: &[DiscoveredUser], 
         None => return refuse("the notification names no action".into(), false),
     };
     let initiator = n.initiated_by.clone().unwrap_or(Initiator { aad_user_id: None, user_principal_name: None, on_premises_security_identifier: None });
-    let Some(aad_user_id) = initiator.aad_user_id.clone().filter(|u| !u.is_empty()) else {
+    // Trimmed as users are matched (DiscoveredUser::is): the decision and the log name the id that
+    // matched, never `both ` with the padding the notification carried (found by fuzzing).
+    let Some(aad_user_id) = initiator.aad_user_id.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned) else {
         return refuse("the notification does not say which user started it".into(), false);
     };
 
@@ -546,6 +548,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Found 12 minutes into a 30-minute run of the `notification` fuzz target: `"aadUserId":
+    /// "both "` matched the discovered user `both` (ids are compared trimmed), and the action was
+    /// authorized in the name of `both `, an id no discovery holds.
+    #[test]
+    fn an_action_is_authorized_in_the_name_of_the_discovered_user_never_of_the_padding_around_it() {
+        for padded in ["both ", " both", "\tBOTH\n"] {
+            let (decision, lines) = run(&notification("SyncMachinePolicy", padded));
+            let Decision::Authorized { aad_user_id, .. } = decision else { panic!("{padded:?}: {decision:?}") };
+            assert_eq!(aad_user_id, padded.trim(), "{padded:?}");
+            assert!(lines.iter().any(|l| l.ends_with(&format!("AADUserID: {}", padded.trim()))), "{lines:?}");
+        }
+        let (decision, _) = run(&notification("SyncMachinePolicy", "   "));
+        assert!(matches!(decision, Decision::Refused { unauthorized: false, ref reason, .. } if reason.contains("which user")), "{decision:?}");
     }
 
     #[test]

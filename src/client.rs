@@ -45,7 +45,7 @@ impl Client {
     pub fn open(config: Config) -> Result<Client> {
         // Before anything else can print them: a Config built in Rust never went through from_json.
         for secret in config.secrets() {
-            redact::register_secret(secret);
+            redact::register_secret(&secret);
         }
         config.validate()?;
         Client::start(config)

@@ -7,6 +7,7 @@
 //! `redact` before anything can echo them, and validates (see `config/validate.rs`).
 
 mod parse;
+mod proxy;
 mod validate;
 
 use std::path::PathBuf;
@@ -224,20 +225,18 @@ impl Config {
     }
 
     /// Every secret this configuration holds (client secret, access token, certificate data and
-    /// password, proxy password).
-    pub fn secrets(&self) -> Vec<&str> {
-        let mut secrets = Vec::new();
+    /// password, proxy password: every reading of it, as the transport sends it and percent-decoded).
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets: Vec<String> = Vec::new();
         match &self.auth {
-            Some(AuthConfig::ClientSecret { client_secret, .. }) => secrets.push(client_secret.as_str()),
-            Some(AuthConfig::AccessToken { access_token }) => secrets.push(access_token.as_str()),
+            Some(AuthConfig::ClientSecret { client_secret, .. }) => secrets.push(client_secret.clone()),
+            Some(AuthConfig::AccessToken { access_token }) => secrets.push(access_token.clone()),
             Some(AuthConfig::ClientCertificate { certificate_data, certificate_password, .. }) => {
-                secrets.extend(certificate_data.as_deref().into_iter().chain(certificate_password.as_deref()).filter(|s| !s.is_empty()));
+                secrets.extend(certificate_data.iter().chain(certificate_password).filter(|s| !s.is_empty()).cloned());
             }
             Some(AuthConfig::DeviceCode { .. }) | None => {}
         }
-        if let Some(password) = self.proxy.as_deref().and_then(parse::url_password) {
-            secrets.push(password);
-        }
+        secrets.extend(self.proxy.as_deref().map(proxy::passwords).unwrap_or_default());
         secrets
     }
 
@@ -254,7 +253,7 @@ impl Config {
             }
             Some(AuthConfig::DeviceCode { .. }) | None => {}
         }
-        shown.proxy = shown.proxy.as_deref().map(parse::redact_url_password);
+        shown.proxy = shown.proxy.as_deref().map(|raw| proxy::redact(raw, REDACTED));
         let effective = &self.endpoints;
         shown.endpoints = Endpoints {
             authority: Some(effective.authority_url().to_owned()),

@@ -32,6 +32,15 @@ fn refused(config: &Value) -> tenant_attach::Error {
     Config::from_json(&config.to_string()).expect_err("configuration accepted but should be refused")
 }
 
+/// The error for a configuration with this proxy, checked to be INVALID_CONFIG, to name the key and
+/// not to quote the password (every password in these tests has `pa55` in it).
+fn refused_proxy(proxy: &str) -> tenant_attach::Error {
+    let err = refused(&with(valid(), "/proxy", json!(proxy)));
+    assert_eq!(err.kind, ErrorKind::InvalidConfig, "{proxy:?}: {}", err.message);
+    assert!(err.message.contains("`proxy`") && !err.message.contains("pa55"), "{proxy:?}: {}", err.message);
+    err
+}
+
 #[test]
 fn a_complete_configuration_is_accepted_with_defaults_filled_in() {
     let config = Config::from_json(&valid().to_string()).expect("valid configuration");
@@ -149,20 +158,75 @@ fn a_leniently_spelled_proxy_url_is_refused_without_showing_its_password() {
         "http://ouser:pa55\tword-17@proxy.contoso.com:8080",
         " http://ouser:pa55word-17@proxy.contoso.com:8080",
     ] {
-        let err = refused(&with(valid(), "/proxy", json!(proxy)));
-        assert_eq!(err.kind, ErrorKind::InvalidConfig, "{proxy:?}: {}", err.message);
+        let err = refused_proxy(proxy);
         assert!(err.message.contains("http://[user:password@]host:port"), "{}", err.message);
-        assert!(!err.message.contains("pa55"), "{}", err.message);
     }
 }
 
 #[test]
 fn a_proxy_url_with_a_path_is_refused_without_showing_its_password() {
     // Found by fuzzing: the password in the authority was hidden, its copy in the path was not.
-    let err = refused(&with(valid(), "/proxy", json!("http://user:pa55word@pr//user:pa55word@proxy.contoso.com:80")));
-    assert_eq!(err.kind, ErrorKind::InvalidConfig, "{}", err.message);
+    let err = refused_proxy("http://user:pa55word@pr//user:pa55word@proxy.contoso.com:80");
     assert!(err.message.contains("path, query or fragment"), "{}", err.message);
+}
+
+/// Issue 31, found by a 240 s run of the `config` fuzz target: `http:///u]er:pa55wordms@state` was
+/// accepted (url::Url skips the extra slashes, ureq reads `u]er`/`pa55wordms`), and the redaction,
+/// which read the raw text differently, showed the password. Now only the form every reader takes
+/// alike (`scheme://[user:password@]host:port`) is accepted, and everything else is refused with
+/// what to write instead, never quoting the password.
+#[test]
+fn a_proxy_password_is_never_shown_whatever_the_url_looks_like() {
+    let issue = json!({"cloud":"AzurePublicCloud","tenantId":"c0ffee00-0000-4000-8000-000000400001","siteCode":"PS1","proxy":"http:///u]er:pa55wordms@state"});
+    let err = refused(&issue);
+    assert_eq!(err.kind, ErrorKind::InvalidConfig, "{}", err.message);
+    assert!(err.message.contains("http://[user:password@]host:port") && err.message.contains("two slashes"), "{}", err.message);
     assert!(!err.message.contains("pa55"), "{}", err.message);
+    assert_eq!(refused_proxy("http:///u]er:pa55wordms@state").message, err.message);
+
+    // Its neighbours: extra slashes, brackets, a second `@`, percent-encoding (ureq sends `%40`
+    // as written), characters url::Url would escape, userinfo without a password, IPv6 hosts, hosts
+    // and ports url::Url rewrites.
+    for proxy in [
+        "http:///user:pa55wordms@proxy.contoso.com:8080",
+        "http:////user:pa55wordms@proxy.contoso.com:8080",
+        "socks5:///user:pa55wordms@proxy.contoso.com:1080",
+        "http://u]er:pa55wordms@proxy.contoso.com:8080",
+        "http://[user:pa55wordms@proxy.contoso.com:8080",
+        "http://user:pa55w@rdms@proxy.contoso.com:8080",
+        "http://user:pa55%40wordms@proxy.contoso.com:8080",
+        "http://user:pa55:wordms@proxy.contoso.com:8080",
+        "http://user:pa55;wordms@proxy.contoso.com:8080",
+        "http://user@proxy.contoso.com:8080",
+        "http://user:@proxy.contoso.com:8080",
+        "http://user:pa55wordms@[::1]:8080",
+        "http://user:pa55wordms@[2001:db8::7]:3128",
+        "http://user:pa55wordms@PROXY.contoso.com:8080",
+        "http://user:pa55wordms@0x7f.1:8080",
+        "http://user:pa55wordms@proxy.contoso.com:08080",
+        "socks5://user:pa55wordms@proxy.contoso.com",
+    ] {
+        let err = refused_proxy(proxy);
+        assert!(!err.message.contains("wordms"), "{proxy}: {}", err.message);
+        assert!(!tenant_attach::redact::scrub(&format!("[{proxy}]")).contains("pa55w"), "{proxy}: its password is a registered secret");
+    }
+
+    // The accepted form: the password is hidden where it is, and registered as the transport sends
+    // it (and percent-decoded, for whatever decodes it).
+    for (proxy, password) in [
+        ("http://user:pa55wordms-01@proxy.contoso.com:8080", "pa55wordms-01"),
+        ("http://user:pa55~word.ms!$&'()*+,@proxy.contoso.com:8080/", "pa55~word.ms!$&'()*+,"),
+        ("socks5://user:pa55wordms-02@10.1.2.3:1080", "pa55wordms-02"),
+    ] {
+        let config = Config::from_json(&with(valid(), "/proxy", json!(proxy)).to_string()).unwrap_or_else(|e| panic!("{proxy}: {}", e.message));
+        let shown = config.to_redacted_json();
+        assert_eq!(shown["proxy"], proxy.replace(password, "***"), "{shown}");
+        assert!(!shown.to_string().contains(password), "{shown}");
+        assert_eq!(tenant_attach::redact::scrub(password), "***", "{proxy}");
+        assert!(config.secrets().contains(&password.to_owned()), "{proxy}");
+    }
+    let config = Config::from_json(&with(valid(), "/proxy", json!("http://proxy.contoso.com:8080")).to_string()).expect("no credentials");
+    assert_eq!(config.to_redacted_json()["proxy"], "http://proxy.contoso.com:8080");
 }
 
 #[test]

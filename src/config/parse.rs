@@ -37,8 +37,10 @@ fn register_secrets(value: &Value) {
             }
         }
     }
-    if let Some(password) = value.get("proxy").and_then(Value::as_str).and_then(url_password) {
-        redact::register_secret(password);
+    // Every reading of the proxy's password (the transport's, url::Url's, raw and percent-decoded):
+    // a URL that is refused later may still be quoted by some error before.
+    for password in value.get("proxy").and_then(Value::as_str).map(super::proxy::passwords).unwrap_or_default() {
+        redact::register_secret(&password);
     }
 }
 
@@ -75,37 +77,9 @@ fn unknown_field(message: &str) -> Option<(&str, &str)> {
     Some((key, expected.trim_start_matches([',', ' '])))
 }
 
-/// The password of a URL with credentials (`http://user:pass@proxy:8080`), if any.
-pub(super) fn url_password(raw: &str) -> Option<&str> {
-    // Found in the raw text (not via `url::Url`, which percent-encodes) so the exact string that
-    // could appear elsewhere is what gets registered.
-    let after_scheme = raw.split_once("://")?.1;
-    let authority = after_scheme.split(['/', '?', '#']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    userinfo.split_once(':').map(|(_, password)| password).filter(|p| !p.is_empty())
-}
-
-/// The URL with its password (if any) replaced by `***`.
-pub(super) fn redact_url_password(raw: &str) -> String {
-    match url_password(raw) {
-        // Every occurrence: the same text may appear again later in the value.
-        Some(password) => raw.replace(&format!(":{password}@"), &format!(":{}@", super::REDACTED)),
-        None => raw.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proxy_passwords_are_found_and_hidden() {
-        assert_eq!(url_password("http://alice:s3cr%40t@proxy.contoso.com:8080"), Some("s3cr%40t"));
-        assert_eq!(url_password("http://alice@proxy:8080"), None);
-        assert_eq!(url_password("http://proxy:8080/p@th"), None);
-        assert_eq!(redact_url_password("http://alice:pw12345@proxy:8080"), "http://alice:***@proxy:8080");
-        assert_eq!(redact_url_password("http://proxy:8080"), "http://proxy:8080");
-    }
 
     #[test]
     fn unknown_field_is_read_from_serde_message() {

@@ -5,11 +5,9 @@ use std::path::Path;
 
 use url::{Host, Url};
 
+use super::proxy::{self, PROXY_SCHEMES};
 use super::{AuthConfig, Config, SUPPORTED_CLOUD};
 use crate::error::{Error, ErrorKind, Result};
-
-/// Proxy schemes the HTTP transport (ureq) can use.
-const PROXY_SCHEMES: [&str; 5] = ["http", "socks", "socks4", "socks4a", "socks5"];
 
 pub(super) fn validate(config: &Config) -> Result<()> {
     // The cloud first: asking for Azure Government deserves that answer, not a complaint about
@@ -141,29 +139,9 @@ fn check_proxy(raw: &str) -> Result<()> {
             ),
         ));
     }
-    // Lenient spellings (`http:/host`, `http:\\host`, a tab inside) parse, but the user name and
-    // password they hold would not be found where secrets are looked for (config/parse.rs), so
-    // they could be shown; only the plain `scheme://user:password@host:port` form is accepted.
-    let plain = raw.split_once("://").is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case(url.scheme()));
-    if !plain || raw.contains('\\') || raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(invalid(
-            "proxy",
-            format!("write the proxy URL as {}://[user:password@]host:port, without spaces or backslashes, e.g. http://proxy.contoso.com:8080", url.scheme()),
-        ));
-    }
-    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            "proxy",
-            "the proxy URL has a path, query or fragment; a proxy is only scheme://[user:password@]host:port, e.g. http://proxy.contoso.com:8080".to_owned(),
-        ));
-    }
-    if url.host().is_none() || url.port_or_known_default().is_none() {
-        return Err(invalid("proxy", "the proxy URL needs a host and a port, e.g. http://proxy.contoso.com:8080".to_owned()));
-    }
-    // The transport parses the same text with ureq; refuse here whatever it would refuse later.
-    ureq::Proxy::new(raw)
-        .map(|_| ())
-        .map_err(|_| invalid("proxy", "the value is not a proxy URL the HTTP client accepts; e.g. http://proxy.contoso.com:8080".to_owned()))
+    // Only the form that url::Url, ureq (the transport) and redaction all read alike
+    // (config/proxy.rs): anything else could hide one password and send another.
+    proxy::parse(raw).map(|_| ()).map_err(|what| invalid("proxy", what))
 }
 
 fn check_ca_file(file: &Path) -> Result<()> {
