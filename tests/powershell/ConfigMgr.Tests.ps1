@@ -428,7 +428,7 @@ Describe 'Get-TenantAttachInventory -Path over an earlier export' {
         $bytes = [System.IO.File]::ReadAllBytes($file)
         # A copy that stopped at a line end: every line whole, the trailer and the last records missing.
         $cut = [System.Text.Encoding]::UTF8.GetString($bytes, 0, [int]($bytes.Length * 0.6))
-        [System.IO.File]::WriteAllText($file, $cut.Substring(0, $cut.LastIndexOf("`n") + 1) + (Get-Content -LiteralPath $file -Tail 1) + "`n")
+        [System.IO.File]::WriteAllText($file, $cut.Substring(0, $cut.LastIndexOf([char]10) + 1) + (Get-Content -LiteralPath $file -Tail 1) + "`n")
         { Sync-TenantAttachDevice -Path $file -Confirm:$false } |
             Should -Throw -ErrorId 'TenantAttach.TA_STATUS_INVALID_JSON,Sync-TenantAttachDevice' -ExpectedMessage '*trailer says it holds 1000 records*'
         # And one cut in the middle of a line.
