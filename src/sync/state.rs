@@ -70,6 +70,9 @@ pub struct SyncState {
     /// The gateway's onboarding epoch and full-sync generation when that full sync completed.
     pub epoch: Option<String>,
     pub generation: Option<u64>,
+    /// The site instance id as the last snapshot recorded it (checksummed, unlike the
+    /// `DeviceSync.instance` file it repairs).
+    pub instance_id: Option<String>,
     /// SMSID → xxh3 of the uploaded JSON, for every device the cloud acknowledged.
     pub devices: DeviceTable,
 }
@@ -90,6 +93,8 @@ struct Header {
     epoch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     generation: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    instance_id: Option<String>,
     devices: u64,
     /// Format 1 only: the body's checksum (format 2 puts one over header and body on the first line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,7 +190,6 @@ impl StateStore {
         let dir = state_dir.join(hierarchy_id);
         std::fs::create_dir_all(&dir).map_err(|e| io_error("create the sync state folder", &dir, &e))?;
         let lock = lock(&dir.join(LOCK), hierarchy_id)?;
-        let instance_id = instance_id(&dir)?;
         // Joined when dropped, also when this open fails below.
         let line_cache = if line_cache { LineCache::read_in_background(&dir) } else { super::linecache::Pending::none() };
         let mut warnings = Vec::new();
@@ -208,6 +212,8 @@ impl StateStore {
                 state = SyncState::default();
             }
         }
+        let instance_id = instance_id(&dir, state.instance_id.as_deref())?;
+        state.instance_id = Some(instance_id.clone());
         let journal = OpenOptions::new().create(true).append(true).open(dir.join(JOURNAL)).map_err(|e| io_error("open the sync journal", &dir, &e))?;
         if let Some(len) = torn_at {
             // The torn record's batch was never recorded (it is simply sent again): cut it off.
@@ -345,6 +351,7 @@ impl StateStore {
             baseline: self.state.baseline.clone(),
             epoch: self.state.epoch.clone(),
             generation: self.state.generation,
+            instance_id: Some(self.instance_id.clone()),
             devices: self.state.devices.len() as u64,
             checksum: None,
         };
@@ -532,6 +539,7 @@ fn parse_snapshot(bytes: &[u8], hierarchy_id: &str, shown: &str) -> std::result:
         baseline: header.baseline,
         epoch: header.epoch,
         generation: header.generation,
+        instance_id: header.instance_id,
         devices,
     }))
 }
@@ -599,21 +607,29 @@ fn parse_journal_line(line: &[u8]) -> Option<JournalRecord> {
     }
 }
 
-/// The instance id kept in `dir`, made (atomically) when there is none or it is unreadable. It is
-/// not part of the state: a damaged state set aside keeps its instance, a wiped folder does not.
-fn instance_id(dir: &Path) -> Result<String> {
+/// The instance id kept in `dir`. The snapshot's copy (`recorded`, checksummed) wins over a file
+/// that is missing, damaged or says otherwise, and the file is written again; without either, a
+/// new id is made (atomically). A damaged state set aside keeps its instance through the file, a
+/// damaged file through the snapshot; a wiped folder loses it.
+fn instance_id(dir: &Path, recorded: Option<&str>) -> Result<String> {
     let path = dir.join(INSTANCE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Ok(id) = uuid::Uuid::parse_str(text.trim()) {
-            return Ok(id.to_string());
-        }
+    let in_file = std::fs::read_to_string(&path).ok().and_then(|text| uuid::Uuid::parse_str(text.trim()).ok()).map(|id| id.to_string());
+    let recorded = recorded.and_then(|r| uuid::Uuid::parse_str(r).ok()).map(|id| id.to_string());
+    match (in_file, recorded) {
+        (Some(file), Some(snapshot)) if file == snapshot => return Ok(file),
+        (Some(file), None) => return Ok(file),
+        (_, Some(snapshot)) => return write_instance(dir, &path, snapshot),
+        (None, None) => {}
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    write_instance(dir, &path, uuid::Uuid::new_v4().to_string())
+}
+
+fn write_instance(dir: &Path, path: &Path, id: String) -> Result<String> {
     let temp = dir.join(format!("{INSTANCE}.tmp"));
     std::fs::write(&temp, format!("{id}\n"))
         .and_then(|_| File::open(&temp).and_then(|f| f.sync_all()))
-        .and_then(|_| std::fs::rename(&temp, &path))
-        .map_err(|e| io_error("write the site instance id", &path, &e))?;
+        .and_then(|_| std::fs::rename(&temp, path))
+        .map_err(|e| io_error("write the site instance id", path, &e))?;
     sync_dir(dir);
     Ok(id)
 }
