@@ -1152,15 +1152,7 @@ impl Sender<'_> {
         self.report.uploaded += batch.upserts.len() as u64;
         self.planned_deletions += batch.deletions.len() as u64;
         if self.decided {
-            let acked = Acked {
-                sequence: batch.sequence,
-                upserts: batch.upserts,
-                lines: batch.lines,
-                positions: batch.positions,
-                deletions: batch.deletions,
-                keep: batch.keep,
-            };
-            return self.send(body, acked, hooks, total);
+            return self.send(body, Acked::from(batch), hooks, total);
         }
         if (hooks.cancelled)() {
             return Err(Error::new(ErrorKind::Cancelled, "the upload was cancelled before anything was sent; the next run starts it again"));
@@ -1178,15 +1170,7 @@ impl Sender<'_> {
         }
         if let Some(spool) = self.spool.as_mut() {
             std::io::Write::write_all(&mut spool.file, &body).map_err(|e| Error::io("cannot write the upload spool", &e))?;
-            let acked = Acked {
-                sequence: batch.sequence,
-                upserts: batch.upserts,
-                lines: batch.lines,
-                positions: batch.positions,
-                deletions: batch.deletions,
-                keep: batch.keep,
-            };
-            spool.held.push((body.len(), acked));
+            spool.held.push((body.len(), Acked::from(batch)));
         }
         (hooks.progress)(self.report.considered, total.max(self.report.considered));
         Ok(())
@@ -1217,6 +1201,13 @@ struct Acked {
     positions: Vec<u32>,
     deletions: Vec<String>,
     keep: Vec<String>,
+}
+
+impl From<Batch> for Acked {
+    /// What a batch whose body was taken commits once acknowledged.
+    fn from(batch: Batch) -> Self {
+        Acked { sequence: batch.sequence, upserts: batch.upserts, lines: batch.lines, positions: batch.positions, deletions: batch.deletions, keep: batch.keep }
+    }
 }
 
 /// Commits an acknowledged batch: its new devices are in the state now, their entries noted in
